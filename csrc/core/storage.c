@@ -1,0 +1,119 @@
+/* storage.c — reference-counted byte buffers: owned, borrowed, file mappings and windows. */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct lego_storage {
+    atomic_int refcount;
+    int kind;
+    void *data;
+    size_t nbytes;
+    void (*release)(void *ctx); /* borrowed */
+    void *ctx;
+    lego_storage *parent;       /* window */
+};
+
+static atomic_llong live_storages;
+
+int64_t lego_live_storages(void) { return atomic_load(&live_storages); }
+
+static lego_storage *storage_alloc(int kind, void *data, size_t nbytes) {
+    lego_storage *s = calloc(1, sizeof *s);
+    if (!s) return lego_fail_null("out of memory allocating a storage header");
+    atomic_init(&s->refcount, 1);
+    s->kind = kind;
+    s->data = data;
+    s->nbytes = nbytes;
+    atomic_fetch_add(&live_storages, 1);
+    return s;
+}
+
+lego_storage *lego_storage_new(size_t nbytes) {
+    void *data = lego_aligned_alloc(nbytes);
+    if (!data) return lego_fail_null("out of memory allocating %zu bytes", nbytes);
+    memset(data, 0, nbytes);
+    lego_storage *s = storage_alloc(LEGO_STORAGE_OWNED, data, nbytes);
+    if (!s) lego_aligned_free(data);
+    return s;
+}
+
+lego_storage *lego_storage_borrow(void *data, size_t nbytes, void (*release)(void *), void *ctx) {
+    if (!data && nbytes) return lego_fail_null("lego_storage_borrow: NULL data for %zu bytes", nbytes);
+    lego_storage *s = storage_alloc(LEGO_STORAGE_BORROWED, data, nbytes);
+    if (s) {
+        s->release = release;
+        s->ctx = ctx;
+    }
+    return s;
+}
+
+lego_storage *lego_storage_map_file(const char *path) {
+    if (!path) return lego_fail_null("lego_storage_map_file: path is NULL");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return lego_fail_null("%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return lego_fail_null("%s: not a regular file", path);
+    }
+    size_t n = (size_t)st.st_size;
+    void *data = NULL;
+    if (n > 0) {
+        /* Private and writable: pages are shared with the page cache until written, and a write
+         * (an in-place op on a mapped tensor) lands in a private copy, never in the file. */
+        data = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+        if (data == MAP_FAILED) {
+            int e = errno;
+            close(fd);
+            return lego_fail_null("%s: mmap of %zu bytes failed: %s", path, n, strerror(e));
+        }
+    }
+    close(fd);
+    lego_storage *s = storage_alloc(LEGO_STORAGE_MAPPED, data, n);
+    if (!s && data) munmap(data, n);
+    return s;
+}
+
+lego_storage *lego_storage_window(lego_storage *parent, size_t off, size_t nbytes) {
+    if (!parent) return lego_fail_null("lego_storage_window: parent is NULL");
+    if (off > parent->nbytes || nbytes > parent->nbytes - off)
+        return lego_fail_null("lego_storage_window: bytes [%zu, %zu) lie outside a storage of %zu bytes",
+                              off, off + nbytes, parent->nbytes);
+    lego_storage *s = storage_alloc(LEGO_STORAGE_WINDOW, (char *)parent->data + off, nbytes);
+    if (s) {
+        s->parent = parent;
+        lego_storage_retain(parent);
+    }
+    return s;
+}
+
+void lego_storage_retain(lego_storage *s) {
+    if (s) atomic_fetch_add(&s->refcount, 1);
+}
+
+void lego_storage_release(lego_storage *s) {
+    if (!s || atomic_fetch_sub(&s->refcount, 1) != 1) return;
+    switch (s->kind) {
+    case LEGO_STORAGE_OWNED: lego_aligned_free(s->data); break;
+    case LEGO_STORAGE_BORROWED:
+        if (s->release) s->release(s->ctx);
+        break;
+    case LEGO_STORAGE_MAPPED:
+        if (s->data) munmap(s->data, s->nbytes);
+        break;
+    case LEGO_STORAGE_WINDOW: lego_storage_release(s->parent); break;
+    }
+    atomic_fetch_sub(&live_storages, 1);
+    free(s);
+}
+
+void *lego_storage_data(const lego_storage *s) { return s ? s->data : NULL; }
+size_t lego_storage_nbytes(const lego_storage *s) { return s ? s->nbytes : 0; }
+int lego_storage_kind_of(const lego_storage *s) { return s ? s->kind : -1; }
+int lego_storage_refcount(const lego_storage *s) { return s ? atomic_load(&s->refcount) : 0; }

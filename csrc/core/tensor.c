@@ -1,0 +1,561 @@
+/* tensor.c — tensor headers over storages: creation, views, copies and conversions. */
+#include "internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static int normalize_dim(int dim, int ndim, const char *op) {
+    int d = dim < 0 ? dim + ndim : dim;
+    if (d < 0 || d >= ndim) return lego_fail("%s: dim %d out of range for %d dims", op, dim, ndim);
+    return d;
+}
+
+static int check_shape(int ndim, const int64_t *shape, const char *op, int64_t *numel) {
+    if (ndim < 0 || ndim > LEGO_MAX_DIMS)
+        return lego_fail("%s: %d dims (at most %d)", op, ndim, LEGO_MAX_DIMS);
+    if (ndim > 0 && !shape) return lego_fail("%s: shape is NULL", op);
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0) return lego_fail("%s: negative size %lld in dim %d", op, (long long)shape[i], i);
+        if (__builtin_mul_overflow(n, shape[i], &n))
+            return lego_fail("%s: the shape's element count overflows", op);
+    }
+    *numel = n;
+    return 0;
+}
+
+static void contiguous_strides(int ndim, const int64_t *shape, int64_t *stride) {
+    int64_t s = 1;
+    for (int i = ndim - 1; i >= 0; i--) {
+        stride[i] = s;
+        s *= shape[i] > 0 ? shape[i] : 1;
+    }
+}
+
+static lego_tensor *header(lego_storage *s, int dtype, int64_t offset, int ndim,
+                           const int64_t *shape, const int64_t *stride) {
+    lego_tensor *t = calloc(1, sizeof *t);
+    if (!t) return lego_fail_null("out of memory allocating a tensor header");
+    t->storage = s;
+    lego_storage_retain(s);
+    t->type = dtype;
+    t->offset = offset;
+    t->ndim = ndim;
+    for (int i = 0; i < ndim; i++) {
+        t->sizes[i] = shape[i];
+        t->strides[i] = stride[i];
+    }
+    return t;
+}
+
+static lego_tensor *tensor_alloc(int dtype, int ndim, const int64_t *shape, bool zero) {
+    size_t es = lego_dtype_size(dtype);
+    if (!es) return lego_fail_null("lego_tensor_new: unknown dtype %d", dtype);
+    int64_t n;
+    if (check_shape(ndim, shape, "lego_tensor_new", &n)) return NULL;
+    size_t nbytes;
+    if (__builtin_mul_overflow((size_t)n, es, &nbytes))
+        return lego_fail_null("lego_tensor_new: %lld elements overflow the address space", (long long)n);
+    lego_storage *s;
+    if (zero) {
+        s = lego_storage_new(nbytes);
+    } else {
+        void *data = lego_aligned_alloc(nbytes);
+        s = data ? lego_storage_borrow(data, nbytes, lego_aligned_free, data)
+                 : lego_fail_null("out of memory allocating %zu bytes", nbytes);
+        if (!s) lego_aligned_free(data);
+    }
+    if (!s) return NULL;
+    int64_t stride[LEGO_MAX_DIMS];
+    contiguous_strides(ndim, shape, stride);
+    lego_tensor *t = header(s, dtype, 0, ndim, shape, stride);
+    lego_storage_release(s);
+    return t;
+}
+
+lego_tensor *lego_tensor_new(int dtype, int ndim, const int64_t *shape) {
+    return tensor_alloc(dtype, ndim, shape, true);
+}
+
+lego_tensor *lego_tensor_empty(int dtype, int ndim, const int64_t *shape) {
+    return tensor_alloc(dtype, ndim, shape, false);
+}
+
+lego_tensor *lego_tensor_from_storage(lego_storage *s, int dtype, int64_t offset, int ndim,
+                                      const int64_t *shape, const int64_t *stride) {
+    const char *op = "lego_tensor_from_storage";
+    if (!s) return lego_fail_null("%s: storage is NULL", op);
+    size_t es = lego_dtype_size(dtype);
+    if (!es) return lego_fail_null("%s: unknown dtype %d", op, dtype);
+    int64_t n;
+    if (check_shape(ndim, shape, op, &n)) return NULL;
+    int64_t st[LEGO_MAX_DIMS];
+    if (stride) {
+        for (int i = 0; i < ndim; i++) st[i] = stride[i];
+    } else {
+        contiguous_strides(ndim, shape, st);
+    }
+    if (offset < 0) return lego_fail_null("%s: negative offset %lld", op, (long long)offset);
+    if (n > 0) { /* every element must lie inside the storage */
+        int64_t lo = offset, hi = offset;
+        for (int i = 0; i < ndim; i++) {
+            int64_t span;
+            if (__builtin_mul_overflow(shape[i] - 1, st[i], &span))
+                return lego_fail_null("%s: strides overflow", op);
+            if (span < 0) lo += span; else hi += span;
+        }
+        uint64_t elems = lego_storage_nbytes(s) / es;
+        if (lo < 0 || (uint64_t)hi >= elems)
+            return lego_fail_null("%s: view [%s elements %lld..%lld] exceeds a storage of %llu elements",
+                                  op, lego_dtype_name(dtype), (long long)lo, (long long)hi,
+                                  (unsigned long long)elems);
+    }
+    return header(s, dtype, offset, ndim, shape, st);
+}
+
+void lego_tensor_free(lego_tensor *t) {
+    if (!t) return;
+    lego_storage_release(t->storage);
+    free(t);
+}
+
+void *lego_tensor_data(const lego_tensor *t) {
+    char *base = lego_storage_data(t->storage);
+    return base ? base + t->offset * (int64_t)lego_dtype_size(t->type) : NULL;
+}
+
+int64_t lego_tensor_numel(const lego_tensor *t) {
+    int64_t n = 1;
+    for (int i = 0; i < t->ndim; i++) n *= t->sizes[i];
+    return n;
+}
+
+int lego_tensor_is_contiguous(const lego_tensor *t) {
+    int64_t s = 1;
+    for (int i = t->ndim - 1; i >= 0; i--) {
+        if (t->sizes[i] != 1 && t->strides[i] != s) return 0;
+        s *= t->sizes[i];
+    }
+    return 1;
+}
+
+const char *lego_tensor_describe(const lego_tensor *t) {
+    static _Thread_local char buf[256];
+    if (!t) return "(null tensor)";
+    size_t n = 0;
+    n += (size_t)snprintf(buf + n, sizeof buf - n, "[");
+    for (int i = 0; i < t->ndim && n < sizeof buf; i++)
+        n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%lld", i ? ", " : "", (long long)t->sizes[i]);
+    if (n < sizeof buf) snprintf(buf + n, sizeof buf - n, "] %s", lego_dtype_name(t->type));
+    return buf;
+}
+
+/* ---- views ---------------------------------------------------------------------------------- */
+
+lego_tensor *lego_view_alias(const lego_tensor *t) {
+    return header(t->storage, t->type, t->offset, t->ndim, t->sizes, t->strides);
+}
+
+lego_tensor *lego_view_narrow(const lego_tensor *t, int dim, int64_t start, int64_t length) {
+    int d = normalize_dim(dim, t->ndim, "narrow");
+    if (d < 0) return NULL;
+    if (start < 0 || length < 0 || start > t->sizes[d] || length > t->sizes[d] - start)
+        return lego_fail_null("narrow: [%lld, %lld) is outside dim %d of size %lld", (long long)start,
+                              (long long)(start + length), d, (long long)t->sizes[d]);
+    lego_tensor *v = lego_view_alias(t);
+    if (!v) return NULL;
+    v->offset += start * t->strides[d];
+    v->sizes[d] = length;
+    return v;
+}
+
+lego_tensor *lego_view_select(const lego_tensor *t, int dim, int64_t index) {
+    int d = normalize_dim(dim, t->ndim, "select");
+    if (d < 0) return NULL;
+    int64_t i = index < 0 ? index + t->sizes[d] : index;
+    if (i < 0 || i >= t->sizes[d])
+        return lego_fail_null("select: index %lld out of range for dim %d of size %lld",
+                              (long long)index, d, (long long)t->sizes[d]);
+    lego_tensor *v = lego_view_alias(t);
+    if (!v) return NULL;
+    v->offset += i * t->strides[d];
+    for (int k = d; k + 1 < t->ndim; k++) {
+        v->sizes[k] = t->sizes[k + 1];
+        v->strides[k] = t->strides[k + 1];
+    }
+    v->ndim--;
+    return v;
+}
+
+lego_tensor *lego_view_transpose(const lego_tensor *t, int dim0, int dim1) {
+    int a = normalize_dim(dim0, t->ndim, "transpose"), b;
+    if (a < 0 || (b = normalize_dim(dim1, t->ndim, "transpose")) < 0) return NULL;
+    lego_tensor *v = lego_view_alias(t);
+    if (!v) return NULL;
+    v->sizes[a] = t->sizes[b];
+    v->strides[a] = t->strides[b];
+    v->sizes[b] = t->sizes[a];
+    v->strides[b] = t->strides[a];
+    return v;
+}
+
+lego_tensor *lego_view_permute(const lego_tensor *t, const int *dims) {
+    bool seen[LEGO_MAX_DIMS] = {false};
+    int p[LEGO_MAX_DIMS];
+    for (int i = 0; i < t->ndim; i++) {
+        int d = normalize_dim(dims[i], t->ndim, "permute");
+        if (d < 0) return NULL;
+        if (seen[d]) return lego_fail_null("permute: dim %d appears twice", d);
+        seen[d] = true;
+        p[i] = d;
+    }
+    lego_tensor *v = lego_view_alias(t);
+    if (!v) return NULL;
+    for (int i = 0; i < t->ndim; i++) {
+        v->sizes[i] = t->sizes[p[i]];
+        v->strides[i] = t->strides[p[i]];
+    }
+    return v;
+}
+
+/* Resolves a -1 in a requested shape against numel. */
+static int infer_shape(const lego_tensor *t, int ndim, const int64_t *shape, int64_t *out, const char *op) {
+    if (ndim < 0 || ndim > LEGO_MAX_DIMS) return lego_fail("%s: %d dims (at most %d)", op, ndim, LEGO_MAX_DIMS);
+    int64_t numel = lego_tensor_numel(t), known = 1;
+    int infer = -1;
+    for (int i = 0; i < ndim; i++) {
+        out[i] = shape[i];
+        if (shape[i] == -1) {
+            if (infer >= 0) return lego_fail("%s: more than one -1 in the shape", op);
+            infer = i;
+        } else if (shape[i] < 0) {
+            return lego_fail("%s: negative size %lld", op, (long long)shape[i]);
+        } else if (__builtin_mul_overflow(known, shape[i], &known)) {
+            return lego_fail("%s: shape overflows", op);
+        }
+    }
+    if (infer >= 0) {
+        if (known == 0 || numel % known) goto mismatch;
+        out[infer] = numel / known;
+    } else if (known != numel) {
+        goto mismatch;
+    }
+    return 0;
+mismatch:
+    return lego_fail("%s: cannot view %s (%lld elements) with %d dims of the requested shape", op,
+                     lego_tensor_describe(t), (long long)numel, ndim);
+}
+
+/* Computes strides for viewing t with a new shape without copying, as torch's view does:
+ * groups of old dims that are contiguous among themselves map onto groups of new dims. */
+static bool view_strides(const lego_tensor *t, int ndim, const int64_t *shape, int64_t *stride) {
+    if (lego_tensor_numel(t) == 0 || lego_tensor_is_contiguous(t)) {
+        contiguous_strides(ndim, shape, stride);
+        return true;
+    }
+    int view_d = ndim - 1;
+    int64_t chunk_base_stride = t->ndim ? t->strides[t->ndim - 1] : 1;
+    int64_t tensor_numel = 1, view_numel = 1;
+    for (int d = t->ndim - 1; d >= 0; d--) {
+        tensor_numel *= t->sizes[d];
+        if (d == 0 || (t->sizes[d - 1] != 1 && t->strides[d - 1] != tensor_numel * chunk_base_stride)) {
+            while (view_d >= 0 && (view_numel < tensor_numel || shape[view_d] == 1)) {
+                stride[view_d] = view_numel * chunk_base_stride;
+                view_numel *= shape[view_d];
+                view_d--;
+            }
+            if (view_numel != tensor_numel) return false;
+            if (d > 0) {
+                chunk_base_stride = t->strides[d - 1];
+                tensor_numel = 1;
+                view_numel = 1;
+            }
+        }
+    }
+    return view_d == -1;
+}
+
+lego_tensor *lego_view_reshape(const lego_tensor *t, int ndim, const int64_t *shape) {
+    int64_t sh[LEGO_MAX_DIMS], st[LEGO_MAX_DIMS];
+    if (infer_shape(t, ndim, shape, sh, "reshape")) return NULL;
+    if (!view_strides(t, ndim, sh, st))
+        return lego_fail_null("reshape: %s is not contiguous enough to view without a copy "
+                              "(call contiguous() first)", lego_tensor_describe(t));
+    return header(t->storage, t->type, t->offset, ndim, sh, st);
+}
+
+lego_tensor *lego_view_expand(const lego_tensor *t, int ndim, const int64_t *shape) {
+    if (ndim < t->ndim || ndim > LEGO_MAX_DIMS)
+        return lego_fail_null("expand: cannot expand %s to %d dims", lego_tensor_describe(t), ndim);
+    int64_t sh[LEGO_MAX_DIMS], st[LEGO_MAX_DIMS];
+    int lead = ndim - t->ndim;
+    for (int i = 0; i < ndim; i++) {
+        int64_t want = shape[i];
+        if (i < lead) {
+            if (want < 0) return lego_fail_null("expand: size -1 is not allowed in a new leading dim");
+            sh[i] = want;
+            st[i] = 0;
+            continue;
+        }
+        int64_t have = t->sizes[i - lead];
+        if (want == -1 || want == have) {
+            sh[i] = have;
+            st[i] = t->strides[i - lead];
+        } else if (have == 1 && want >= 0) {
+            sh[i] = want;
+            st[i] = 0;
+        } else {
+            return lego_fail_null("expand: dim %d has size %lld, which cannot become %lld", i - lead,
+                                  (long long)have, (long long)want);
+        }
+    }
+    return header(t->storage, t->type, t->offset, ndim, sh, st);
+}
+
+/* ---- copies --------------------------------------------------------------------------------- */
+
+bool lego_same_shape(const lego_tensor *a, const lego_tensor *b) {
+    if (a->ndim != b->ndim) return false;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->sizes[i] != b->sizes[i]) return false;
+    return true;
+}
+
+/* Element offset of row r (all dims but the last, row-major) in t. */
+static int64_t row_offset(const lego_tensor *t, int64_t r) {
+    int64_t off = 0;
+    for (int d = t->ndim - 2; d >= 0; d--) {
+        off += (r % t->sizes[d]) * t->strides[d];
+        r /= t->sizes[d];
+    }
+    return off;
+}
+
+typedef void (*row_converter)(char *dst, int64_t ds, const char *src, int64_t ss, int64_t n,
+                              int ddt, int sdt);
+
+static void convert_generic(char *dst, int64_t ds, const char *src, int64_t ss, int64_t n, int ddt, int sdt) {
+    size_t de = lego_dtype_size(ddt), se = lego_dtype_size(sdt);
+    for (int64_t i = 0; i < n; i++)
+        lego_store_elem(dst + i * ds * (int64_t)de, ddt, lego_load_elem(src + i * ss * (int64_t)se, sdt));
+}
+
+static void convert_same(char *dst, int64_t ds, const char *src, int64_t ss, int64_t n, int ddt, int sdt) {
+    (void)sdt;
+    size_t e = lego_dtype_size(ddt);
+    if (ds == 1 && ss == 1) {
+        memcpy(dst, src, (size_t)n * e);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) memcpy(dst + i * ds * (int64_t)e, src + i * ss * (int64_t)e, e);
+}
+
+static void convert_to_f32(char *dst, int64_t ds, const char *src, int64_t ss, int64_t n, int ddt, int sdt) {
+    (void)ddt;
+    float *d = (float *)dst;
+    const uint16_t *h = (const uint16_t *)src;
+    if (sdt == LEGO_BF16)
+        for (int64_t i = 0; i < n; i++) d[i * ds] = bf16_to_f32(h[i * ss]);
+    else
+        for (int64_t i = 0; i < n; i++) d[i * ds] = lego_half_to_float(h[i * ss]);
+}
+
+static void convert_from_f32(char *dst, int64_t ds, const char *src, int64_t ss, int64_t n, int ddt, int sdt) {
+    (void)sdt;
+    uint16_t *d = (uint16_t *)dst;
+    const float *f = (const float *)src;
+    if (ddt == LEGO_BF16)
+        for (int64_t i = 0; i < n; i++) d[i * ds] = f32_to_bf16(f[i * ss]);
+    else
+        for (int64_t i = 0; i < n; i++) d[i * ds] = lego_float_to_half(f[i * ss]);
+}
+
+static row_converter pick_converter(int ddt, int sdt) {
+    if (ddt == sdt) return convert_same;
+    if (ddt == LEGO_F32 && (sdt == LEGO_BF16 || sdt == LEGO_F16)) return convert_to_f32;
+    if (sdt == LEGO_F32 && (ddt == LEGO_BF16 || ddt == LEGO_F16)) return convert_from_f32;
+    return convert_generic;
+}
+
+int lego_copy(lego_tensor *dst, const lego_tensor *src) {
+    if (!dst || !src) return lego_fail("copy: NULL tensor");
+    if (!lego_same_shape(dst, src)) {
+        char a[256];
+        snprintf(a, sizeof a, "%s", lego_tensor_describe(dst));
+        return lego_fail("copy: destination %s and source %s differ in shape", a, lego_tensor_describe(src));
+    }
+    int64_t n = lego_tensor_numel(src);
+    if (n == 0) return 0;
+    size_t de = lego_dtype_size(dst->type), se = lego_dtype_size(src->type);
+    char *d = lego_tensor_data(dst);
+    const char *s = lego_tensor_data(src);
+    row_converter conv = pick_converter(dst->type, src->type);
+    if (lego_tensor_is_contiguous(dst) && lego_tensor_is_contiguous(src)) {
+        const int64_t chunk = 1 << 16;
+#pragma omp parallel for if (n > 4 * chunk) schedule(static)
+        for (int64_t c = 0; c < (n + chunk - 1) / chunk; c++) {
+            int64_t len = c * chunk + chunk <= n ? chunk : n - c * chunk;
+            conv(d + c * chunk * (int64_t)de, 1, s + c * chunk * (int64_t)se, 1, len, dst->type, src->type);
+        }
+        return 0;
+    }
+    int last = src->ndim - 1;
+    int64_t cols = last >= 0 ? src->sizes[last] : 1;
+    int64_t rows = n / cols;
+    int64_t dstride = last >= 0 ? dst->strides[last] : 1, sstride = last >= 0 ? src->strides[last] : 1;
+#pragma omp parallel for if (n > (1 << 18)) schedule(static)
+    for (int64_t r = 0; r < rows; r++)
+        conv(d + row_offset(dst, r) * (int64_t)de, dstride, s + row_offset(src, r) * (int64_t)se, sstride,
+             cols, dst->type, src->type);
+    return 0;
+}
+
+lego_tensor *lego_cast(const lego_tensor *t, int dtype) {
+    lego_tensor *c = lego_tensor_empty(dtype, t->ndim, t->sizes);
+    if (c && lego_copy(c, t)) {
+        lego_tensor_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+lego_tensor *lego_clone(const lego_tensor *t) { return lego_cast(t, t->type); }
+
+lego_tensor *lego_contiguous(const lego_tensor *t) {
+    return lego_tensor_is_contiguous(t) ? lego_view_alias(t) : lego_clone(t);
+}
+
+const float *lego_f32_view(const lego_tensor *t, lego_tensor **owned) {
+    *owned = NULL;
+    if (t->type == LEGO_F32 && lego_tensor_is_contiguous(t)) return lego_tensor_data(t);
+    *owned = lego_cast(t, LEGO_F32);
+    return *owned ? lego_tensor_data(*owned) : NULL;
+}
+
+/* ---- element access and filling ------------------------------------------------------------- */
+
+static int64_t elem_offset(const lego_tensor *t, const int64_t *index, int *err) {
+    int64_t off = 0;
+    for (int i = 0; i < t->ndim; i++) {
+        int64_t k = index[i] < 0 ? index[i] + t->sizes[i] : index[i];
+        if (k < 0 || k >= t->sizes[i]) {
+            *err = lego_fail("index %lld out of range for dim %d of %s", (long long)index[i], i,
+                             lego_tensor_describe(t));
+            return 0;
+        }
+        off += k * t->strides[i];
+    }
+    return off;
+}
+
+double lego_get(const lego_tensor *t, const int64_t *index) {
+    int err = 0;
+    int64_t off = elem_offset(t, index, &err);
+    if (err) return NAN;
+    return lego_load_elem((char *)lego_tensor_data(t) + off * (int64_t)lego_dtype_size(t->type), t->type);
+}
+
+int lego_set(lego_tensor *t, const int64_t *index, double value) {
+    int err = 0;
+    int64_t off = elem_offset(t, index, &err);
+    if (err) return err;
+    lego_store_elem((char *)lego_tensor_data(t) + off * (int64_t)lego_dtype_size(t->type), t->type, value);
+    return 0;
+}
+
+/* Applies fn(dst_element_pointer, linear_index, ctx) to every element in row-major order. */
+static void for_each_elem(lego_tensor *t, void (*fn)(void *, int64_t, void *), void *ctx) {
+    int64_t n = lego_tensor_numel(t);
+    if (n == 0) return;
+    size_t es = lego_dtype_size(t->type);
+    int last = t->ndim - 1;
+    int64_t cols = last >= 0 ? t->sizes[last] : 1, cs = last >= 0 ? t->strides[last] : 1;
+    char *base = lego_tensor_data(t);
+    for (int64_t r = 0; r < n / cols; r++) {
+        char *row = base + row_offset(t, r) * (int64_t)es;
+        for (int64_t c = 0; c < cols; c++) fn(row + c * cs * (int64_t)es, r * cols + c, ctx);
+    }
+}
+
+static void fill_one(void *p, int64_t i, void *ctx) {
+    (void)i;
+    const lego_tensor *t = ((void **)ctx)[0];
+    lego_store_elem(p, t->type, *(double *)((void **)ctx)[1]);
+}
+
+int lego_fill(lego_tensor *t, double value) {
+    void *ctx[2] = {t, &value};
+    for_each_elem(t, fill_one, ctx);
+    return 0;
+}
+
+static uint64_t splitmix64(uint64_t x) {
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+/* Counter-based, so element i gets the same number whatever the layout or thread count. */
+static double normal_at(uint64_t seed, int64_t i) {
+    uint64_t pair = (uint64_t)i >> 1;
+    uint64_t a = splitmix64(seed * 0x2545f4914f6cdd1dull + 2 * pair);
+    uint64_t b = splitmix64(seed * 0x2545f4914f6cdd1dull + 2 * pair + 1);
+    double u1 = ((a >> 11) + 1.0) * 0x1.0p-53, u2 = (b >> 11) * 0x1.0p-53;
+    double r = sqrt(-2.0 * log(u1)), th = 2.0 * M_PI * u2;
+    return (i & 1) ? r * sin(th) : r * cos(th);
+}
+
+struct randn_ctx {
+    int type;
+    uint64_t seed;
+    double mean, std;
+};
+
+static void randn_one(void *p, int64_t i, void *vctx) {
+    struct randn_ctx *c = vctx;
+    lego_store_elem(p, c->type, c->mean + c->std * normal_at(c->seed, i));
+}
+
+int lego_fill_randn(lego_tensor *t, uint64_t seed, double mean, double std) {
+    struct randn_ctx c = {t->type, seed, mean, std};
+    for_each_elem(t, randn_one, &c);
+    return 0;
+}
+
+/* ---- checks shared by the ops --------------------------------------------------------------- */
+
+int lego_check_tensor(const lego_tensor *t, const char *op, const char *what) {
+    if (!t) return lego_fail("%s: %s is NULL", op, what);
+    if (!lego_dtype_size(t->type)) return lego_fail("%s: %s has unknown dtype %d", op, what, t->type);
+    return 0;
+}
+
+int lego_check_out(const lego_tensor *out, const char *op, int ndim, const int64_t *shape) {
+    if (lego_check_tensor(out, op, "out")) return -1;
+    if (out->type != LEGO_F32 || !lego_tensor_is_contiguous(out))
+        return lego_fail("%s: out must be contiguous f32, got %s%s", op, lego_tensor_describe(out),
+                         lego_tensor_is_contiguous(out) ? "" : " (strided)");
+    bool ok = out->ndim == ndim;
+    for (int i = 0; ok && i < ndim; i++) ok = out->sizes[i] == shape[i];
+    if (!ok) {
+        char want[256];
+        size_t n = (size_t)snprintf(want, sizeof want, "[");
+        for (int i = 0; i < ndim && n < sizeof want; i++)
+            n += (size_t)snprintf(want + n, sizeof want - n, "%s%lld", i ? ", " : "", (long long)shape[i]);
+        if (n < sizeof want) snprintf(want + n, sizeof want - n, "]");
+        return lego_fail("%s: out has shape %s, expected %s", op, lego_tensor_describe(out), want);
+    }
+    return 0;
+}
+
+int lego_read_vector(const lego_tensor *v, float *dst, int64_t n, const char *op, const char *what) {
+    if (!is_float_dtype(v->type) || v->ndim != 1 || v->sizes[0] != n)
+        return lego_fail("%s: %s must be a float vector of %lld elements, got %s", op, what,
+                         (long long)n, lego_tensor_describe(v));
+    const char *base = lego_tensor_data(v);
+    size_t es = lego_dtype_size(v->type);
+    for (int64_t i = 0; i < n; i++) dst[i] = (float)lego_load_elem(base + i * v->strides[0] * (int64_t)es, v->type);
+    return 0;
+}

@@ -1,0 +1,204 @@
+/* npy.c — NumPy's .npy format (versions 1.0, 2.0 and 3.0), the exchange format of `lego dump`
+ * and of the test fixtures. The header is a Python dict literal; we parse exactly the three keys
+ * numpy writes ('descr', 'fortran_order', 'shape') and refuse anything else. */
+#include "../core/internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static const struct {
+    const char *descr;
+    int dtype;
+} descrs[] = {
+    {"<f4", LEGO_F32}, {"<f2", LEGO_F16}, {"<i4", LEGO_I32}, {"<i8", LEGO_I64}, {"|i1", LEGO_I8},
+    {"|u1", LEGO_U8},  {"|b1", LEGO_BOOL}, {"<f8", -2}, /* read as f32 */
+};
+
+/* Finds 'key': in the header and returns a pointer just past the colon and spaces. */
+static const char *find_key(const char *hdr, const char *key) {
+    char pat[32];
+    snprintf(pat, sizeof pat, "'%s':", key);
+    const char *p = strstr(hdr, pat);
+    if (!p) return NULL;
+    p += strlen(pat);
+    while (*p == ' ') p++;
+    return p;
+}
+
+typedef struct {
+    int dtype; /* -2: f64 on disk */
+    int ndim;
+    int64_t shape[LEGO_MAX_DIMS];
+    size_t data_offset;
+} npy_header;
+
+static int parse_header(const char *path, const unsigned char *buf, size_t filesize, npy_header *h) {
+    if (filesize < 10 || memcmp(buf, "\x93NUMPY", 6) != 0) return lego_fail("%s: not a .npy file (bad magic)", path);
+    int major = buf[6];
+    size_t hlen, start;
+    if (major == 1) {
+        hlen = buf[8] | (size_t)buf[9] << 8;
+        start = 10;
+    } else if (major == 2 || major == 3) {
+        if (filesize < 12) return lego_fail("%s: truncated .npy header", path);
+        hlen = buf[8] | (size_t)buf[9] << 8 | (size_t)buf[10] << 16 | (size_t)buf[11] << 24;
+        start = 12;
+    } else {
+        return lego_fail("%s: unsupported .npy format version %d.%d", path, major, buf[7]);
+    }
+    if (hlen > filesize - start || hlen > (1u << 20))
+        return lego_fail("%s: .npy header of %zu bytes runs past the end of the file (%zu bytes)", path, hlen, filesize);
+    char *hdr = malloc(hlen + 1);
+    if (!hdr) return lego_fail("%s: out of memory", path);
+    memcpy(hdr, buf + start, hlen);
+    hdr[hlen] = '\0';
+    int rc = 0;
+    const char *d = find_key(hdr, "descr"), *f = find_key(hdr, "fortran_order"), *s = find_key(hdr, "shape");
+    if (!d || !f || !s) {
+        rc = lego_fail("%s: .npy header lacks descr, fortran_order or shape: %.200s", path, hdr);
+        goto out;
+    }
+    /* the descr string, normalized: native '=' is little-endian here, and one-byte types may be
+     * written with '<' or '|' */
+    char ds[16] = "";
+    const char *end = *d == '\'' ? strchr(d + 1, '\'') : NULL;
+    if (end && end - d - 1 < (long)sizeof ds) memcpy(ds, d + 1, (size_t)(end - d - 1));
+    if (ds[0] == '=') ds[0] = '<';
+    if (ds[0] == '<' && strlen(ds) == 3 && ds[2] == '1') ds[0] = '|';
+    h->dtype = -1;
+    for (size_t i = 0; i < sizeof descrs / sizeof *descrs; i++)
+        if (strcmp(ds, descrs[i].descr) == 0) h->dtype = descrs[i].dtype;
+    if (h->dtype == -1) {
+        rc = lego_fail("%s: unsupported .npy dtype '%s' (lego reads f32, f16, f64, i8, u8, i32, i64, bool; "
+                       "object arrays and big-endian data are refused)", path, ds);
+        goto out;
+    }
+    if (strncmp(f, "False", 5) != 0) {
+        rc = lego_fail("%s: Fortran-order .npy arrays are not supported; save with np.ascontiguousarray", path);
+        goto out;
+    }
+    if (*s != '(') {
+        rc = lego_fail("%s: malformed shape in .npy header", path);
+        goto out;
+    }
+    s++;
+    h->ndim = 0;
+    for (;;) {
+        while (*s == ' ' || *s == ',') s++;
+        if (*s == ')') break;
+        char *end;
+        errno = 0;
+        long long v = strtoll(s, &end, 10);
+        if (end == s || errno || v < 0) {
+            rc = lego_fail("%s: malformed shape in .npy header", path);
+            goto out;
+        }
+        if (h->ndim == LEGO_MAX_DIMS) {
+            rc = lego_fail("%s: .npy array has more than %d dims", path, LEGO_MAX_DIMS);
+            goto out;
+        }
+        h->shape[h->ndim++] = v;
+        s = end;
+    }
+    h->data_offset = start + hlen;
+out:
+    free(hdr);
+    return rc;
+}
+
+static int64_t data_bytes(const npy_header *h, int *overflow) {
+    int64_t n = h->dtype == -2 ? 8 : (int64_t)lego_dtype_size(h->dtype);
+    *overflow = 0;
+    for (int i = 0; i < h->ndim; i++)
+        if (__builtin_mul_overflow(n, h->shape[i], &n)) *overflow = 1;
+    return n;
+}
+
+lego_tensor *lego_npy_load(const char *path, int use_mmap) {
+    if (!path) return lego_fail_null("npy load: path is NULL");
+    lego_storage *file = lego_storage_map_file(path);
+    if (!file) return NULL;
+    size_t size = lego_storage_nbytes(file);
+    const unsigned char *buf = lego_storage_data(file);
+    npy_header h;
+    lego_tensor *t = NULL;
+    if (parse_header(path, buf, size, &h) == 0) {
+        int overflow;
+        int64_t need = data_bytes(&h, &overflow);
+        if (overflow || (uint64_t)need > size - h.data_offset) {
+            lego_fail("%s: truncated .npy file: the header promises %lld data bytes, the file holds %zu", path,
+                      overflow ? -1LL : (long long)need, size - h.data_offset);
+        } else if (h.dtype == -2) { /* f64: converted element by element */
+            t = lego_tensor_empty(LEGO_F32, h.ndim, h.shape);
+            if (t) {
+                float *dst = lego_tensor_data(t);
+                for (int64_t i = 0; i < lego_tensor_numel(t); i++) {
+                    double v;
+                    memcpy(&v, buf + h.data_offset + (size_t)i * 8, 8);
+                    dst[i] = (float)v;
+                }
+            }
+        } else if (use_mmap && h.data_offset % lego_dtype_size(h.dtype) == 0) {
+            lego_storage *win = lego_storage_window(file, h.data_offset, (size_t)need);
+            if (win) {
+                t = lego_tensor_from_storage(win, h.dtype, 0, h.ndim, h.shape, NULL);
+                lego_storage_release(win);
+            }
+        } else {
+            t = lego_tensor_empty(h.dtype, h.ndim, h.shape);
+            if (t && need) memcpy(lego_tensor_data(t), buf + h.data_offset, (size_t)need);
+        }
+    }
+    lego_storage_release(file);
+    return t;
+}
+
+static const char *descr_of(int dtype) {
+    for (size_t i = 0; i < sizeof descrs / sizeof *descrs; i++)
+        if (descrs[i].dtype == dtype) return descrs[i].descr;
+    return NULL;
+}
+
+int lego_npy_save(const char *path, const lego_tensor *t) {
+    if (!path) return lego_fail("npy save: path is NULL");
+    if (lego_check_tensor(t, "npy save", "tensor")) return -1;
+    const char *descr = descr_of(t->type);
+    if (!descr) return lego_fail("%s: .npy has no type for %s (cast to f32 first)", path, lego_dtype_name(t->type));
+    char hdr[512];
+    int n = snprintf(hdr, sizeof hdr, "{'descr': '%s', 'fortran_order': False, 'shape': (", descr);
+    for (int i = 0; i < t->ndim; i++) n += snprintf(hdr + n, sizeof hdr - (size_t)n, "%lld,%s", (long long)t->sizes[i], i + 1 < t->ndim ? " " : "");
+    if (t->ndim > 1) n--; /* numpy writes (3,) for one dim and (2, 3) for more */
+    n += snprintf(hdr + n, sizeof hdr - (size_t)n, "), }");
+    int total = 10 + n + 1, pad = (64 - total % 64) % 64; /* data aligned to 64 bytes */
+    lego_tensor *c = lego_contiguous(t);
+    if (!c) return -1;
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 16);
+    if (!tmp) {
+        lego_tensor_free(c);
+        return lego_fail("%s: out of memory", path);
+    }
+    snprintf(tmp, plen + 16, "%s.tmp%05d", path, (int)(getpid() % 100000));
+    int rc = 0;
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        rc = lego_fail("%s: cannot write: %s", path, strerror(errno));
+    } else {
+        unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)((n + pad + 1) & 0xff),
+                                 (unsigned char)((n + pad + 1) >> 8)};
+        size_t bytes = (size_t)lego_tensor_numel(c) * lego_dtype_size(c->type);
+        bool ok = fwrite(pre, 1, 10, f) == 10 && fwrite(hdr, 1, (size_t)n, f) == (size_t)n;
+        for (int i = 0; ok && i < pad; i++) ok = fputc(' ', f) != EOF;
+        ok = ok && fputc('\n', f) != EOF && (bytes == 0 || fwrite(lego_tensor_data(c), 1, bytes, f) == bytes);
+        ok = fclose(f) == 0 && ok;
+        if (!ok || rename(tmp, path) != 0) {
+            rc = lego_fail("%s: write failed: %s", path, strerror(errno));
+            unlink(tmp);
+        }
+    }
+    free(tmp);
+    lego_tensor_free(c);
+    return rc;
+}

@@ -1,0 +1,181 @@
+/* lego.h — the one public header of liblego.
+ *
+ * Everything between LEGO_CDEF_BEGIN and LEGO_CDEF_END is plain C that LuaJIT's ffi.cdef parses
+ * as it is (lua/lego/core.lua reads it from here), so that region holds no preprocessor lines.
+ *
+ * Conventions
+ *  - Every entry point reports failure: functions returning int give 0 on success and -1 on
+ *    failure; functions returning a pointer give NULL. lego_last_error() then holds a message
+ *    (per thread) that names the operation, the shapes or the file involved. Nothing aborts.
+ *  - Ops write into an `out` tensor the caller allocated with the right shape (explicit memory:
+ *    model code plans its workspaces once); out must be contiguous float32 unless said otherwise.
+ *    Inputs may be any view (strided, transposed, expanded).
+ *  - Shapes and strides count elements, not bytes. A tensor is a view of a reference-counted
+ *    storage: views share it, and a storage lives while any tensor or window refers to it.
+ */
+#ifndef LEGO_H
+#define LEGO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* LEGO_CDEF_BEGIN */
+
+enum { LEGO_MAX_DIMS = 8 };
+
+typedef enum lego_dtype {
+    LEGO_F32 = 0,
+    LEGO_F16 = 1,
+    LEGO_BF16 = 2,
+    LEGO_I8 = 3,
+    LEGO_U8 = 4,
+    LEGO_I32 = 5,
+    LEGO_I64 = 6,
+    LEGO_BOOL = 7,
+    LEGO_DTYPE_COUNT = 8
+} lego_dtype;
+
+typedef enum lego_storage_kind {
+    LEGO_STORAGE_OWNED = 0,    /* allocated and freed by liblego */
+    LEGO_STORAGE_BORROWED = 1, /* caller's memory; an optional release callback runs at the end */
+    LEGO_STORAGE_MAPPED = 2,   /* a private (copy-on-write) mmap of a file */
+    LEGO_STORAGE_WINDOW = 3    /* a byte range of another storage, which it keeps alive */
+} lego_storage_kind;
+
+typedef struct lego_storage lego_storage;
+
+typedef struct lego_tensor {
+    lego_storage *storage;
+    int64_t offset; /* in elements, from the start of the storage */
+    int64_t sizes[LEGO_MAX_DIMS];   /* the shape */
+    int64_t strides[LEGO_MAX_DIMS];
+    int32_t ndim;
+    int32_t type; /* a lego_dtype (Lua's t:dtype() gives its name) */
+} lego_tensor;
+
+/* ---- errors, threads, CPU ---------------------------------------------------------------- */
+const char *lego_last_error(void);
+void lego_clear_error(void);
+const char *lego_version(void);
+int lego_num_threads(void);
+int lego_set_num_threads(int n);            /* OpenMP, OpenBLAS and oneDNN alike */
+const char *lego_cpu_features(void);        /* e.g. "avx512f avx512bw avx2 fma f16c" */
+const char *lego_kernel_path(void);         /* "avx512", "avx2" or "ref" */
+int lego_set_kernel_path(const char *name); /* "auto", "avx512", "avx2" or "ref" (tests) */
+
+/* ---- dtypes -------------------------------------------------------------------------------- */
+const char *lego_dtype_name(int dtype);  /* "f32", "bf16", ... ; NULL if unknown */
+int lego_dtype_from_name(const char *name); /* -1 if unknown */
+size_t lego_dtype_size(int dtype);       /* bytes per element; 0 if unknown */
+float lego_bf16_to_f32(uint16_t h);
+uint16_t lego_f32_to_bf16(float f);      /* round to nearest even, NaN kept */
+float lego_f16_to_f32(uint16_t h);
+uint16_t lego_f32_to_f16(float f);       /* round to nearest even */
+
+/* ---- storage ------------------------------------------------------------------------------- */
+lego_storage *lego_storage_new(size_t nbytes); /* owned, zero-filled, 64-byte aligned */
+lego_storage *lego_storage_borrow(void *data, size_t nbytes, void (*release)(void *ctx), void *ctx);
+lego_storage *lego_storage_map_file(const char *path); /* the whole file, read-only pages */
+lego_storage *lego_storage_window(lego_storage *parent, size_t byte_offset, size_t nbytes);
+void lego_storage_retain(lego_storage *s);
+void lego_storage_release(lego_storage *s);
+void *lego_storage_data(const lego_storage *s);
+size_t lego_storage_nbytes(const lego_storage *s);
+int lego_storage_kind_of(const lego_storage *s);
+int lego_storage_refcount(const lego_storage *s);
+int64_t lego_live_storages(void); /* storages alive in this process (leak checks) */
+
+/* ---- tensors ------------------------------------------------------------------------------- */
+lego_tensor *lego_tensor_new(int dtype, int ndim, const int64_t *shape); /* contiguous, zeroed */
+lego_tensor *lego_tensor_empty(int dtype, int ndim, const int64_t *shape); /* contents undefined */
+/* A view of `s` (retained). stride NULL means contiguous. Checks that every element lies inside. */
+lego_tensor *lego_tensor_from_storage(lego_storage *s, int dtype, int64_t offset, int ndim,
+                                      const int64_t *shape, const int64_t *stride);
+void lego_tensor_free(lego_tensor *t); /* drops this view's reference to its storage */
+void *lego_tensor_data(const lego_tensor *t); /* address of element [0,...,0] */
+int64_t lego_tensor_numel(const lego_tensor *t);
+int lego_tensor_is_contiguous(const lego_tensor *t);
+/* Human-readable shape, e.g. "[2, 3] f32"; the buffer is per thread and reused. */
+const char *lego_tensor_describe(const lego_tensor *t);
+
+/* views: new tensors sharing the storage; negative dims count from the end */
+lego_tensor *lego_view_alias(const lego_tensor *t);
+lego_tensor *lego_view_narrow(const lego_tensor *t, int dim, int64_t start, int64_t length);
+lego_tensor *lego_view_select(const lego_tensor *t, int dim, int64_t index);
+lego_tensor *lego_view_transpose(const lego_tensor *t, int dim0, int dim1);
+lego_tensor *lego_view_permute(const lego_tensor *t, const int *dims);
+/* reshape without copying; one size may be -1; fails if the strides do not allow it */
+lego_tensor *lego_view_reshape(const lego_tensor *t, int ndim, const int64_t *shape);
+/* broadcast size-1 dims (stride 0); new leading dims may be added */
+lego_tensor *lego_view_expand(const lego_tensor *t, int ndim, const int64_t *shape);
+
+/* copies */
+int lego_copy(lego_tensor *dst, const lego_tensor *src); /* same shape; converts dtype */
+lego_tensor *lego_contiguous(const lego_tensor *t); /* alias if already contiguous, else copy */
+lego_tensor *lego_clone(const lego_tensor *t);      /* always a fresh contiguous copy */
+lego_tensor *lego_cast(const lego_tensor *t, int dtype); /* fresh contiguous copy in dtype */
+int lego_fill(lego_tensor *t, double value);
+/* standard normal values (splitmix64 + Box-Muller): the same seed gives the same numbers */
+int lego_fill_randn(lego_tensor *t, uint64_t seed, double mean, double std);
+/* i-th element of any dtype as double / set from double (slow; for printing and tables) */
+double lego_get(const lego_tensor *t, const int64_t *index);
+int lego_set(lego_tensor *t, const int64_t *index, double value);
+
+/* ---- ops (float32 out; see conventions) ---------------------------------------------------- */
+/* a [..., M, K] @ b [..., K, N] -> out [..., M, N]; batch dims broadcast; f32 */
+int lego_matmul(lego_tensor *out, const lego_tensor *a, const lego_tensor *b);
+/* out [..., N] = x [..., K] @ w[N, K]^T + bias[N]; w in f32, bf16 or f16 (used as stored),
+ * x f32; bias f32/bf16/f16 or NULL */
+int lego_linear(lego_tensor *out, const lego_tensor *x, const lego_tensor *w,
+                const lego_tensor *bias);
+/* broadcasting elementwise; a and b of any float dtype */
+int lego_add(lego_tensor *out, const lego_tensor *a, const lego_tensor *b);
+int lego_sub(lego_tensor *out, const lego_tensor *a, const lego_tensor *b);
+int lego_mul(lego_tensor *out, const lego_tensor *a, const lego_tensor *b);
+int lego_div(lego_tensor *out, const lego_tensor *a, const lego_tensor *b);
+int lego_affine(lego_tensor *out, const lego_tensor *x, float scale, float shift); /* x*s + b */
+int lego_gelu(lego_tensor *out, const lego_tensor *x);       /* x/2 (1 + erf(x/sqrt 2)) */
+int lego_gelu_tanh(lego_tensor *out, const lego_tensor *x);  /* tanh approximation */
+int lego_quick_gelu(lego_tensor *out, const lego_tensor *x); /* x sigmoid(1.702 x) (CLIP) */
+int lego_silu(lego_tensor *out, const lego_tensor *x);       /* x sigmoid(x) */
+int lego_softmax(lego_tensor *out, const lego_tensor *x);    /* over the last dim, stable */
+/* over the last dim; weight and bias [C] of any float dtype, or NULL */
+int lego_layer_norm(lego_tensor *out, const lego_tensor *x, const lego_tensor *weight,
+                    const lego_tensor *bias, float eps);
+int lego_rms_norm(lego_tensor *out, const lego_tensor *x, const lego_tensor *weight, float eps);
+/* LLaMA rotary embedding (rotate-half) on x [..., T, H, D]; token t has position pos0 + t */
+int lego_rope(lego_tensor *out, const lego_tensor *x, int64_t pos0, float theta);
+/* out [n, D] = weight[ids[i]]; weight [V, D] of any float dtype; ids i32 or i64, any shape
+ * of n elements */
+int lego_embedding(lego_tensor *out, const lego_tensor *weight, const lego_tensor *ids);
+/* out = concatenation of xs[0..n) along dim; out's dtype may be any, inputs are converted */
+int lego_concat(lego_tensor *out, const lego_tensor *const *xs, int n, int dim);
+/* x [B, C, H, W] (*) w [O, C, kh, kw] + bias[O] -> out [B, O, OH, OW]; f32 via oneDNN */
+int lego_conv2d(lego_tensor *out, const lego_tensor *x, const lego_tensor *w,
+                const lego_tensor *bias, int stride_h, int stride_w, int pad_h, int pad_w);
+/* reductions over one dim; out has x's shape without that dim (or with it as size 1) */
+int lego_sum(lego_tensor *out, const lego_tensor *x, int dim);
+int lego_mean(lego_tensor *out, const lego_tensor *x, int dim);
+int lego_max(lego_tensor *out, const lego_tensor *x, int dim);
+int lego_argmax(lego_tensor *out_i64, const lego_tensor *x, int dim);
+/* the k largest along the last dim, in descending order (ties: lower index first) */
+int lego_topk(lego_tensor *values, lego_tensor *indices_i64, const lego_tensor *x, int k);
+
+/* ---- files --------------------------------------------------------------------------------- */
+/* NumPy .npy (format 1.0-3.0), C order, little-endian: f32 f16 i8 u8 i32 i64 bool; f64 is read
+ * as f32 (lego has no f64). mmap != 0 maps the file (copy-on-write) instead of reading it. */
+lego_tensor *lego_npy_load(const char *path, int mmap);
+/* writes to a temporary file beside `path` and renames it: never a partial file */
+int lego_npy_save(const char *path, const lego_tensor *t);
+
+/* LEGO_CDEF_END */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LEGO_H */

@@ -1,0 +1,241 @@
+/* linear.c — matrix products: lego_matmul (f32 @ f32) and lego_linear (f32 activations times
+ * weights kept in their stored dtype).
+ *
+ * Paths for lego_linear, chosen by the weight dtype and the number of rows M:
+ *  - f32 weights: OpenBLAS sgemv (M = 1) or sgemm.
+ *  - bf16/f16 weights, M <= SMALL_M (decode): our vector kernels widen each weight row on the fly
+ *    while they take dot products, so the weights are read exactly once and nothing is allocated.
+ *  - bf16/f16 weights, larger M (prefill, encoders): blocks of weight rows are widened into a
+ *    scratch buffer and multiplied with sgemm, so f32 activations keep full precision.
+ *  - "ref" kernel path: plain loops over lego_vec_ref, the reference the tests compare against. */
+#include "../core/internal.h"
+#include "../kernels/vec.h"
+
+#include <cblas.h>
+#include <stdlib.h>
+
+enum { SMALL_M = 16, K_CHUNK = 512, WIDEN_ROWS = 128 };
+
+/* Rows of weight rows is strided by ldw (elements); each row is contiguous. */
+typedef struct {
+    const void *data;
+    int type;
+    int64_t n, k, ldw;
+} weight_matrix;
+
+static float dot_row(const lego_vec_kernels *v, const float *x, const weight_matrix *w, int64_t n) {
+    const char *row = (const char *)w->data + n * w->ldw * (int64_t)lego_dtype_size(w->type);
+    switch (w->type) {
+    case LEGO_BF16: return v->dot_bf16(x, (const uint16_t *)row, w->k);
+    case LEGO_F16: return v->dot_f16(x, (const uint16_t *)row, w->k);
+    default: return v->dot_f32(x, (const float *)row, w->k);
+    }
+}
+
+static void widen(const lego_vec_kernels *v, float *dst, const weight_matrix *w, int64_t n, int64_t k0, int64_t len) {
+    const uint16_t *src = (const uint16_t *)w->data + n * w->ldw + k0;
+    if (w->type == LEGO_BF16)
+        v->bf16_to_f32(dst, src, len);
+    else
+        v->f16_to_f32(dst, src, len);
+}
+
+/* y[m, n] = x[m, :] . w[n, :] for every (m, n), one dot product at a time. */
+static void linear_dots(const lego_vec_kernels *v, float *y, const float *x, int64_t m_rows, const weight_matrix *w) {
+#pragma omp parallel for schedule(static) if (w->n * w->k > 65536)
+    for (int64_t n = 0; n < w->n; n++)
+        for (int64_t m = 0; m < m_rows; m++) y[m * w->n + n] = dot_row(v, x + m * w->k, w, n);
+}
+
+/* Decode-sized M with 16-bit weights: each weight row is widened in K_CHUNK pieces on the stack
+ * and reused for all M rows while it is in L1. */
+static void linear_small_m(const lego_vec_kernels *v, float *y, const float *x, int64_t m_rows, const weight_matrix *w) {
+    if (m_rows == 1) {
+        linear_dots(v, y, x, 1, w);
+        return;
+    }
+#pragma omp parallel for schedule(static) if (w->n * w->k > 65536)
+    for (int64_t n = 0; n < w->n; n++) {
+        float acc[SMALL_M] = {0};
+        float buf[K_CHUNK] __attribute__((aligned(64)));
+        for (int64_t k0 = 0; k0 < w->k; k0 += K_CHUNK) {
+            int64_t len = w->k - k0 < K_CHUNK ? w->k - k0 : K_CHUNK;
+            widen(v, buf, w, n, k0, len);
+            for (int64_t m = 0; m < m_rows; m++) acc[m] += v->dot_f32(x + m * w->k + k0, buf, len);
+        }
+        for (int64_t m = 0; m < m_rows; m++) y[m * w->n + n] = acc[m];
+    }
+}
+
+static int linear_widened_gemm(const lego_vec_kernels *v, float *y, const float *x, int64_t m_rows, const weight_matrix *w) {
+    int64_t rows = w->n < WIDEN_ROWS ? w->n : WIDEN_ROWS;
+    float *buf = lego_aligned_alloc((size_t)(rows * w->k) * sizeof(float));
+    if (!buf) return lego_fail("linear: out of memory for a %lld x %lld scratch block", (long long)rows, (long long)w->k);
+    for (int64_t n0 = 0; n0 < w->n; n0 += rows) {
+        int64_t nb = w->n - n0 < rows ? w->n - n0 : rows;
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < nb; i++) widen(v, buf + i * w->k, w, n0 + i, 0, w->k);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m_rows, (int)nb, (int)w->k, 1.0f, x,
+                    (int)w->k, buf, (int)w->k, 0.0f, y + n0, (int)w->n);
+    }
+    lego_aligned_free(buf);
+    return 0;
+}
+
+static int add_bias(float *y, int64_t m_rows, int64_t n, const lego_tensor *bias) {
+    lego_tensor *owned;
+    if (bias->ndim != 1 || bias->sizes[0] != n || !is_float_dtype(bias->type))
+        return lego_fail("linear: bias must be a float vector of %lld, got %s", (long long)n, lego_tensor_describe(bias));
+    const float *b = lego_f32_view(bias, &owned);
+    if (!b) return -1;
+#pragma omp parallel for schedule(static) if (m_rows * n > 65536)
+    for (int64_t m = 0; m < m_rows; m++)
+        for (int64_t j = 0; j < n; j++) y[m * n + j] += b[j];
+    lego_tensor_free(owned);
+    return 0;
+}
+
+int lego_linear(lego_tensor *out, const lego_tensor *x, const lego_tensor *w, const lego_tensor *bias) {
+    const char *op = "linear";
+    if (lego_check_tensor(x, op, "x") || lego_check_tensor(w, op, "weight")) return -1;
+    if (w->ndim != 2 || !is_float_dtype(w->type))
+        return lego_fail("linear: weight must be a 2-D f32/bf16/f16 matrix [out, in], got %s", lego_tensor_describe(w));
+    if (x->ndim < 1 || x->sizes[x->ndim - 1] != w->sizes[1] || !is_float_dtype(x->type)) {
+        char xs[256];
+        snprintf(xs, sizeof xs, "%s", lego_tensor_describe(x));
+        return lego_fail("linear: x %s does not match weight %s (last dim must be %lld)", xs,
+                         lego_tensor_describe(w), (long long)w->sizes[1]);
+    }
+    int64_t oshape[LEGO_MAX_DIMS];
+    for (int i = 0; i < x->ndim; i++) oshape[i] = x->sizes[i];
+    oshape[x->ndim - 1] = w->sizes[0];
+    if (lego_check_out(out, op, x->ndim, oshape)) return -1;
+
+    int64_t k = w->sizes[1], n = w->sizes[0], m_rows = k ? lego_tensor_numel(x) / k : 0;
+    if (n == 0 || m_rows == 0) return 0;
+    lego_tensor *wc = NULL, *xc = NULL;
+    if (w->strides[1] != 1 && !(wc = lego_contiguous(w))) return -1;
+    const lego_tensor *wt = wc ? wc : w;
+    weight_matrix wm = {lego_tensor_data(wt), wt->type, n, k, wt->strides[0]};
+    const float *xd = lego_f32_view(x, &xc);
+    float *y = lego_tensor_data(out);
+    int rc = 0;
+    if (!xd) {
+        rc = -1;
+    } else if (k == 0) {
+        memset(y, 0, (size_t)(m_rows * n) * sizeof(float));
+    } else if (lego_active_path() == LEGO_PATH_REF) {
+        linear_dots(&lego_vec_ref, y, xd, m_rows, &wm);
+    } else if (wm.type == LEGO_F32) {
+        if (m_rows == 1)
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n, (int)k, 1.0f, wm.data, (int)wm.ldw, xd, 1, 0.0f, y, 1);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m_rows, (int)n, (int)k, 1.0f, xd, (int)k,
+                        wm.data, (int)wm.ldw, 0.0f, y, (int)n);
+    } else if (m_rows <= SMALL_M) {
+        linear_small_m(lego_vec_active(), y, xd, m_rows, &wm);
+    } else {
+        rc = linear_widened_gemm(lego_vec_active(), y, xd, m_rows, &wm);
+    }
+    if (rc == 0 && bias) rc = add_bias(y, m_rows, n, bias);
+    lego_tensor_free(xc);
+    lego_tensor_free(wc);
+    return rc;
+}
+
+/* ---- matmul --------------------------------------------------------------------------------- */
+
+/* A 2-D f32 slice usable by BLAS: one of its dims has unit stride. */
+static bool blas_layout(const float *base, int64_t rows, int64_t cols, int64_t rs, int64_t cs,
+                        const float **p, CBLAS_TRANSPOSE *trans, int *ld) {
+    *p = base;
+    if (cs == 1 && (rs >= cols || rows == 1)) {
+        *trans = CblasNoTrans;
+        *ld = (int)(rows == 1 ? (cols > 0 ? cols : 1) : rs);
+        return true;
+    }
+    if (rs == 1 && (cs >= rows || cols == 1)) {
+        *trans = CblasTrans;
+        *ld = (int)(cols == 1 ? (rows > 0 ? rows : 1) : cs);
+        return true;
+    }
+    return false;
+}
+
+static void matmul_ref(float *y, const float *a, int64_t ars, int64_t acs, const float *b, int64_t brs,
+                       int64_t bcs, int64_t m, int64_t n, int64_t k) {
+#pragma omp parallel for schedule(static) if (m * n * k > 65536)
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            float s = 0;
+            for (int64_t p = 0; p < k; p++) s += a[i * ars + p * acs] * b[p * brs + j * bcs];
+            y[i * n + j] = s;
+        }
+}
+
+int lego_matmul(lego_tensor *out, const lego_tensor *a, const lego_tensor *b) {
+    const char *op = "matmul";
+    if (lego_check_tensor(a, op, "a") || lego_check_tensor(b, op, "b")) return -1;
+    char as[256];
+    snprintf(as, sizeof as, "%s", lego_tensor_describe(a));
+    if (a->ndim < 2 || b->ndim < 2 || a->sizes[a->ndim - 1] != b->sizes[b->ndim - 2] ||
+        !is_float_dtype(a->type) || !is_float_dtype(b->type))
+        return lego_fail("matmul: cannot multiply %s by %s (need float [..., M, K] @ [..., K, N])", as,
+                         lego_tensor_describe(b));
+    int64_t m = a->sizes[a->ndim - 2], k = a->sizes[a->ndim - 1], n = b->sizes[b->ndim - 1];
+    int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
+    int64_t oshape[LEGO_MAX_DIMS];
+    for (int i = 0; i < nd - 2; i++) { /* broadcast batch dims, aligned from the right */
+        int ia = i - (nd - a->ndim), ib = i - (nd - b->ndim);
+        int64_t da = ia >= 0 ? a->sizes[ia] : 1, db = ib >= 0 ? b->sizes[ib] : 1;
+        if (da != db && da != 1 && db != 1)
+            return lego_fail("matmul: batch dims of %s and %s do not broadcast", as, lego_tensor_describe(b));
+        oshape[i] = da == 1 ? db : da;
+    }
+    oshape[nd - 2] = m;
+    oshape[nd - 1] = n;
+    if (lego_check_out(out, op, nd, oshape)) return -1;
+
+    /* expanded views of a and b over the batch dims, converted to f32 where needed */
+    int64_t ash[LEGO_MAX_DIMS], bsh[LEGO_MAX_DIMS];
+    memcpy(ash, oshape, sizeof ash);
+    memcpy(bsh, oshape, sizeof bsh);
+    ash[nd - 1] = k;
+    bsh[nd - 2] = k;
+    lego_tensor *af = a->type == LEGO_F32 ? lego_view_alias(a) : lego_cast(a, LEGO_F32);
+    lego_tensor *bf = b->type == LEGO_F32 ? lego_view_alias(b) : lego_cast(b, LEGO_F32);
+    lego_tensor *ae = af ? lego_view_expand(af, nd, ash) : NULL;
+    lego_tensor *be = bf ? lego_view_expand(bf, nd, bsh) : NULL;
+    int rc = ae && be ? 0 : -1;
+    int64_t batches = 1;
+    for (int i = 0; i < nd - 2; i++) batches *= oshape[i];
+    float *y = lego_tensor_data(out);
+    bool ref = lego_active_path() == LEGO_PATH_REF;
+    for (int64_t bi = 0; rc == 0 && bi < batches && m * n > 0; bi++) {
+        int64_t aoff = 0, boff = 0, r = bi;
+        for (int d = nd - 3; d >= 0; d--) {
+            int64_t i = r % oshape[d];
+            r /= oshape[d];
+            aoff += i * ae->strides[d];
+            boff += i * be->strides[d];
+        }
+        const float *ap = (const float *)lego_tensor_data(ae) + aoff, *bp = (const float *)lego_tensor_data(be) + boff;
+        int64_t ars = ae->strides[nd - 2], acs = ae->strides[nd - 1], brs = be->strides[nd - 2], bcs = be->strides[nd - 1];
+        float *yp = y + bi * m * n;
+        const float *pa, *pb;
+        CBLAS_TRANSPOSE ta, tb;
+        int lda, ldb;
+        if (k == 0) {
+            memset(yp, 0, (size_t)(m * n) * sizeof(float));
+        } else if (!ref && blas_layout(ap, m, k, ars, acs, &pa, &ta, &lda) && blas_layout(bp, k, n, brs, bcs, &pb, &tb, &ldb)) {
+            cblas_sgemm(CblasRowMajor, ta, tb, (int)m, (int)n, (int)k, 1.0f, pa, lda, pb, ldb, 0.0f, yp, (int)n);
+        } else {
+            matmul_ref(yp, ap, ars, acs, bp, brs, bcs, m, n, k);
+        }
+    }
+    lego_tensor_free(ae);
+    lego_tensor_free(be);
+    lego_tensor_free(af);
+    lego_tensor_free(bf);
+    return rc;
+}

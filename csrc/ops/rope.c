@@ -1,0 +1,39 @@
+/* rope.c — LLaMA's rotary position embedding, rotate-half form (HF transformers' LlamaRotaryEmbedding):
+ * for i < D/2, with f_i = 1 / theta^(2i/D) and angle a = pos * f_i, both in float32 as HF computes
+ * them, out[i] = x[i] cos a - x[i + D/2] sin a and out[i + D/2] = x[i + D/2] cos a + x[i] sin a. */
+#include "../core/internal.h"
+
+#include <math.h>
+
+int lego_rope(lego_tensor *out, const lego_tensor *x, int64_t pos0, float theta) {
+    const char *op = "rope";
+    if (lego_check_tensor(x, op, "x")) return -1;
+    if (x->ndim < 3 || !is_float_dtype(x->type) || x->sizes[x->ndim - 1] % 2)
+        return lego_fail("rope: x must be float [..., T, heads, D] with even D, got %s", lego_tensor_describe(x));
+    if (pos0 < 0) return lego_fail("rope: negative start position %lld", (long long)pos0);
+    if (!(theta > 1.0f)) return lego_fail("rope: theta must be > 1, got %g", (double)theta);
+    if (lego_check_out(out, op, x->ndim, x->sizes)) return -1;
+    lego_tensor *owned;
+    const float *xd = lego_f32_view(x, &owned);
+    if (!xd) return -1;
+    int64_t d = x->sizes[x->ndim - 1], h = x->sizes[x->ndim - 2], t = x->sizes[x->ndim - 3];
+    int64_t half = d / 2, outer = t ? lego_tensor_numel(x) / (t * h * d) : 0;
+    float *y = lego_tensor_data(out);
+#pragma omp parallel for schedule(static) if (outer * t * h * d > 16384)
+    for (int64_t ot = 0; ot < outer * t; ot++) {
+        float pos = (float)(pos0 + ot % t);
+        for (int64_t i = 0; i < half; i++) {
+            float inv_freq = 1.0f / powf(theta, (float)(2 * i) / (float)d);
+            float angle = pos * inv_freq, c = cosf(angle), s = sinf(angle);
+            for (int64_t hh = 0; hh < h; hh++) {
+                const float *xr = xd + (ot * h + hh) * d;
+                float *yr = y + (ot * h + hh) * d;
+                float a = xr[i], b = xr[i + half];
+                yr[i] = a * c - b * s;
+                yr[i + half] = b * c + a * s;
+            }
+        }
+    }
+    lego_tensor_free(owned);
+    return 0;
+}

@@ -1,0 +1,106 @@
+-- lego.console: the interactive console (`lego` with no arguments).
+-- Line editing and history through GNU readline loaded with the FFI (history in ~/.lego_history),
+-- falling back to plain reads when readline is missing or input is not a terminal. Input that
+-- does not parse yet because it is unfinished (an open `function`, `do`, string, ...) continues
+-- on the next line; expressions print their values readably.
+local ffi = require "ffi"
+local show = require "lego.show"
+
+local console = {}
+
+ffi.cdef [[
+char *readline(const char *prompt);
+void add_history(const char *line);
+int read_history(const char *filename);
+int write_history(const char *filename);
+int isatty(int fd);
+void free(void *p);
+]]
+
+local function load_readline()
+  if ffi.C.isatty(0) == 0 then return nil end
+  for _, name in ipairs { "readline", "libreadline.so.8", "libreadline.so.7" } do
+    local ok, lib = pcall(ffi.load, name)
+    if ok then return lib end
+  end
+end
+
+local function line_reader()
+  local rl = load_readline()
+  local home = os.getenv("HOME")
+  local history = home and (home .. "/.lego_history")
+  if rl then
+    if history then rl.read_history(history) end
+    return function(prompt)
+      local p = rl.readline(prompt)
+      if p == nil then return nil end
+      local s = ffi.string(p)
+      ffi.C.free(p)
+      if s:match("%S") then
+        rl.add_history(s)
+        if history then rl.write_history(history) end
+      end
+      return s
+    end
+  end
+  return function(prompt)
+    io.write(prompt)
+    io.flush()
+    return io.read("*l")
+  end
+end
+
+-- Compiles one input: as an expression first (so `x` prints x), then as statements.
+-- Returns fn, or nil plus "incomplete" or an error message.
+local function compile(src, env)
+  local fn = loadstring("return " .. src, "=stdin")
+  if not fn then
+    local err
+    fn, err = loadstring(src, "=stdin")
+    if not fn then
+      if err:match("<eof>$") or err:match("unfinished string") or err:match("unfinished long") then
+        return nil, "incomplete"
+      end
+      return nil, err
+    end
+  end
+  return setfenv(fn, env)
+end
+
+local function report(ok, ...)
+  if not ok then
+    io.stderr:write(tostring((...)), "\n")
+    return
+  end
+  for i = 1, select("#", ...) do print(show.value((select(i, ...)))) end
+end
+
+function console.run()
+  local lego = require "lego"
+  local env = setmetatable({ lego = lego, tensor = lego.tensor, nn = lego.nn }, { __index = _G })
+  local read = line_reader()
+  print(("lego %s console — `lego`, `tensor` and `nn` are loaded; Ctrl-D quits."):format(lego.version))
+  local buffer = nil
+  while true do
+    local line = read(buffer and ">> " or "lego> ")
+    if line == nil then
+      print()
+      return 0
+    end
+    buffer = buffer and (buffer .. "\n" .. line) or line
+    if buffer:match("%S") then
+      local fn, err = compile(buffer, env)
+      if fn then
+        buffer = nil
+        report(xpcall(fn, debug.traceback))
+      elseif err ~= "incomplete" then
+        buffer = nil
+        io.stderr:write(err, "\n")
+      end
+    else
+      buffer = nil
+    end
+  end
+end
+
+return console

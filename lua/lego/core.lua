@@ -1,0 +1,67 @@
+-- lego.core: loads liblego through LuaJIT's FFI.
+-- The declarations come from csrc/lego.h itself (the region between LEGO_CDEF_BEGIN and
+-- LEGO_CDEF_END), so the C header stays the single source of truth.
+local ffi = require "ffi"
+
+local M = {}
+
+local function dirname(p) return (p:gsub("/[^/]*$", "")) end
+local function exists(p)
+  local f = io.open(p, "rb")
+  if f then f:close() return true end
+  return false
+end
+
+-- this file lives in <root>/lua/lego (checkout) or <tree>/share/lua/5.1/lego (installed)
+local source = debug.getinfo(1, "S").source:gsub("^@", "")
+local here = source:match("^(.*)/[^/]*$") or "."
+M.module_dir = here
+M.checkout_root = dirname(dirname(here)) -- meaningful only in a checkout
+
+local function first_existing(...)
+  for i = 1, select("#", ...) do
+    local p = select(i, ...)
+    if p and exists(p) then return p end
+  end
+end
+
+local header = first_existing(os.getenv("LEGO_HEADER"), here .. "/lego.h", M.checkout_root .. "/csrc/lego.h")
+if not header then
+  error("lego: cannot find lego.h (looked beside " .. here .. " and in the checkout's csrc/)")
+end
+
+local library = first_existing(os.getenv("LEGO_LIBRARY"), M.checkout_root .. "/build/liblego.so",
+                               package.searchpath("liblego", package.cpath))
+
+do
+  local f = assert(io.open(header, "rb"))
+  local text = f:read("*a")
+  f:close()
+  local cdef = text:match("/%* LEGO_CDEF_BEGIN %*/(.-)/%* LEGO_CDEF_END %*/")
+  if not cdef then error("lego: " .. header .. " has no LEGO_CDEF_BEGIN/END region") end
+  ffi.cdef(cdef)
+end
+
+local ok, lib = pcall(ffi.load, library or "lego")
+if not ok then
+  error("lego: cannot load liblego (" .. tostring(library or "system search") .. "): " .. tostring(lib) ..
+        "\nBuild it first: cmake -S . -B build && cmake --build build", 0)
+end
+
+M.C = lib
+M.header_path = header
+M.library_path = library
+
+-- Raises a Lua error carrying liblego's message (C reports; Lua turns it into error()).
+function M.fail(context)
+  local msg = ffi.string(lib.lego_last_error())
+  if context then msg = context .. ": " .. msg end
+  error(msg, 3)
+end
+
+-- rc == 0 or raise
+function M.check(rc, context)
+  if rc ~= 0 then M.fail(context) end
+end
+
+return M

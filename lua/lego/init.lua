@@ -1,0 +1,22 @@
+-- lego: GroundingGPT on the CPU, scriptable from LuaJIT.
+--   local lego = require "lego"
+--   local x = lego.tensor.randn{2, 3, seed = 1}
+local core = require "lego.core"
+local ffi = require "ffi"
+
+local lego = {
+  core = core,
+  tensor = require "lego.tensor",
+  npy = require "lego.npy",
+  nn = require "lego.nn",
+}
+
+lego.version = ffi.string(core.C.lego_version())
+
+function lego.num_threads() return core.C.lego_num_threads() end
+function lego.set_num_threads(n) core.check(core.C.lego_set_num_threads(n), "set_num_threads") end
+function lego.cpu_features() return ffi.string(core.C.lego_cpu_features()) end
+function lego.kernel_path() return ffi.string(core.C.lego_kernel_path()) end
+function lego.set_kernel_path(name) core.check(core.C.lego_set_kernel_path(name), "set_kernel_path") end
+
+return lego
