@@ -88,6 +88,7 @@ size_t lego_storage_nbytes(const lego_storage *s);
 int lego_storage_kind_of(const lego_storage *s);
 int lego_storage_refcount(const lego_storage *s);
 int64_t lego_live_storages(void); /* storages alive in this process (leak checks) */
+int64_t lego_live_bytes(void);    /* bytes held by owned storages (drives Lua's collector) */
 
 /* ---- tensors ------------------------------------------------------------------------------- */
 lego_tensor *lego_tensor_new(int dtype, int ndim, const int64_t *shape); /* contiguous, zeroed */
@@ -138,6 +139,7 @@ int lego_sub(lego_tensor *out, const lego_tensor *a, const lego_tensor *b);
 int lego_mul(lego_tensor *out, const lego_tensor *a, const lego_tensor *b);
 int lego_div(lego_tensor *out, const lego_tensor *a, const lego_tensor *b);
 int lego_affine(lego_tensor *out, const lego_tensor *x, float scale, float shift); /* x*s + b */
+int lego_abs(lego_tensor *out, const lego_tensor *x);
 int lego_gelu(lego_tensor *out, const lego_tensor *x);       /* x/2 (1 + erf(x/sqrt 2)) */
 int lego_gelu_tanh(lego_tensor *out, const lego_tensor *x);  /* tanh approximation */
 int lego_quick_gelu(lego_tensor *out, const lego_tensor *x); /* x sigmoid(1.702 x) (CLIP) */

@@ -15,6 +15,8 @@ int lego_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Same, for pointer-returning functions. */
 void *lego_fail_null(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+lego_storage *lego_storage_uninit(size_t nbytes); /* owned, contents undefined */
+
 void *lego_aligned_alloc(size_t nbytes); /* LEGO_ALIGN-aligned; NULL on failure (no error set) */
 void lego_aligned_free(void *p);
 

@@ -19,9 +19,10 @@ struct lego_storage {
     lego_storage *parent;       /* window */
 };
 
-static atomic_llong live_storages;
+static atomic_llong live_storages, live_bytes;
 
 int64_t lego_live_storages(void) { return atomic_load(&live_storages); }
+int64_t lego_live_bytes(void) { return atomic_load(&live_bytes); }
 
 static lego_storage *storage_alloc(int kind, void *data, size_t nbytes) {
     lego_storage *s = calloc(1, sizeof *s);
@@ -34,12 +35,20 @@ static lego_storage *storage_alloc(int kind, void *data, size_t nbytes) {
     return s;
 }
 
-lego_storage *lego_storage_new(size_t nbytes) {
+lego_storage *lego_storage_uninit(size_t nbytes) {
     void *data = lego_aligned_alloc(nbytes);
     if (!data) return lego_fail_null("out of memory allocating %zu bytes", nbytes);
-    memset(data, 0, nbytes);
     lego_storage *s = storage_alloc(LEGO_STORAGE_OWNED, data, nbytes);
-    if (!s) lego_aligned_free(data);
+    if (s)
+        atomic_fetch_add(&live_bytes, (long long)nbytes);
+    else
+        lego_aligned_free(data);
+    return s;
+}
+
+lego_storage *lego_storage_new(size_t nbytes) {
+    lego_storage *s = lego_storage_uninit(nbytes);
+    if (s) memset(s->data, 0, nbytes);
     return s;
 }
 
@@ -100,7 +109,10 @@ void lego_storage_retain(lego_storage *s) {
 void lego_storage_release(lego_storage *s) {
     if (!s || atomic_fetch_sub(&s->refcount, 1) != 1) return;
     switch (s->kind) {
-    case LEGO_STORAGE_OWNED: lego_aligned_free(s->data); break;
+    case LEGO_STORAGE_OWNED:
+        lego_aligned_free(s->data);
+        atomic_fetch_sub(&live_bytes, (long long)s->nbytes);
+        break;
     case LEGO_STORAGE_BORROWED:
         if (s->release) s->release(s->ctx);
         break;

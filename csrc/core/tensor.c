@@ -57,15 +57,7 @@ static lego_tensor *tensor_alloc(int dtype, int ndim, const int64_t *shape, bool
     size_t nbytes;
     if (__builtin_mul_overflow((size_t)n, es, &nbytes))
         return lego_fail_null("lego_tensor_new: %lld elements overflow the address space", (long long)n);
-    lego_storage *s;
-    if (zero) {
-        s = lego_storage_new(nbytes);
-    } else {
-        void *data = lego_aligned_alloc(nbytes);
-        s = data ? lego_storage_borrow(data, nbytes, lego_aligned_free, data)
-                 : lego_fail_null("out of memory allocating %zu bytes", nbytes);
-        if (!s) lego_aligned_free(data);
-    }
+    lego_storage *s = zero ? lego_storage_new(nbytes) : lego_storage_uninit(nbytes);
     if (!s) return NULL;
     int64_t stride[LEGO_MAX_DIMS];
     contiguous_strides(ndim, shape, stride);

@@ -87,8 +87,8 @@ int lego_div(lego_tensor *out, const lego_tensor *a, const lego_tensor *b) { ret
 
 /* ---- unary maps ----------------------------------------------------------------------------- */
 
-enum unary_op { U_AFFINE, U_GELU, U_GELU_TANH, U_QUICK_GELU, U_SILU };
-static const char *unary_names[] = {"affine", "gelu", "gelu_tanh", "quick_gelu", "silu"};
+enum unary_op { U_AFFINE, U_ABS, U_GELU, U_GELU_TANH, U_QUICK_GELU, U_SILU };
+static const char *unary_names[] = {"affine", "abs", "gelu", "gelu_tanh", "quick_gelu", "silu"};
 
 static int unary(enum unary_op op, lego_tensor *out, const lego_tensor *x, float scale, float shift) {
     const char *name = unary_names[op];
@@ -105,6 +105,10 @@ static int unary(enum unary_op op, lego_tensor *out, const lego_tensor *x, float
     case U_AFFINE:
 #pragma omp parallel for schedule(static) if (n > 65536)
         for (int64_t i = 0; i < n; i++) y[i] = xd[i] * scale + shift;
+        break;
+    case U_ABS:
+#pragma omp parallel for schedule(static) if (n > 65536)
+        for (int64_t i = 0; i < n; i++) y[i] = fabsf(xd[i]);
         break;
     case U_GELU:
 #pragma omp parallel for schedule(static) if (n > 16384)
@@ -131,6 +135,7 @@ static int unary(enum unary_op op, lego_tensor *out, const lego_tensor *x, float
 }
 
 int lego_affine(lego_tensor *out, const lego_tensor *x, float scale, float shift) { return unary(U_AFFINE, out, x, scale, shift); }
+int lego_abs(lego_tensor *out, const lego_tensor *x) { return unary(U_ABS, out, x, 0, 0); }
 int lego_gelu(lego_tensor *out, const lego_tensor *x) { return unary(U_GELU, out, x, 0, 0); }
 int lego_gelu_tanh(lego_tensor *out, const lego_tensor *x) { return unary(U_GELU_TANH, out, x, 0, 0); }
 int lego_quick_gelu(lego_tensor *out, const lego_tensor *x) { return unary(U_QUICK_GELU, out, x, 0, 0); }

@@ -8,17 +8,18 @@ local show = require "lego.show"
 
 local console = {}
 
+require "lego.core" -- declares isatty and free
 ffi.cdef [[
 char *readline(const char *prompt);
 void add_history(const char *line);
 int read_history(const char *filename);
 int write_history(const char *filename);
-int isatty(int fd);
-void free(void *p);
 ]]
 
+local interactive = ffi.C.isatty(0) ~= 0
+
 local function load_readline()
-  if ffi.C.isatty(0) == 0 then return nil end
+  if not interactive then return nil end
   for _, name in ipairs { "readline", "libreadline.so.8", "libreadline.so.7" } do
     local ok, lib = pcall(ffi.load, name)
     if ok then return lib end
@@ -44,8 +45,10 @@ local function line_reader()
     end
   end
   return function(prompt)
-    io.write(prompt)
-    io.flush()
+    if interactive then -- piped input gets no prompts, so its output is just the results
+      io.write(prompt)
+      io.flush()
+    end
     return io.read("*l")
   end
 end
@@ -58,13 +61,19 @@ local function compile(src, env)
     local err
     fn, err = loadstring(src, "=stdin")
     if not fn then
-      if err:match("<eof>$") or err:match("unfinished string") or err:match("unfinished long") then
+      if err:match("<eof>'?$") then
         return nil, "incomplete"
       end
       return nil, err
     end
   end
   return setfenv(fn, env)
+end
+
+-- the traceback down to the input line, without the console's own frames
+local function traceback(err)
+  local tb = debug.traceback(tostring(err), 2)
+  return (tb:gsub("\n%s*%[C%]: in function 'xpcall'.*$", ""))
 end
 
 local function report(ok, ...)
@@ -79,12 +88,14 @@ function console.run()
   local lego = require "lego"
   local env = setmetatable({ lego = lego, tensor = lego.tensor, nn = lego.nn }, { __index = _G })
   local read = line_reader()
-  print(("lego %s console — `lego`, `tensor` and `nn` are loaded; Ctrl-D quits."):format(lego.version))
+  if interactive then
+    print(("lego %s console — `lego`, `tensor` and `nn` are loaded; Ctrl-D quits."):format(lego.version))
+  end
   local buffer = nil
   while true do
     local line = read(buffer and ">> " or "lego> ")
     if line == nil then
-      print()
+      if interactive then print() end
       return 0
     end
     buffer = buffer and (buffer .. "\n" .. line) or line
@@ -92,7 +103,7 @@ function console.run()
       local fn, err = compile(buffer, env)
       if fn then
         buffer = nil
-        report(xpcall(fn, debug.traceback))
+        report(xpcall(fn, traceback))
       elseif err ~= "incomplete" then
         buffer = nil
         io.stderr:write(err, "\n")

@@ -13,7 +13,22 @@ local function exists(p)
 end
 
 -- this file lives in <root>/lua/lego (checkout) or <tree>/share/lua/5.1/lego (installed)
-local source = debug.getinfo(1, "S").source:gsub("^@", "")
+-- libc declarations that several modules (and bin/lego) need; declaring one twice is an FFI
+-- error, so each goes through pcall.
+for _, decl in ipairs { "char *realpath(const char *path, char *resolved);", "void free(void *p);",
+                        "int isatty(int fd);" } do
+  pcall(ffi.cdef, decl)
+end
+
+function M.realpath(path)
+  local p = ffi.C.realpath(path, nil)
+  if p == nil then return path end
+  local s = ffi.string(p)
+  ffi.C.free(p)
+  return s
+end
+
+local source = M.realpath(debug.getinfo(1, "S").source:gsub("^@", ""))
 local here = source:match("^(.*)/[^/]*$") or "."
 M.module_dir = here
 M.checkout_root = dirname(dirname(here)) -- meaningful only in a checkout

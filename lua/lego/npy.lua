@@ -17,7 +17,7 @@ end
 function npy.save(path, t)
   if type(path) ~= "string" then error("npy.save: path must be a string", 2) end
   if not tensor.is_tensor(t) then t = tensor.from(t) end
-  core.check(C.lego_npy_save(path, t), "npy.save")
+  core.check(C.lego_npy_save(path, t.p), "npy.save")
 end
 
 return npy

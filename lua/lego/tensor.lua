@@ -24,9 +24,23 @@ local handle_type = ffi.typeof("lego_Tensor")
 
 local function free_handle(h) C.lego_tensor_free(h.p) end
 
+-- LuaJIT's collector sees only the small handles, not the tensor memory behind them, so a loop
+-- that drops big tensors would grow without bound. Every few handles we look at the bytes liblego
+-- holds and run a full collection once they pass twice what survived the last one (64 MB floor).
+local wraps, collect_at = 0, 64 * 2 ^ 20
+local function mind_memory()
+  wraps = 0
+  if tonumber(C.lego_live_bytes()) > collect_at then
+    collectgarbage()
+    collect_at = math.max(64 * 2 ^ 20, 2 * tonumber(C.lego_live_bytes()))
+  end
+end
+
 -- Takes ownership of a `lego_tensor *` from liblego (NULL: raise liblego's error).
 local function wrap(ptr, context)
   if ptr == nil then core.fail(context) end
+  wraps = wraps + 1
+  if wraps >= 64 then mind_memory() end
   return ffi.gc(handle_type(ptr), free_handle)
 end
 tensor.wrap = wrap
@@ -399,6 +413,7 @@ local function unary(cfn, name)
     return out
   end
 end
+Tensor.abs = unary(C.lego_abs, "abs")
 Tensor.gelu = unary(C.lego_gelu, "gelu")
 Tensor.gelu_tanh = unary(C.lego_gelu_tanh, "gelu_tanh")
 Tensor.quick_gelu = unary(C.lego_quick_gelu, "quick_gelu")
