@@ -88,6 +88,7 @@ function console.run()
   local lego = require "lego"
   local env = setmetatable({ lego = lego, tensor = lego.tensor, nn = lego.nn }, { __index = _G })
   local read = line_reader()
+  io.stdout:setvbuf("line") -- keep results and errors in order when both go to a pipe
   if interactive then
     print(("lego %s console — `lego`, `tensor` and `nn` are loaded; Ctrl-D quits."):format(lego.version))
   end
