@@ -1,0 +1,41 @@
+file(REMOVE_RECURSE
+  "CMakeFiles/lego.dir/csrc/core/cpu.c.o"
+  "CMakeFiles/lego.dir/csrc/core/cpu.c.o.d"
+  "CMakeFiles/lego.dir/csrc/core/dtype.c.o"
+  "CMakeFiles/lego.dir/csrc/core/dtype.c.o.d"
+  "CMakeFiles/lego.dir/csrc/core/error.c.o"
+  "CMakeFiles/lego.dir/csrc/core/error.c.o.d"
+  "CMakeFiles/lego.dir/csrc/core/storage.c.o"
+  "CMakeFiles/lego.dir/csrc/core/storage.c.o.d"
+  "CMakeFiles/lego.dir/csrc/core/tensor.c.o"
+  "CMakeFiles/lego.dir/csrc/core/tensor.c.o.d"
+  "CMakeFiles/lego.dir/csrc/formats/npy.c.o"
+  "CMakeFiles/lego.dir/csrc/formats/npy.c.o.d"
+  "CMakeFiles/lego.dir/csrc/kernels/vec_avx2.c.o"
+  "CMakeFiles/lego.dir/csrc/kernels/vec_avx2.c.o.d"
+  "CMakeFiles/lego.dir/csrc/kernels/vec_avx512.c.o"
+  "CMakeFiles/lego.dir/csrc/kernels/vec_avx512.c.o.d"
+  "CMakeFiles/lego.dir/csrc/kernels/vec_ref.c.o"
+  "CMakeFiles/lego.dir/csrc/kernels/vec_ref.c.o.d"
+  "CMakeFiles/lego.dir/csrc/ops/conv2d.c.o"
+  "CMakeFiles/lego.dir/csrc/ops/conv2d.c.o.d"
+  "CMakeFiles/lego.dir/csrc/ops/elementwise.c.o"
+  "CMakeFiles/lego.dir/csrc/ops/elementwise.c.o.d"
+  "CMakeFiles/lego.dir/csrc/ops/gather.c.o"
+  "CMakeFiles/lego.dir/csrc/ops/gather.c.o.d"
+  "CMakeFiles/lego.dir/csrc/ops/linear.c.o"
+  "CMakeFiles/lego.dir/csrc/ops/linear.c.o.d"
+  "CMakeFiles/lego.dir/csrc/ops/norm.c.o"
+  "CMakeFiles/lego.dir/csrc/ops/norm.c.o.d"
+  "CMakeFiles/lego.dir/csrc/ops/reduce.c.o"
+  "CMakeFiles/lego.dir/csrc/ops/reduce.c.o.d"
+  "CMakeFiles/lego.dir/csrc/ops/rope.c.o"
+  "CMakeFiles/lego.dir/csrc/ops/rope.c.o.d"
+  "liblego.pdb"
+  "liblego.so"
+)
+
+# Per-language clean rules from dependency scanning.
+foreach(lang C)
+  include(CMakeFiles/lego.dir/cmake_clean_${lang}.cmake OPTIONAL)
+endforeach()

@@ -1,0 +1,54 @@
+/* check.h — the C tests' few assertions. A failed check prints where and why and marks the
+ * test failed; the test binary exits non-zero if any check failed. */
+#ifndef LEGO_CHECK_H
+#define LEGO_CHECK_H
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lego.h"
+
+static int check_failures = 0;
+
+#define CHECK(cond)                                                                               \
+    do {                                                                                          \
+        if (!(cond)) {                                                                            \
+            fprintf(stderr, "%s:%d: CHECK(%s) failed (last error: %s)\n", __FILE__, __LINE__,     \
+                    #cond, lego_last_error());                                                    \
+            check_failures++;                                                                     \
+        }                                                                                         \
+    } while (0)
+
+/* The call failed and its message contains `needle`. */
+#define CHECK_ERROR(call, needle)                                                                 \
+    do {                                                                                          \
+        lego_clear_error();                                                                       \
+        int failed_ = (call) != 0;                                                                \
+        if (!failed_ || !strstr(lego_last_error(), needle)) {                                     \
+            fprintf(stderr, "%s:%d: expected %s to fail with \"%s\", got %s \"%s\"\n", __FILE__,  \
+                    __LINE__, #call, needle, failed_ ? "failure" : "success", lego_last_error()); \
+            check_failures++;                                                                     \
+        }                                                                                         \
+    } while (0)
+
+/* Elementwise |a - b| <= atol + rtol |b| over n floats. */
+static inline int close_enough(const float *a, const float *b, long n, double rtol, double atol, const char *what) {
+    for (long i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        if (!(d <= atol + rtol * fabs(b[i]))) {
+            fprintf(stderr, "  %s: element %ld is %.9g, expected %.9g\n", what, i, a[i], b[i]);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+#define RUN(test)                                                                                 \
+    do {                                                                                          \
+        int before_ = check_failures;                                                             \
+        test();                                                                                   \
+        printf("%s %s\n", check_failures == before_ ? "ok    " : "FAILED", #test);                \
+    } while (0)
+
+#endif
