@@ -12,6 +12,13 @@ typedef struct lego_vec_kernels {
     float (*dot_f16)(const float *x, const uint16_t *w, int64_t k);
     void (*bf16_to_f32)(float *dst, const uint16_t *src, int64_t k);
     void (*f16_to_f32)(float *dst, const uint16_t *src, int64_t k);
+    /* A register-blocked tile of small-M products: for i < mr and j < nr,
+     * y[i * ldy + j] = x[i * ldx + 0..k) . w[j * ldw + 0..k), w of dtype wtype (LEGO_F32, LEGO_BF16
+     * or LEGO_F16). Each loaded weight vector feeds mr FMAs, which makes 2..16-row products
+     * compute-bound instead of load-bound. NULL in the reference table. */
+    void (*tile)(float *y, int64_t ldy, const float *x, int64_t ldx, const void *w, int64_t ldw, int wtype,
+                 int64_t k);
+    int mr, nr;
 } lego_vec_kernels;
 
 extern const lego_vec_kernels lego_vec_ref, lego_vec_avx2, lego_vec_avx512;

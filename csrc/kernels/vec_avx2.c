@@ -52,4 +52,45 @@ static void f16_row(float *dst, const uint16_t *src, int64_t k) {
     for (; i < k; i++) dst[i] = lego_half_to_float(src[i]);
 }
 
-const lego_vec_kernels lego_vec_avx2 = {dot_f32, dot_bf16, dot_f16, bf16_row, f16_row};
+/* 2 x-rows by 4 weight rows: 8 accumulators, 2 x vectors and 1 weight vector in 11 of the 16
+ * ymm registers; the tail of k in scalar code. */
+#define TILE_BODY(WT, LOAD_W, SCALAR_W)                                                            \
+    const WT *wp = (const WT *)w;                                                                  \
+    __m256 c[2][4];                                                                                \
+    for (int i = 0; i < 2; i++)                                                                    \
+        for (int j = 0; j < 4; j++) c[i][j] = _mm256_setzero_ps();                                 \
+    int64_t p = 0;                                                                                 \
+    for (; p + 8 <= k; p += 8) {                                                                   \
+        __m256 a0 = _mm256_loadu_ps(x + p), a1 = _mm256_loadu_ps(x + ldx + p);                     \
+        for (int j = 0; j < 4; j++) {                                                              \
+            __m256 b = LOAD_W(wp + j * ldw + p);                                                   \
+            c[0][j] = _mm256_fmadd_ps(a0, b, c[0][j]);                                             \
+            c[1][j] = _mm256_fmadd_ps(a1, b, c[1][j]);                                             \
+        }                                                                                          \
+    }                                                                                              \
+    for (int i = 0; i < 2; i++)                                                                    \
+        for (int j = 0; j < 4; j++) {                                                              \
+            float s = hsum256(c[i][j]);                                                            \
+            for (int64_t q = p; q < k; q++) s += x[i * ldx + q] * SCALAR_W(wp[j * ldw + q]);       \
+            y[i * ldy + j] = s;                                                                    \
+        }
+
+static void tile_f32(float *y, int64_t ldy, const float *x, int64_t ldx, const void *w, int64_t ldw, int64_t k) {
+    TILE_BODY(float, _mm256_loadu_ps, f32_id)
+}
+static void tile_bf16(float *y, int64_t ldy, const float *x, int64_t ldx, const void *w, int64_t ldw, int64_t k) {
+    TILE_BODY(uint16_t, load_bf16x8, bf16_to_f32)
+}
+static void tile_f16(float *y, int64_t ldy, const float *x, int64_t ldx, const void *w, int64_t ldw, int64_t k) {
+    TILE_BODY(uint16_t, load_f16x8, lego_half_to_float)
+}
+
+static void tile(float *y, int64_t ldy, const float *x, int64_t ldx, const void *w, int64_t ldw, int wtype, int64_t k) {
+    switch (wtype) {
+    case LEGO_BF16: tile_bf16(y, ldy, x, ldx, w, ldw, k); break;
+    case LEGO_F16: tile_f16(y, ldy, x, ldx, w, ldw, k); break;
+    default: tile_f32(y, ldy, x, ldx, w, ldw, k); break;
+    }
+}
+
+const lego_vec_kernels lego_vec_avx2 = {dot_f32, dot_bf16, dot_f16, bf16_row, f16_row, tile, 2, 4};

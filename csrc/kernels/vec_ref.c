@@ -30,7 +30,7 @@ static void f16_row(float *dst, const uint16_t *src, int64_t k) {
     for (int64_t i = 0; i < k; i++) dst[i] = lego_half_to_float(src[i]);
 }
 
-const lego_vec_kernels lego_vec_ref = {dot_f32, dot_bf16, dot_f16, bf16_row, f16_row};
+const lego_vec_kernels lego_vec_ref = {dot_f32, dot_bf16, dot_f16, bf16_row, f16_row, NULL, 0, 0};
 
 const lego_vec_kernels *lego_vec_active(void) {
     switch (lego_active_path()) {

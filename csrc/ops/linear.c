@@ -1,20 +1,23 @@
 /* linear.c — matrix products: lego_matmul (f32 @ f32) and lego_linear (f32 activations times
  * weights kept in their stored dtype).
  *
- * Paths for lego_linear, chosen by the weight dtype and the number of rows M:
- *  - f32 weights: OpenBLAS sgemv (M = 1) or sgemm.
- *  - bf16/f16 weights, M <= SMALL_M (decode): our vector kernels widen each weight row on the fly
- *    while they take dot products, so the weights are read exactly once and nothing is allocated.
- *  - bf16/f16 weights, larger M (prefill, encoders): blocks of weight rows are widened into a
- *    scratch buffer and multiplied with sgemm, so f32 activations keep full precision.
+ * Paths for lego_linear, chosen by the number of rows M and the weight dtype:
+ *  - M <= SMALL_M (decode, short prompts): our vector kernels, widening bf16/f16 weights on the
+ *    fly so they are read once and nothing is allocated: dot products for M = 1 (bound by memory
+ *    bandwidth, which they reach), register-blocked tiles for larger M.
+ *  - larger M, f32 weights: one sgemm (kernels/gemm.c).
+ *  - larger M, bf16/f16 weights (prefill, encoders): blocks of weight rows are widened into a
+ *    scratch buffer and multiplied with sgemm, so f32 activations keep full precision and no
+ *    f32 copy of the whole matrix ever exists.
  *  - "ref" kernel path: plain loops over lego_vec_ref, the reference the tests compare against. */
 #include "../core/internal.h"
+#include "../kernels/gemm.h"
 #include "../kernels/vec.h"
 
-#include <cblas.h>
+#include <stdio.h>
 #include <stdlib.h>
 
-enum { SMALL_M = 16, K_CHUNK = 512, WIDEN_ROWS = 128 };
+enum { SMALL_M = 16, WIDEN_ROWS = 512 };
 
 /* Rows of weight rows is strided by ldw (elements); each row is contiguous. */
 typedef struct {
@@ -47,23 +50,27 @@ static void linear_dots(const lego_vec_kernels *v, float *y, const float *x, int
         for (int64_t m = 0; m < m_rows; m++) y[m * w->n + n] = dot_row(v, x + m * w->k, w, n);
 }
 
-/* Decode-sized M with 16-bit weights: each weight row is widened in K_CHUNK pieces on the stack
- * and reused for all M rows while it is in L1. */
+/* Small M (2..SMALL_M rows): register-blocked tiles of mr x nr products; the rows and columns
+ * that do not fill a tile take single dot products. */
 static void linear_small_m(const lego_vec_kernels *v, float *y, const float *x, int64_t m_rows, const weight_matrix *w) {
-    if (m_rows == 1) {
-        linear_dots(v, y, x, 1, w);
+    if (m_rows == 1 || !v->tile) {
+        linear_dots(v, y, x, m_rows, w);
         return;
     }
+    int64_t mr = v->mr, nr = v->nr, full_n = w->n / nr * nr, full_m = m_rows / mr * mr;
+    size_t es = lego_dtype_size(w->type);
 #pragma omp parallel for schedule(static) if (w->n * w->k > 65536)
-    for (int64_t n = 0; n < w->n; n++) {
-        float acc[SMALL_M] = {0};
-        float buf[K_CHUNK] __attribute__((aligned(64)));
-        for (int64_t k0 = 0; k0 < w->k; k0 += K_CHUNK) {
-            int64_t len = w->k - k0 < K_CHUNK ? w->k - k0 : K_CHUNK;
-            widen(v, buf, w, n, k0, len);
-            for (int64_t m = 0; m < m_rows; m++) acc[m] += v->dot_f32(x + m * w->k + k0, buf, len);
+    for (int64_t n0 = 0; n0 < w->n; n0 += nr) {
+        if (n0 < full_n) {
+            const char *wrow = (const char *)w->data + n0 * w->ldw * (int64_t)es;
+            for (int64_t m0 = 0; m0 < full_m; m0 += mr)
+                v->tile(y + m0 * w->n + n0, w->n, x + m0 * w->k, w->k, wrow, w->ldw, w->type, w->k);
+            for (int64_t m = full_m; m < m_rows; m++)
+                for (int64_t j = n0; j < n0 + nr; j++) y[m * w->n + j] = dot_row(v, x + m * w->k, w, j);
+        } else {
+            for (int64_t j = n0; j < w->n; j++)
+                for (int64_t m = 0; m < m_rows; m++) y[m * w->n + j] = dot_row(v, x + m * w->k, w, j);
         }
-        for (int64_t m = 0; m < m_rows; m++) y[m * w->n + n] = acc[m];
     }
 }
 
@@ -75,8 +82,7 @@ static int linear_widened_gemm(const lego_vec_kernels *v, float *y, const float 
         int64_t nb = w->n - n0 < rows ? w->n - n0 : rows;
 #pragma omp parallel for schedule(static)
         for (int64_t i = 0; i < nb; i++) widen(v, buf + i * w->k, w, n0 + i, 0, w->k);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m_rows, (int)nb, (int)w->k, 1.0f, x,
-                    (int)w->k, buf, (int)w->k, 0.0f, y + n0, (int)w->n);
+        lego_sgemm(false, true, m_rows, nb, w->k, x, w->k, buf, w->k, y + n0, w->n);
     }
     lego_aligned_free(buf);
     return 0;
@@ -126,14 +132,10 @@ int lego_linear(lego_tensor *out, const lego_tensor *x, const lego_tensor *w, co
         memset(y, 0, (size_t)(m_rows * n) * sizeof(float));
     } else if (lego_active_path() == LEGO_PATH_REF) {
         linear_dots(&lego_vec_ref, y, xd, m_rows, &wm);
-    } else if (wm.type == LEGO_F32) {
-        if (m_rows == 1)
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n, (int)k, 1.0f, wm.data, (int)wm.ldw, xd, 1, 0.0f, y, 1);
-        else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m_rows, (int)n, (int)k, 1.0f, xd, (int)k,
-                        wm.data, (int)wm.ldw, 0.0f, y, (int)n);
     } else if (m_rows <= SMALL_M) {
         linear_small_m(lego_vec_active(), y, xd, m_rows, &wm);
+    } else if (wm.type == LEGO_F32) {
+        lego_sgemm(false, true, m_rows, n, k, xd, k, wm.data, wm.ldw, y, n);
     } else {
         rc = linear_widened_gemm(lego_vec_active(), y, xd, m_rows, &wm);
     }
@@ -145,18 +147,17 @@ int lego_linear(lego_tensor *out, const lego_tensor *x, const lego_tensor *w, co
 
 /* ---- matmul --------------------------------------------------------------------------------- */
 
-/* A 2-D f32 slice usable by BLAS: one of its dims has unit stride. */
-static bool blas_layout(const float *base, int64_t rows, int64_t cols, int64_t rs, int64_t cs,
-                        const float **p, CBLAS_TRANSPOSE *trans, int *ld) {
-    *p = base;
+/* Whether a 2-D f32 slice suits GEMM: one of its dims has unit stride (row-major as it is, or
+ * transposed), with the leading dimension that implies. */
+static bool gemm_layout(int64_t rows, int64_t cols, int64_t rs, int64_t cs, bool *trans, int64_t *ld) {
     if (cs == 1 && (rs >= cols || rows == 1)) {
-        *trans = CblasNoTrans;
-        *ld = (int)(rows == 1 ? (cols > 0 ? cols : 1) : rs);
+        *trans = false;
+        *ld = rows == 1 ? (cols > 0 ? cols : 1) : rs;
         return true;
     }
     if (rs == 1 && (cs >= rows || cols == 1)) {
-        *trans = CblasTrans;
-        *ld = (int)(cols == 1 ? (rows > 0 ? rows : 1) : cs);
+        *trans = true;
+        *ld = cols == 1 ? (rows > 0 ? rows : 1) : cs;
         return true;
     }
     return false;
@@ -222,13 +223,12 @@ int lego_matmul(lego_tensor *out, const lego_tensor *a, const lego_tensor *b) {
         const float *ap = (const float *)lego_tensor_data(ae) + aoff, *bp = (const float *)lego_tensor_data(be) + boff;
         int64_t ars = ae->strides[nd - 2], acs = ae->strides[nd - 1], brs = be->strides[nd - 2], bcs = be->strides[nd - 1];
         float *yp = y + bi * m * n;
-        const float *pa, *pb;
-        CBLAS_TRANSPOSE ta, tb;
-        int lda, ldb;
+        bool ta, tb;
+        int64_t lda, ldb;
         if (k == 0) {
             memset(yp, 0, (size_t)(m * n) * sizeof(float));
-        } else if (!ref && blas_layout(ap, m, k, ars, acs, &pa, &ta, &lda) && blas_layout(bp, k, n, brs, bcs, &pb, &tb, &ldb)) {
-            cblas_sgemm(CblasRowMajor, ta, tb, (int)m, (int)n, (int)k, 1.0f, pa, lda, pb, ldb, 0.0f, yp, (int)n);
+        } else if (!ref && gemm_layout(m, k, ars, acs, &ta, &lda) && gemm_layout(k, n, brs, bcs, &tb, &ldb)) {
+            lego_sgemm(ta, tb, m, n, k, ap, lda, bp, ldb, yp, n);
         } else {
             matmul_ref(yp, ap, ars, acs, bp, brs, bcs, m, n, k);
         }
