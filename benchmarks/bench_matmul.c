@@ -1,6 +1,7 @@
 /* bench_matmul — GFLOP/s of y = x W^T at LLM shapes, lego next to the libraries it stands on.
  *
- *   build/benchmarks/bench_matmul [--quick]
+ *   build/benchmarks/bench_matmul [--quick] [--csv]
+ * (benchmarks/matmul.lua runs it next to PyTorch and prints both with ratios.)
  *
  * For M (rows of x: 1 = one decoded token, 16 = a short prompt, 576 = an image's patches) and
  * (N, K) of LLaMA-7B's projections, it times
@@ -11,7 +12,7 @@
  *   oneDNN bf16    dnnl matmul, bf16 x bf16 -> f32 (activations rounded to bf16, which lego
  *                  does not do), weights reordered once
  * Each cell is the median of repeated runs (at least 3, about 0.6 s in all) after one warm-up.
- * Prints a Markdown table. */
+ * Prints a Markdown table, or CSV lines with --csv. */
 #include "lego.h"
 
 #include <cblas.h>
@@ -148,15 +149,23 @@ static void dnnl_teardown(struct dnnl_case *d) {
 }
 
 int main(int argc, char **argv) {
-    int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+    int quick = 0, csv = 0;
+    for (int i = 1; i < argc; i++) {
+        quick |= strcmp(argv[i], "--quick") == 0;
+        csv |= strcmp(argv[i], "--csv") == 0;
+    }
     double budget = quick ? 0.15 : 0.6;
     static const int ms[] = {1, 16, 576};
     static const int nks[][2] = {{4096, 4096}, {11008, 4096}, {4096, 11008}};
     dnnl_engine_t engine;
     DNNL_OK(dnnl_engine_create(&engine, dnnl_cpu, 0));
-    printf("threads %d, kernels %s, cpu: %s\n\n", lego_num_threads(), lego_kernel_path(), lego_cpu_features());
-    printf("| M | N | K | lego f32 | lego bf16 | OpenBLAS f32 | oneDNN f32 | oneDNN bf16 | lego bf16 / best f32 lib |\n");
-    printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    if (csv) {
+        printf("M,N,K,lego_f32,lego_bf16,openblas_f32,onednn_f32,onednn_bf16\n");
+    } else {
+        printf("threads %d, kernels %s, cpu: %s\n\n", lego_num_threads(), lego_kernel_path(), lego_cpu_features());
+        printf("| M | N | K | lego f32 | lego bf16 | OpenBLAS f32 | oneDNN f32 | oneDNN bf16 | lego bf16 / best f32 lib |\n");
+        printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    }
     for (size_t s = 0; s < sizeof nks / sizeof *nks; s++) {
         int n = nks[s][0], k = nks[s][1];
         int64_t wshape[2] = {n, k};
@@ -183,8 +192,11 @@ int main(int argc, char **argv) {
             gf[4] = flop / median_seconds(run_dnnl, &d, budget) / 1e9;
             dnnl_teardown(&d);
             double best_f32 = gf[2] > gf[3] ? gf[2] : gf[3];
-            printf("| %d | %d | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f |\n", m, n, k, gf[0], gf[1], gf[2], gf[3],
-                   gf[4], gf[1] / best_f32);
+            if (csv)
+                printf("%d,%d,%d,%.2f,%.2f,%.2f,%.2f,%.2f\n", m, n, k, gf[0], gf[1], gf[2], gf[3], gf[4]);
+            else
+                printf("| %d | %d | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f |\n", m, n, k, gf[0], gf[1], gf[2],
+                       gf[3], gf[4], gf[1] / best_f32);
             fflush(stdout);
             lego_tensor_free(x);
             lego_tensor_free(out);

@@ -10,8 +10,9 @@ local Module = {}
 Module.__index = Module
 Module.__call = function(self, ...) return self:forward(...) end
 
+-- A module class: instances get its methods (then Module's); calling the class calls its .new.
 local function class(name, parent)
-  local c = setmetatable({}, { __index = parent or Module })
+  local c = setmetatable({}, { __index = parent or Module, __call = function(cls, ...) return cls.new(...) end })
   c.__index = c
   c.__call = Module.__call
   c.__tostring = function(self) return self:describe() end
@@ -146,13 +147,6 @@ function nn.Sequential:describe()
   end
   lines[#lines + 1] = ")"
   return table.concat(lines, "\n")
-end
-
--- nn.Linear(4, 8) calls nn.Linear.new(4, 8)
-for name, c in pairs(nn) do
-  if type(c) == "table" and c.new then
-    setmetatable(c, { __index = Module, __call = function(_, ...) return c.new(...) end })
-  end
 end
 
 return nn

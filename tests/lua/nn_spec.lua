@@ -33,6 +33,15 @@ describe("nn modules", function()
     assert.truthy(tostring(mlp):match("%(0%) Linear%(4 %-> 6, f32%)"))
   end)
 
+  it("lets scripts define modules", function()
+    local Double = nn.class("Double")
+    function Double.new() return setmetatable({}, Double) end
+    function Double:forward(x) return x * 2 end
+    local m = nn.Sequential(Double(), nn.SiLU())
+    helper.assert_equal(m(T.ones(2)), T.full({ 2 }, 2):silu())
+    assert.are.equal("Sequential(\n  (0) Double\n  (1) SiLU\n)", tostring(m))
+  end)
+
   it("loads a state by name and checks names and shapes", function()
     local mlp = nn.Sequential(nn.Linear(4, 6), nn.GELU(), nn.Linear(6, 2))
     local state = {
