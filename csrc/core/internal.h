@@ -55,8 +55,12 @@ bool lego_same_shape(const lego_tensor *a, const lego_tensor *b);
  * the caller frees through *owned. Returns NULL with the error set on failure. */
 const float *lego_f32_view(const lego_tensor *t, lego_tensor **owned);
 
-/* Reads a 1-D float vector of n elements (any float dtype, any stride) into dst. */
-int lego_read_vector(const lego_tensor *v, float *dst, int64_t n, const char *op, const char *what);
+/* t as f32 (t itself or a converted copy, returned in *base for the caller to free) viewed with
+ * the broadcast shape (stride 0 on broadcast dims). */
+lego_tensor *lego_expanded_f32(const lego_tensor *t, int ndim, const int64_t *shape, lego_tensor **base);
+
+/* Element offset of row r (all dims but the last, in row-major order) from t's first element. */
+int64_t lego_row_offset(const lego_tensor *t, int64_t r);
 
 /* Runtime kernel choice (cpu.c). */
 enum { LEGO_PATH_REF = 0, LEGO_PATH_AVX2 = 1, LEGO_PATH_AVX512 = 2 };

@@ -314,8 +314,7 @@ bool lego_same_shape(const lego_tensor *a, const lego_tensor *b) {
     return true;
 }
 
-/* Element offset of row r (all dims but the last, row-major) in t. */
-static int64_t row_offset(const lego_tensor *t, int64_t r) {
+int64_t lego_row_offset(const lego_tensor *t, int64_t r) {
     int64_t off = 0;
     for (int d = t->ndim - 2; d >= 0; d--) {
         off += (r % t->sizes[d]) * t->strides[d];
@@ -398,7 +397,7 @@ int lego_copy(lego_tensor *dst, const lego_tensor *src) {
     int64_t dstride = last >= 0 ? dst->strides[last] : 1, sstride = last >= 0 ? src->strides[last] : 1;
 #pragma omp parallel for if (n > (1 << 18)) schedule(static)
     for (int64_t r = 0; r < rows; r++)
-        conv(d + row_offset(dst, r) * (int64_t)de, dstride, s + row_offset(src, r) * (int64_t)se, sstride,
+        conv(d + lego_row_offset(dst, r) * (int64_t)de, dstride, s + lego_row_offset(src, r) * (int64_t)se, sstride,
              cols, dst->type, src->type);
     return 0;
 }
@@ -416,6 +415,11 @@ lego_tensor *lego_clone(const lego_tensor *t) { return lego_cast(t, t->type); }
 
 lego_tensor *lego_contiguous(const lego_tensor *t) {
     return lego_tensor_is_contiguous(t) ? lego_view_alias(t) : lego_clone(t);
+}
+
+lego_tensor *lego_expanded_f32(const lego_tensor *t, int ndim, const int64_t *shape, lego_tensor **base) {
+    *base = t->type == LEGO_F32 ? lego_view_alias(t) : lego_cast(t, LEGO_F32);
+    return *base ? lego_view_expand(*base, ndim, shape) : NULL;
 }
 
 const float *lego_f32_view(const lego_tensor *t, lego_tensor **owned) {
@@ -465,7 +469,7 @@ static void for_each_elem(lego_tensor *t, void (*fn)(void *, int64_t, void *), v
     int64_t cols = last >= 0 ? t->sizes[last] : 1, cs = last >= 0 ? t->strides[last] : 1;
     char *base = lego_tensor_data(t);
     for (int64_t r = 0; r < n / cols; r++) {
-        char *row = base + row_offset(t, r) * (int64_t)es;
+        char *row = base + lego_row_offset(t, r) * (int64_t)es;
         for (int64_t c = 0; c < cols; c++) fn(row + c * cs * (int64_t)es, r * cols + c, ctx);
     }
 }
@@ -539,15 +543,5 @@ int lego_check_out(const lego_tensor *out, const char *op, int ndim, const int64
         if (n < sizeof want) snprintf(want + n, sizeof want - n, "]");
         return lego_fail("%s: out has shape %s, expected %s", op, lego_tensor_describe(out), want);
     }
-    return 0;
-}
-
-int lego_read_vector(const lego_tensor *v, float *dst, int64_t n, const char *op, const char *what) {
-    if (!is_float_dtype(v->type) || v->ndim != 1 || v->sizes[0] != n)
-        return lego_fail("%s: %s must be a float vector of %lld elements, got %s", op, what,
-                         (long long)n, lego_tensor_describe(v));
-    const char *base = lego_tensor_data(v);
-    size_t es = lego_dtype_size(v->type);
-    for (int64_t i = 0; i < n; i++) dst[i] = (float)lego_load_elem(base + i * v->strides[0] * (int64_t)es, v->type);
     return 0;
 }

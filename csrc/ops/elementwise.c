@@ -32,15 +32,6 @@ static void binary_row(enum binary_op op, float *y, const float *a, int64_t as, 
     }
 }
 
-static int64_t offset_of_row(const lego_tensor *t, int64_t r) {
-    int64_t off = 0;
-    for (int d = t->ndim - 2; d >= 0; d--) {
-        off += (r % t->sizes[d]) * t->strides[d];
-        r /= t->sizes[d];
-    }
-    return off;
-}
-
 static int binary(enum binary_op op, lego_tensor *out, const lego_tensor *a, const lego_tensor *b) {
     const char *name = binary_names[op];
     if (lego_check_tensor(a, name, "a") || lego_check_tensor(b, name, "b")) return -1;
@@ -58,10 +49,9 @@ static int binary(enum binary_op op, lego_tensor *out, const lego_tensor *a, con
         shape[i] = da == 1 ? db : da;
     }
     if (lego_check_out(out, name, nd, shape)) return -1;
-    lego_tensor *af = a->type == LEGO_F32 ? lego_view_alias(a) : lego_cast(a, LEGO_F32);
-    lego_tensor *bf = b->type == LEGO_F32 ? lego_view_alias(b) : lego_cast(b, LEGO_F32);
-    lego_tensor *ae = af ? lego_view_expand(af, nd, shape) : NULL;
-    lego_tensor *be = bf ? lego_view_expand(bf, nd, shape) : NULL;
+    lego_tensor *af, *bf = NULL;
+    lego_tensor *ae = lego_expanded_f32(a, nd, shape, &af);
+    lego_tensor *be = ae ? lego_expanded_f32(b, nd, shape, &bf) : NULL;
     int rc = ae && be ? 0 : -1;
     int64_t total = lego_tensor_numel(out);
     if (rc == 0 && total > 0) {
@@ -71,7 +61,7 @@ static int binary(enum binary_op op, lego_tensor *out, const lego_tensor *a, con
         float *y = lego_tensor_data(out);
 #pragma omp parallel for schedule(static) if (total > 65536)
         for (int64_t r = 0; r < rows; r++)
-            binary_row(op, y + r * cols, ad + offset_of_row(ae, r), as, bd + offset_of_row(be, r), bs, cols);
+            binary_row(op, y + r * cols, ad + lego_row_offset(ae, r), as, bd + lego_row_offset(be, r), bs, cols);
     }
     lego_tensor_free(ae);
     lego_tensor_free(be);

@@ -203,10 +203,9 @@ int lego_matmul(lego_tensor *out, const lego_tensor *a, const lego_tensor *b) {
     memcpy(bsh, oshape, sizeof bsh);
     ash[nd - 1] = k;
     bsh[nd - 2] = k;
-    lego_tensor *af = a->type == LEGO_F32 ? lego_view_alias(a) : lego_cast(a, LEGO_F32);
-    lego_tensor *bf = b->type == LEGO_F32 ? lego_view_alias(b) : lego_cast(b, LEGO_F32);
-    lego_tensor *ae = af ? lego_view_expand(af, nd, ash) : NULL;
-    lego_tensor *be = bf ? lego_view_expand(bf, nd, bsh) : NULL;
+    lego_tensor *af, *bf = NULL;
+    lego_tensor *ae = lego_expanded_f32(a, nd, ash, &af);
+    lego_tensor *be = ae ? lego_expanded_f32(b, nd, bsh, &bf) : NULL;
     int rc = ae && be ? 0 : -1;
     int64_t batches = 1;
     for (int i = 0; i < nd - 2; i++) batches *= oshape[i];

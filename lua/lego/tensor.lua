@@ -139,9 +139,10 @@ function tensor.randn(...)
 end
 
 function tensor.arange(n, dtype)
-  local t = tensor.empty({ n }, dtype)
-  for i = 0, n - 1 do C.lego_set(t.p, int64_array(1, i), i) end
-  return t
+  local f = tensor.empty({ n }, "f32")
+  local p = ffi.cast("float *", C.lego_tensor_data(f.p))
+  for i = 0, n - 1 do p[i] = i end
+  return dtype and f:to(dtype) or f
 end
 
 -- A scalar (0-d) tensor.
