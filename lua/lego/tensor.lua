@@ -138,11 +138,13 @@ function tensor.randn(...)
   return t
 end
 
+-- 0 .. n-1 (f32 by default), written directly, then cast to dtype
 function tensor.arange(n, dtype)
-  local f = tensor.empty({ n }, "f32")
-  local p = ffi.cast("float *", C.lego_tensor_data(f.p))
+  local integral = dtype ~= nil and not (dtype == "f32" or dtype == "f16" or dtype == "bf16")
+  local t = tensor.empty({ n }, integral and "i64" or "f32")
+  local p = ffi.cast(integral and "int64_t *" or "float *", C.lego_tensor_data(t.p))
   for i = 0, n - 1 do p[i] = i end
-  return dtype and f:to(dtype) or f
+  return dtype and t:to(dtype) or t
 end
 
 -- A scalar (0-d) tensor.

@@ -15,6 +15,8 @@ describe("tensor", function()
     assert.are.same({ 5 }, T.zeros(5):shape())
     assert.are.same({}, T.scalar(3):shape())
     assert.are.equal(3, T.scalar(3):item())
+    assert.are.same({ 0, 1, 2, 3 }, T.arange(4, "i32"):totable())
+    assert.are.equal(2 ^ 25 + 1, T.arange(2 ^ 25 + 2, "i64"):get(-1))
   end)
 
   it("round-trips nested tables", function()
