@@ -174,6 +174,35 @@ lego_tensor *lego_npy_load(const char *path, int mmap);
 /* writes to a temporary file beside `path` and renames it: never a partial file */
 int lego_npy_save(const char *path, const lego_tensor *t);
 
+/* ---- checkpoints ---------------------------------------------------------------------------- */
+/* A set of named tensors from one file or a model directory: safetensors, PyTorch zip
+ * checkpoints (.bin/.pth/.pt, read by a restricted unpickler that executes nothing), GGUF, and HF
+ * directories with or without a shard index. Files are mapped, not read: lego_weights_get returns
+ * a view into the mapping in the stored dtype, and the mapping lives as long as any such view. */
+typedef struct lego_weights lego_weights;
+
+typedef struct lego_weight_info {
+    const char *name;
+    const char *file;        /* path of the file that holds it */
+    const char *stored_type; /* the format's own type name: "BF16", "torch.HalfStorage", "Q8_0" */
+    int32_t type;            /* a lego_dtype, or -1 when lego cannot represent the stored type */
+    int32_t ndim;
+    int64_t sizes[LEGO_MAX_DIMS];
+    int64_t strides[LEGO_MAX_DIMS]; /* in elements, as stored (PyTorch tensors may be strided) */
+    uint64_t offset;         /* byte offset of element [0, ..., 0] in the file */
+    uint64_t nbytes;         /* bytes from the lowest to the highest element */
+} lego_weight_info;
+
+lego_weights *lego_weights_open(const char *path);
+void lego_weights_close(lego_weights *w); /* tensors already taken stay valid */
+const char *lego_weights_format(const lego_weights *w); /* "safetensors", "pytorch", "gguf" */
+int64_t lego_weights_count(const lego_weights *w);
+const lego_weight_info *lego_weights_info_at(const lego_weights *w, int64_t i); /* stored order */
+const lego_weight_info *lego_weights_find(const lego_weights *w, const char *name); /* or NULL */
+lego_tensor *lego_weights_get(const lego_weights *w, const char *name);
+/* The format's metadata as a JSON object: safetensors' __metadata__, GGUF's key/values. */
+const char *lego_weights_metadata_json(const lego_weights *w);
+
 /* LEGO_CDEF_END */
 
 #ifdef __cplusplus
