@@ -250,7 +250,9 @@ static pk_value *persistent_load(unpickler *u, pk_value *pid) {
 
 static int memo_put(unpickler *u, uint64_t idx, pk_value *v) {
     if (!v) return -1;
-    if (idx >= MAX_MEMO) return lego_fail("%s: pickle memo index %llu is implausible", u->where, (unsigned long long)idx);
+    /* a real pickle numbers its memo entries from 0, one per opcode at most */
+    if (idx >= MAX_MEMO || idx > u->size)
+        return lego_fail("%s: pickle memo index %llu is implausible", u->where, (unsigned long long)idx);
     if ((int64_t)idx >= u->memo_cap) {
         int64_t cap = u->memo_cap ? u->memo_cap : 256;
         while (cap <= (int64_t)idx) cap *= 2;

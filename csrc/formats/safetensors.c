@@ -108,7 +108,9 @@ int lego_read_safetensors(lego_weights *w, const char *path) {
         for (int i = 0; i < count && rc == 0; i++) {
             if (spans[i].end == spans[i].begin) continue;
             if (reach && spans[i].begin < reach->end)
-                rc = lego_fail("%s: tensors '%s' and '%s' overlap", path, reach->name, spans[i].name);
+                rc = strcmp(reach->name, spans[i].name) == 0
+                         ? lego_fail("%s: duplicate tensor name '%s'", path, spans[i].name)
+                         : lego_fail("%s: tensors '%s' and '%s' overlap", path, reach->name, spans[i].name);
             if (!reach || spans[i].end > reach->end) reach = &spans[i];
         }
     }

@@ -282,7 +282,13 @@ lego_tensor *lego_weights_get(const lego_weights *w, const char *name) {
         return lego_fail_null("%s: tensor '%s' is stored as %s, which lego cannot represent", info->file, name,
                               info->stored_type);
     const weight_entry *e = (const weight_entry *)info;
-    lego_storage *win = lego_storage_window(w->files[e->file].map, info->offset, info->nbytes);
+    lego_storage *map = w->files[e->file].map, *win;
+    if (info->offset % lego_dtype_size(info->type) == 0) {
+        win = lego_storage_window(map, info->offset, info->nbytes);
+    } else { /* formats need not align tensors (safetensors after a 3-byte bool): copy those few */
+        win = lego_storage_uninit(info->nbytes);
+        if (win) memcpy(lego_storage_data(win), (const char *)lego_storage_data(map) + info->offset, info->nbytes);
+    }
     if (!win) return NULL;
     lego_tensor *t = lego_tensor_from_storage(win, info->type, 0, info->ndim, info->sizes, info->strides);
     lego_storage_release(win);

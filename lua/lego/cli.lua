@@ -6,6 +6,8 @@ usage: lego [command] [args]
 
   lego                     interactive console with `lego` loaded
   lego run FILE [ARGS]     run a Lua script with `lego` loaded (arg[0] = FILE, arg[1..] = ARGS)
+  lego inspect PATH [--json]  tensors (name, dtype, shape, bytes) and metadata of a checkpoint
+                           file or model directory
   lego info                version, library, CPU features, kernels and threads
   lego help                this text
 
@@ -30,6 +32,71 @@ function commands.run(args)
   local ok, res = xpcall(chunk, debug.traceback, unpack(script_args))
   if not ok then return fail(res) end
   return type(res) == "number" and res or 0
+end
+
+local function human_bytes(n)
+  local units = { "B", "KB", "MB", "GB", "TB" }
+  local i = 1
+  while n >= 1024 and i < #units do
+    n = n / 1024
+    i = i + 1
+  end
+  return i == 1 and ("%d B"):format(n) or ("%.1f %s"):format(n, units[i])
+end
+
+-- metadata values in one line each: long arrays are summarized
+local function short_value(v)
+  if type(v) ~= "table" then return tostring(v) end
+  local n = #v
+  if n > 8 then return ("[%d %ss]"):format(n, type(v[1]) == "string" and "string" or type(v[1])) end
+  local parts = {}
+  for i = 1, n do parts[i] = short_value(v[i]) end
+  return "[" .. table.concat(parts, ", ") .. "]"
+end
+
+function commands.inspect(args)
+  local path, as_json
+  for _, a in ipairs(args) do
+    if a == "--json" then
+      as_json = true
+    elseif a:sub(1, 2) == "--" then
+      return fail("inspect: unknown option " .. a)
+    elseif path then
+      return fail("inspect: one PATH only")
+    else
+      path = a
+    end
+  end
+  if not path then return fail("inspect: missing PATH\n" .. usage) end
+  local w = require("lego").weights.open(path)
+  local infos, metadata = w:infos(), w:metadata()
+  if as_json then
+    local cjson = require "cjson"
+    local tensors = {}
+    for i, info in ipairs(infos) do
+      tensors[i] = { name = info.name, dtype = info.dtype or info.stored_type,
+        shape = #info.shape > 0 and info.shape or cjson.empty_array }
+    end
+    print(cjson.encode { format = w:format(), tensors = #tensors > 0 and tensors or cjson.empty_array, metadata = metadata })
+    return 0
+  end
+  local rows, widths, total = {}, { 4, 5, 5, 5 }, 0
+  for i, info in ipairs(infos) do
+    rows[i] = { info.name, info.dtype or info.stored_type, "[" .. table.concat(info.shape, ", ") .. "]", tostring(info.nbytes) }
+    for c = 1, 4 do widths[c] = math.max(widths[c], #rows[i][c]) end
+    total = total + info.nbytes
+  end
+  local fmt = ("%%-%ds  %%-%ds  %%-%ds  %%%ds"):format(widths[1], widths[2], widths[3], widths[4])
+  print(("%s (%s)"):format(path, w:format()))
+  print(fmt:format("name", "dtype", "shape", "bytes"))
+  for _, r in ipairs(rows) do print(fmt:format(r[1], r[2], r[3], r[4])) end
+  print(("%d tensors, %s (%d bytes)"):format(#rows, human_bytes(total), total))
+  local keys = {}
+  for k in pairs(metadata) do keys[#keys + 1] = k end
+  table.sort(keys)
+  if #keys > 0 then print("metadata:") end
+  for _, k in ipairs(keys) do print(("  %s = %s"):format(k, short_value(metadata[k]))) end
+  return 0
 end
 
 function commands.info()
@@ -62,7 +129,8 @@ function cli.main(argv)
   local rest = {}
   for i = 2, #argv do rest[#rest + 1] = argv[i] end
   local ok, rc = pcall(cmd, rest)
-  if not ok then return fail(rc) end
+  -- liblego's messages name the file and the problem; the Lua position would only be noise
+  if not ok then return fail((tostring(rc):gsub("^[^:\n]*%.lua:%d+: ", ""))) end
   return rc
 end
 

@@ -70,7 +70,7 @@ M.library_path = library
 -- Raises a Lua error carrying liblego's message (C reports; Lua turns it into error()).
 function M.fail(context)
   local msg = ffi.string(lib.lego_last_error())
-  if context then msg = context .. ": " .. msg end
+  if context and msg:sub(1, #context + 1) ~= context .. ":" then msg = context .. ": " .. msg end
   error(msg, 3)
 end
 

@@ -9,6 +9,7 @@ local lego = {
   tensor = require "lego.tensor",
   npy = require "lego.npy",
   nn = require "lego.nn",
+  weights = require "lego.weights",
 }
 
 lego.version = ffi.string(core.C.lego_version())

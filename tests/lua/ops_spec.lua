@@ -83,7 +83,7 @@ describe("ops against PyTorch/numpy fixtures", function()
     close(w:embedding(ids), fx "emb_out", 0, 0, "embedding")
     close(w:to("bf16"):embedding(ids:to("i32")), fx("emb_out"):to("bf16"):float(), 0, 0, "bf16 embedding")
     assert.has_error(function() w:embedding { 3, 50 } end,
-      "embedding: embedding: id 50 at position 1 is outside the vocabulary [0, 50)")
+      "embedding: id 50 at position 1 is outside the vocabulary [0, 50)")
   end)
 
   it("conv2d: patch embedding and padded 3x3, oneDNN and reference", function()

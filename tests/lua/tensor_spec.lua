@@ -106,13 +106,13 @@ describe("tensor", function()
 
   it("raises errors that carry liblego's message", function()
     local t = T.zeros(2, 3)
-    assert.has_error(function() t:narrow(2, 3, 2) end, "narrow: narrow: [2, 4) is outside dim 1 of size 3")
-    assert.has_error(function() t:select(3, 1) end, "select: select: dim 2 out of range for 2 dims")
+    assert.has_error(function() t:narrow(2, 3, 2) end, "narrow: [2, 4) is outside dim 1 of size 3")
+    assert.has_error(function() t:select(3, 1) end, "select: dim 2 out of range for 2 dims")
     assert.has_error(function() t:get(3, 1) end, "index 3 out of range for dim 1 of size 2")
     assert.has_error(function() T.zeros({ 2 }, "f64") end)
     assert.has_error(function() T.zeros(-1) end, "zeros: lego_tensor_new: negative size -1 in dim 0")
     assert.has_error(function() t:matmul(T.zeros(2, 3)) end,
-      "matmul: matmul: cannot multiply [2, 3] f32 by [2, 3] f32 (need float [..., M, K] @ [..., K, N])")
+      "matmul: cannot multiply [2, 3] f32 by [2, 3] f32 (need float [..., M, K] @ [..., K, N])")
   end)
 
   it("prints dtype, shape and values, summarizing big tensors", function()

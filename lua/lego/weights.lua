@@ -1,0 +1,123 @@
+-- lego.weights: named tensors from checkpoints (safetensors, PyTorch .bin/.pth/.pt, GGUF, HF
+-- directories with or without a shard index), read by liblego (csrc/formats).
+--
+--   local w = lego.weights.open("GroundingGPT-7B")      -- a file or a directory
+--   w:names()                                           -- stored order
+--   w:get("model.norm.weight")                          -- a view of the mapped file, stored dtype
+--   w:get("model.norm.weight", {dtype = "f32"})         -- converted on request (this tensor only)
+--   w:info(name)                                        -- dtype, shape, strides, file, offset, bytes
+--   local vis = w:sub("model.vision_tower.")            -- the names under a prefix, prefix dropped
+--   w:metadata()                                        -- safetensors __metadata__ / GGUF key-values
+local ffi = require "ffi"
+local core = require "lego.core"
+local tensor = require "lego.tensor"
+local C = core.C
+
+local weights = {}
+local Weights = {}
+Weights.__index = Weights
+
+local function close_handle(h) C.lego_weights_close(h) end
+
+function weights.open(path)
+  if type(path) ~= "string" then error("weights.open: path must be a string", 2) end
+  local h = C.lego_weights_open(path)
+  if h == nil then core.fail("weights.open") end
+  -- the handle sits in a box shared with sub() views, so close() reaches them all
+  return setmetatable({ box = { h = ffi.gc(h, close_handle) }, prefix = "", path = path }, Weights)
+end
+
+local function handle(self)
+  local h = self.box.h
+  if h == nil then error(self.path .. ": weights already closed", 3) end
+  return h
+end
+
+function Weights:format() return ffi.string(C.lego_weights_format(handle(self))) end
+
+local function full_name(self, name) return self.prefix .. name end
+
+function Weights:names()
+  local out, n = {}, tonumber(C.lego_weights_count(handle(self)))
+  local plen = #self.prefix
+  for i = 0, n - 1 do
+    local name = ffi.string(C.lego_weights_info_at(handle(self), i).name)
+    if plen == 0 then
+      out[#out + 1] = name
+    elseif name:sub(1, plen) == self.prefix then
+      out[#out + 1] = name:sub(plen + 1)
+    end
+  end
+  return out
+end
+
+function Weights:has(name) return C.lego_weights_find(handle(self), full_name(self, name)) ~= nil end
+
+local function info_table(info)
+  local shape, strides = {}, {}
+  for i = 0, info.ndim - 1 do
+    shape[i + 1] = tonumber(info.sizes[i])
+    strides[i + 1] = tonumber(info.strides[i])
+  end
+  local stored = ffi.string(info.stored_type)
+  return {
+    name = ffi.string(info.name),
+    dtype = info.type >= 0 and ffi.string(C.lego_dtype_name(info.type)) or nil,
+    stored_type = stored,
+    shape = shape,
+    strides = strides,
+    file = ffi.string(info.file),
+    offset = tonumber(info.offset),
+    nbytes = tonumber(info.nbytes),
+  }
+end
+
+function Weights:info(name)
+  local info = C.lego_weights_find(handle(self), full_name(self, name))
+  if info == nil then error(("%s: no tensor named '%s'"):format(self.path, full_name(self, name)), 2) end
+  return info_table(info)
+end
+
+-- opts.dtype converts this one tensor (e.g. a bf16 norm weight to f32); nothing else is copied.
+function Weights:get(name, opts)
+  local full = full_name(self, name)
+  local t = C.lego_weights_get(handle(self), full)
+  if t == nil then
+    local msg = ffi.string(C.lego_last_error())
+    if C.lego_weights_find(handle(self), full) == nil then msg = ("%s: no tensor named '%s'"):format(self.path, full) end
+    error(msg, 2)
+  end
+  t = tensor.wrap(t)
+  if opts and opts.dtype then t = t:to(opts.dtype) end
+  return t
+end
+
+function Weights:sub(prefix)
+  return setmetatable({ box = self.box, prefix = self.prefix .. prefix, path = self.path }, Weights)
+end
+
+function Weights:metadata()
+  return require("cjson").decode(ffi.string(C.lego_weights_metadata_json(handle(self))))
+end
+
+-- Every tensor's info, in stored order (names relative to this view's prefix).
+function Weights:infos()
+  local out = {}
+  for _, name in ipairs(self:names()) do
+    local info = self:info(name)
+    info.name = name
+    out[#out + 1] = info
+  end
+  return out
+end
+
+-- Releases the handle now (tensors already taken stay valid: they hold the mapping).
+function Weights:close()
+  local h = self.box.h
+  if h ~= nil then
+    self.box.h = nil
+    C.lego_weights_close(ffi.gc(h, nil))
+  end
+end
+
+return weights
