@@ -70,14 +70,15 @@ function commands.inspect(args)
   if not path then return fail("inspect: missing PATH\n" .. usage) end
   local w = require("lego").weights.open(path)
   local infos, metadata = w:infos(), w:metadata()
-  if as_json then
+  if as_json then -- assembled by hand: lua-cjson 2.1 cannot write an empty array (a 0-d shape)
     local cjson = require "cjson"
     local tensors = {}
     for i, info in ipairs(infos) do
-      tensors[i] = { name = info.name, dtype = info.dtype or info.stored_type,
-        shape = #info.shape > 0 and info.shape or cjson.empty_array }
+      tensors[i] = ('{"name":%s,"dtype":%s,"shape":[%s]}'):format(cjson.encode(info.name),
+        cjson.encode(info.dtype or info.stored_type), table.concat(info.shape, ","))
     end
-    print(cjson.encode { format = w:format(), tensors = #tensors > 0 and tensors or cjson.empty_array, metadata = metadata })
+    print(('{"format":%s,"tensors":[%s],"metadata":%s}'):format(cjson.encode(w:format()), table.concat(tensors, ","),
+      w:metadata_json()))
     return 0
   end
   local rows, widths, total = {}, { 4, 5, 5, 5 }, 0

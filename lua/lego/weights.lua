@@ -96,9 +96,8 @@ function Weights:sub(prefix)
   return setmetatable({ box = self.box, prefix = self.prefix .. prefix, path = self.path }, Weights)
 end
 
-function Weights:metadata()
-  return require("cjson").decode(ffi.string(C.lego_weights_metadata_json(handle(self))))
-end
+function Weights:metadata_json() return ffi.string(C.lego_weights_metadata_json(handle(self))) end
+function Weights:metadata() return require("cjson").decode(self:metadata_json()) end
 
 -- Every tensor's info, in stored order (names relative to this view's prefix).
 function Weights:infos()

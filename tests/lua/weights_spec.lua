@@ -1,0 +1,163 @@
+-- Checkpoints through the Lua API and `lego inspect`; fixtures from tests/fixtures/make_checkpoints.py.
+local lego = require "lego"
+local helper = require "helper"
+local ckpt = helper.fixtures .. "/ckpt/"
+local shared = helper.root .. "/../shared/assets/models/"
+
+local function ref(name) return lego.npy.load(ckpt .. "ref/" .. name .. ".npy") end
+
+local state_dict = { "embed.weight", "proj.0.weight", "proj.0.bias", "proj.2.weight", "position_ids", "mask", "scalar", "empty" }
+
+describe("weights", function()
+  it("gives the same tensors from every layout, in the stored dtype", function()
+    local layouts = {
+      { "model.safetensors", "" }, { "sharded_st", "" }, { "pytorch_model.bin", "" }, { "sharded_bin", "" },
+      { "nested.pth", "model." },
+    }
+    for _, l in ipairs(layouts) do
+      local w = lego.weights.open(ckpt .. l[1]):sub(l[2])
+      for _, name in ipairs(state_dict) do
+        local t = w:get(name)
+        local r = ref(name)
+        local what = l[1] .. ": " .. name
+        assert.are.same(r:shape(), t:shape(), what)
+        if t:dtype() == "bf16" or t:dtype() == "f16" then
+          helper.assert_equal(t:float(), r, what)
+        else
+          assert.are.same(r:totable(), t:totable(), what)
+        end
+      end
+      assert.are.equal("bf16", w:get("proj.0.weight"):dtype())
+      assert.are.equal("f16", w:get("proj.0.bias"):dtype())
+      assert.are.equal("i64", w:get("position_ids"):dtype())
+    end
+  end)
+
+  it("is lazy: tensors are windows of the mapped file", function()
+    local w = lego.weights.open(ckpt .. "model.safetensors")
+    local t = w:get("embed.weight")
+    assert.are.equal("window", t:storage_kind())
+    local info = w:info("embed.weight")
+    assert.are.same({ 17, 8 }, info.shape)
+    assert.are.equal("f32", info.dtype)
+    assert.are.equal("F32", info.stored_type)
+    assert.are.equal(17 * 8 * 4, info.nbytes)
+    assert.truthy(info.file:match("model%.safetensors$"))
+    w:close()
+    helper.assert_equal(t, ref "embed.weight") -- the view outlives the handle
+    assert.has_error(function() w:get("embed.weight") end)
+  end)
+
+  it("converts one tensor on request", function()
+    local w = lego.weights.open(ckpt .. "pytorch_model.bin")
+    local t = w:get("proj.0.weight", { dtype = "f32" })
+    assert.are.equal("f32", t:dtype())
+    helper.assert_equal(t, ref "proj.0.weight")
+  end)
+
+  it("keeps non-contiguous saved tensors and shared storages", function()
+    local w = lego.weights.open(ckpt .. "nested.pth")
+    local tr = w:get("model.views.transposed")
+    assert.are.same({ 1, 10 }, tr:stride())
+    helper.assert_equal(tr, ref "views.transposed")
+    helper.assert_equal(w:get("model.views.rows"), ref "views.rows")
+    local ffi = require "ffi"
+    local base, rows = w:get("model.views.base"), w:get("model.views.rows")
+    assert.are.equal(ffi.cast("char *", base:data()) + 80, ffi.cast("char *", rows:data()))
+    assert.are.same({ "history.0", "history.1" }, { w:names()[12], w:names()[13] })
+  end)
+
+  it("sub() views a prefix, and names, has and errors follow it", function()
+    local w = lego.weights.open(ckpt .. "nested.pth")
+    local m = w:sub("model.")
+    assert.is_true(m:has("embed.weight"))
+    assert.is_false(m:has("epoch"))
+    assert.are.equal(11, #m:names())
+    assert.are.same({ "0.weight", "0.bias", "2.weight" }, m:sub("proj."):names())
+    local ok, err = pcall(m.get, m, "nope")
+    assert.is_false(ok)
+    assert.truthy(err:find("no tensor named 'model.nope'", 1, true), err)
+  end)
+
+  it("fills nn modules by name", function()
+    local w = lego.weights.open(ckpt .. "model.safetensors")
+    local mlp = lego.nn.Sequential(lego.nn.Linear(8, 12), lego.nn.GELU(), lego.nn.Linear(12, 5, { bias = false }))
+    mlp:load_state(function(k) return w:has(k) and w:get(k) or nil end, "proj.")
+    local x = lego.tensor.randn { 3, 8, seed = 1 }
+    local want = x:linear(ref "proj.0.weight", ref "proj.0.bias"):gelu():linear(ref "proj.2.weight")
+    helper.assert_close(mlp(x), want, 1e-5, 1e-6)
+  end)
+
+  it("reads GGUF metadata of every type", function()
+    local w = lego.weights.open(ckpt .. "model.gguf")
+    local md = w:metadata()
+    assert.are.equal("llama", md["general.architecture"])
+    assert.are.equal(0.25, md["lego.test.float"])
+    assert.are.equal(true, md["lego.test.flag"])
+    assert.are.equal(2 ^ 40, md["lego.test.big"])
+    assert.are.same({ "alpha", "beta", "gamma" }, md["lego.test.words"])
+    assert.are.same({ -1, 0, 7 }, md["lego.test.ints"])
+    assert.are.same({ format = "pt", note = "lego fixture" }, lego.weights.open(ckpt .. "model.safetensors"):metadata())
+  end)
+
+  it("lego inspect lists tensors and metadata, and --json prints one object", function()
+    local rc, out = helper.sh(helper.lego_cmd .. " inspect " .. ckpt .. "model.safetensors")
+    assert.are.equal(0, rc, out)
+    assert.truthy(out:find("proj.0.weight  bf16   [12, 8]    192", 1, true), out)
+    assert.truthy(out:find("8 tensors, 1.1 KB (1079 bytes)", 1, true), out)
+    assert.truthy(out:find("note = lego fixture", 1, true), out)
+    rc, out = helper.sh(helper.lego_cmd .. " inspect --json " .. ckpt .. "nested.pth")
+    assert.are.equal(0, rc, out)
+    local j = require("cjson").decode(out)
+    assert.are.equal("pytorch", j.format)
+    assert.are.equal(13, #j.tensors)
+    assert.are.same({ name = "model.views.transposed", dtype = "f32", shape = { 10, 6 } }, j.tensors[9])
+    assert.are.same({}, j.tensors[7].shape) -- the 0-d tensor
+  end)
+
+  it("refuses hostile and broken files with the file and the reason, exit status 1, nothing run", function()
+    local cases = {
+      ["pickle_os_system.bin"] = "refuses the pickle global 'os.system'",
+      ["pickle_builtins_eval.bin"] = "refuses the pickle global 'builtins.eval'",
+      ["pickle_subprocess_popen.bin"] = "refuses the pickle global 'subprocess.Popen'",
+      ["st_overlap.safetensors"] = "tensors 'embed.weight' and 'proj.0.weight' overlap",
+      ["legacy.pt"] = "a legacy (pre-zip) PyTorch checkpoint; re-save it with torch >= 1.6",
+      ["gguf_version1.gguf"] = "GGUF version 1",
+    }
+    for file, msg in pairs(cases) do
+      local rc, out = helper.sh(helper.lego_cmd .. " inspect " .. ckpt .. "bad/" .. file)
+      assert.are.equal(1, rc, out)
+      assert.truthy(out:find("bad/" .. file .. ": " .. msg, 1, true), out)
+    end
+    assert.is_nil(io.open("/tmp/lego_pickle_was_executed"))
+  end)
+
+  it("reads the shared stories260K model identically from GGUF and from HF safetensors", function()
+    local f = io.open(shared .. "stories260K.gguf")
+    if not f then
+      pending("../shared/assets is absent")
+      return
+    end
+    f:close()
+    local g, h = lego.weights.open(shared .. "stories260K.gguf"), lego.weights.open(shared .. "stories260K_hf")
+    assert.are.equal(48, #g:names())
+    -- llama.cpp's converter permutes q/k rows for its RoPE layout; every other tensor is the same bytes
+    local pairs_ = { ["token_embd.weight"] = "model.embed_tokens.weight", ["output_norm.weight"] = "model.norm.weight" }
+    for i = 0, 4 do
+      local b, m = "blk." .. i .. ".", "model.layers." .. i .. "."
+      pairs_[b .. "attn_v.weight"] = m .. "self_attn.v_proj.weight"
+      pairs_[b .. "attn_output.weight"] = m .. "self_attn.o_proj.weight"
+      pairs_[b .. "ffn_gate.weight"] = m .. "mlp.gate_proj.weight"
+      pairs_[b .. "ffn_up.weight"] = m .. "mlp.up_proj.weight"
+      pairs_[b .. "ffn_down.weight"] = m .. "mlp.down_proj.weight"
+      pairs_[b .. "attn_norm.weight"] = m .. "input_layernorm.weight"
+      pairs_[b .. "ffn_norm.weight"] = m .. "post_attention_layernorm.weight"
+    end
+    local n = 0
+    for gn, hn in pairs(pairs_) do
+      helper.assert_equal(g:get(gn), h:get(hn), gn)
+      n = n + 1
+    end
+    assert.are.equal(37, n)
+  end)
+end)
