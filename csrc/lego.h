@@ -36,7 +36,12 @@ typedef enum lego_dtype {
     LEGO_I32 = 5,
     LEGO_I64 = 6,
     LEGO_BOOL = 7,
-    LEGO_DTYPE_COUNT = 8
+    /* GGUF's block-quantized types: blocks of 32 elements, each an f16 scale d and 32 int8 (Q8_0,
+     * x = d q) or 32 4-bit values (Q4_0, x = d (q - 8)). A tensor of these keeps its last dim
+     * contiguous and a multiple of 32; views that would split a block are refused. */
+    LEGO_Q8_0 = 8,
+    LEGO_Q4_0 = 9,
+    LEGO_DTYPE_COUNT = 10
 } lego_dtype;
 
 typedef enum lego_storage_kind {
@@ -70,7 +75,9 @@ int lego_set_kernel_path(const char *name); /* "auto", "avx512", "avx2" or "ref"
 /* ---- dtypes -------------------------------------------------------------------------------- */
 const char *lego_dtype_name(int dtype);  /* "f32", "bf16", ... ; NULL if unknown */
 int lego_dtype_from_name(const char *name); /* -1 if unknown */
-size_t lego_dtype_size(int dtype);       /* bytes per element; 0 if unknown */
+size_t lego_dtype_size(int dtype);       /* bytes per element; 0 for block types and unknown ones */
+int lego_dtype_block(int dtype);         /* elements per block: 1, 32 for Q8_0/Q4_0, 0 if unknown */
+size_t lego_dtype_block_bytes(int dtype); /* bytes per block */
 float lego_bf16_to_f32(uint16_t h);
 uint16_t lego_f32_to_bf16(float f);      /* round to nearest even, NaN kept */
 float lego_f16_to_f32(uint16_t h);

@@ -5,11 +5,13 @@
 
 static const struct {
     const char *name;
-    size_t size;
+    int block;        /* elements per block */
+    size_t bytes;     /* bytes per block */
 } dtypes[LEGO_DTYPE_COUNT] = {
-    [LEGO_F32] = {"f32", 4}, [LEGO_F16] = {"f16", 2}, [LEGO_BF16] = {"bf16", 2},
-    [LEGO_I8] = {"i8", 1},   [LEGO_U8] = {"u8", 1},   [LEGO_I32] = {"i32", 4},
-    [LEGO_I64] = {"i64", 8}, [LEGO_BOOL] = {"bool", 1},
+    [LEGO_F32] = {"f32", 1, 4},     [LEGO_F16] = {"f16", 1, 2},    [LEGO_BF16] = {"bf16", 1, 2},
+    [LEGO_I8] = {"i8", 1, 1},       [LEGO_U8] = {"u8", 1, 1},      [LEGO_I32] = {"i32", 1, 4},
+    [LEGO_I64] = {"i64", 1, 8},     [LEGO_BOOL] = {"bool", 1, 1},  [LEGO_Q8_0] = {"q8_0", 32, 34},
+    [LEGO_Q4_0] = {"q4_0", 32, 18},
 };
 
 const char *lego_dtype_name(int dt) {
@@ -22,7 +24,13 @@ int lego_dtype_from_name(const char *name) {
     return -1;
 }
 
-size_t lego_dtype_size(int dt) { return dt >= 0 && dt < LEGO_DTYPE_COUNT ? dtypes[dt].size : 0; }
+size_t lego_dtype_size(int dt) {
+    return dt >= 0 && dt < LEGO_DTYPE_COUNT && dtypes[dt].block == 1 ? dtypes[dt].bytes : 0;
+}
+
+int lego_dtype_block(int dt) { return dt >= 0 && dt < LEGO_DTYPE_COUNT ? dtypes[dt].block : 0; }
+
+size_t lego_dtype_block_bytes(int dt) { return dt >= 0 && dt < LEGO_DTYPE_COUNT ? dtypes[dt].bytes : 0; }
 
 float lego_bf16_to_f32(uint16_t h) { return bf16_to_f32(h); }
 uint16_t lego_f32_to_bf16(float f) { return f32_to_bf16(f); }

@@ -40,7 +40,19 @@ float lego_half_to_float(uint16_t h);
 uint16_t lego_float_to_half(float f);
 
 /* ---- tensors -------------------------------------------------------------------------------- */
-static inline bool is_float_dtype(int dt) { return dt == LEGO_F32 || dt == LEGO_F16 || dt == LEGO_BF16; }
+static inline bool is_block_dtype(int dt) { return dt == LEGO_Q8_0 || dt == LEGO_Q4_0; }
+static inline bool is_float_dtype(int dt) {
+    return dt == LEGO_F32 || dt == LEGO_F16 || dt == LEGO_BF16 || is_block_dtype(dt);
+}
+
+/* Bytes taken by `elems` consecutive elements (a whole number of blocks for block types). */
+static inline int64_t lego_bytes_for(int dt, int64_t elems) {
+    return elems / lego_dtype_block(dt) * (int64_t)lego_dtype_block_bytes(dt);
+}
+
+/* Block-quantized rows (quant.c), with ggml's reference rounding: n is a multiple of 32. */
+void lego_dequantize_row(int dt, const void *src, float *dst, int64_t n);
+void lego_quantize_row(int dt, const float *src, void *dst, int64_t n);
 
 /* Element i (row-major over t's shape) as double, for the slow generic paths. */
 double lego_load_elem(const void *p, int dtype);

@@ -33,8 +33,22 @@ static void contiguous_strides(int ndim, const int64_t *shape, int64_t *stride) 
     }
 }
 
+/* Block-quantized tensors keep whole blocks in the innermost dim: it is contiguous and a
+ * multiple of the block, and every other step lands on a block boundary. */
+static bool block_layout_ok(int dtype, int64_t offset, int ndim, const int64_t *shape, const int64_t *stride) {
+    int64_t b = lego_dtype_block(dtype);
+    if (b == 1) return true;
+    if (ndim == 0 || shape[ndim - 1] % b || offset % b || (shape[ndim - 1] > 1 && stride[ndim - 1] != 1)) return false;
+    for (int i = 0; i < ndim - 1; i++)
+        if (shape[i] > 1 && stride[i] % b) return false;
+    return true;
+}
+
 static lego_tensor *header(lego_storage *s, int dtype, int64_t offset, int ndim,
                            const int64_t *shape, const int64_t *stride) {
+    if (!block_layout_ok(dtype, offset, ndim, shape, stride))
+        return lego_fail_null("%s tensors keep whole blocks of %d contiguous elements in their last dim; "
+                              "this view would split them", lego_dtype_name(dtype), lego_dtype_block(dtype));
     lego_tensor *t = calloc(1, sizeof *t);
     if (!t) return lego_fail_null("out of memory allocating a tensor header");
     t->storage = s;
@@ -50,12 +64,15 @@ static lego_tensor *header(lego_storage *s, int dtype, int64_t offset, int ndim,
 }
 
 static lego_tensor *tensor_alloc(int dtype, int ndim, const int64_t *shape, bool zero) {
-    size_t es = lego_dtype_size(dtype);
-    if (!es) return lego_fail_null("lego_tensor_new: unknown dtype %d", dtype);
+    int64_t block = lego_dtype_block(dtype);
+    if (!block) return lego_fail_null("lego_tensor_new: unknown dtype %d", dtype);
     int64_t n;
     if (check_shape(ndim, shape, "lego_tensor_new", &n)) return NULL;
+    if (block > 1 && (ndim == 0 || shape[ndim - 1] % block))
+        return lego_fail_null("lego_tensor_new: %s tensors need a last dim that is a multiple of %lld",
+                              lego_dtype_name(dtype), (long long)block);
     size_t nbytes;
-    if (__builtin_mul_overflow((size_t)n, es, &nbytes))
+    if (__builtin_mul_overflow((size_t)(n / block), lego_dtype_block_bytes(dtype), &nbytes))
         return lego_fail_null("lego_tensor_new: %lld elements overflow the address space", (long long)n);
     lego_storage *s = zero ? lego_storage_new(nbytes) : lego_storage_uninit(nbytes);
     if (!s) return NULL;
@@ -78,8 +95,8 @@ lego_tensor *lego_tensor_from_storage(lego_storage *s, int dtype, int64_t offset
                                       const int64_t *shape, const int64_t *stride) {
     const char *op = "lego_tensor_from_storage";
     if (!s) return lego_fail_null("%s: storage is NULL", op);
-    size_t es = lego_dtype_size(dtype);
-    if (!es) return lego_fail_null("%s: unknown dtype %d", op, dtype);
+    int64_t block = lego_dtype_block(dtype);
+    if (!block) return lego_fail_null("%s: unknown dtype %d", op, dtype);
     int64_t n;
     if (check_shape(ndim, shape, op, &n)) return NULL;
     int64_t st[LEGO_MAX_DIMS];
@@ -97,7 +114,7 @@ lego_tensor *lego_tensor_from_storage(lego_storage *s, int dtype, int64_t offset
                 return lego_fail_null("%s: strides overflow", op);
             if (span < 0) lo += span; else hi += span;
         }
-        uint64_t elems = lego_storage_nbytes(s) / es;
+        uint64_t elems = lego_storage_nbytes(s) / lego_dtype_block_bytes(dtype) * (uint64_t)block;
         if (lo < 0 || (uint64_t)hi >= elems)
             return lego_fail_null("%s: view [%s elements %lld..%lld] exceeds a storage of %llu elements",
                                   op, lego_dtype_name(dtype), (long long)lo, (long long)hi,
@@ -114,7 +131,7 @@ void lego_tensor_free(lego_tensor *t) {
 
 void *lego_tensor_data(const lego_tensor *t) {
     char *base = lego_storage_data(t->storage);
-    return base ? base + t->offset * (int64_t)lego_dtype_size(t->type) : NULL;
+    return base ? base + lego_bytes_for(t->type, t->offset) : NULL;
 }
 
 int64_t lego_tensor_numel(const lego_tensor *t) {
@@ -149,6 +166,17 @@ lego_tensor *lego_view_alias(const lego_tensor *t) {
     return header(t->storage, t->type, t->offset, t->ndim, t->sizes, t->strides);
 }
 
+/* Views edited in place after lego_view_alias are checked here, as header() checks the others. */
+static lego_tensor *checked_view(lego_tensor *v) {
+    if (v && !block_layout_ok(v->type, v->offset, v->ndim, v->sizes, v->strides)) {
+        int type = v->type;
+        lego_tensor_free(v);
+        return lego_fail_null("%s tensors keep whole blocks of %d contiguous elements in their last dim; "
+                              "this view would split them", lego_dtype_name(type), lego_dtype_block(type));
+    }
+    return v;
+}
+
 lego_tensor *lego_view_narrow(const lego_tensor *t, int dim, int64_t start, int64_t length) {
     int d = normalize_dim(dim, t->ndim, "narrow");
     if (d < 0) return NULL;
@@ -159,7 +187,7 @@ lego_tensor *lego_view_narrow(const lego_tensor *t, int dim, int64_t start, int6
     if (!v) return NULL;
     v->offset += start * t->strides[d];
     v->sizes[d] = length;
-    return v;
+    return checked_view(v);
 }
 
 lego_tensor *lego_view_select(const lego_tensor *t, int dim, int64_t index) {
@@ -177,7 +205,7 @@ lego_tensor *lego_view_select(const lego_tensor *t, int dim, int64_t index) {
         v->strides[k] = t->strides[k + 1];
     }
     v->ndim--;
-    return v;
+    return checked_view(v);
 }
 
 lego_tensor *lego_view_transpose(const lego_tensor *t, int dim0, int dim1) {
@@ -189,7 +217,7 @@ lego_tensor *lego_view_transpose(const lego_tensor *t, int dim0, int dim1) {
     v->strides[a] = t->strides[b];
     v->sizes[b] = t->sizes[a];
     v->strides[b] = t->strides[a];
-    return v;
+    return checked_view(v);
 }
 
 lego_tensor *lego_view_permute(const lego_tensor *t, const int *dims) {
@@ -208,7 +236,7 @@ lego_tensor *lego_view_permute(const lego_tensor *t, const int *dims) {
         v->sizes[i] = t->sizes[p[i]];
         v->strides[i] = t->strides[p[i]];
     }
-    return v;
+    return checked_view(v);
 }
 
 /* Resolves a -1 in a requested shape against numel. */
@@ -369,6 +397,33 @@ static row_converter pick_converter(int ddt, int sdt) {
     return convert_generic;
 }
 
+/* Copies involving block types go row by row through f32: dequantize, convert, quantize. */
+static int copy_blocks(lego_tensor *dst, const lego_tensor *src) {
+    int last = src->ndim - 1;
+    int64_t cols = src->sizes[last], rows = lego_tensor_numel(src) / (cols ? cols : 1);
+    float *tmp = malloc((size_t)(cols ? cols : 1) * sizeof(float));
+    if (!tmp) return lego_fail("copy: out of memory");
+    for (int64_t r = 0; r < rows; r++) {
+        const char *sp = (const char *)lego_tensor_data(src);
+        char *dp = lego_tensor_data(dst);
+        int64_t so = lego_row_offset(src, r), dof = lego_row_offset(dst, r);
+        if (is_block_dtype(src->type)) {
+            lego_dequantize_row(src->type, sp + lego_bytes_for(src->type, so), tmp, cols);
+        } else {
+            size_t se = lego_dtype_size(src->type);
+            for (int64_t c = 0; c < cols; c++) tmp[c] = (float)lego_load_elem(sp + (so + c * src->strides[last]) * (int64_t)se, src->type);
+        }
+        if (is_block_dtype(dst->type)) {
+            lego_quantize_row(dst->type, tmp, dp + lego_bytes_for(dst->type, dof), cols);
+        } else {
+            size_t de = lego_dtype_size(dst->type);
+            for (int64_t c = 0; c < cols; c++) lego_store_elem(dp + (dof + c * dst->strides[last]) * (int64_t)de, dst->type, tmp[c]);
+        }
+    }
+    free(tmp);
+    return 0;
+}
+
 int lego_copy(lego_tensor *dst, const lego_tensor *src) {
     if (!dst || !src) return lego_fail("copy: NULL tensor");
     if (!lego_same_shape(dst, src)) {
@@ -378,6 +433,7 @@ int lego_copy(lego_tensor *dst, const lego_tensor *src) {
     }
     int64_t n = lego_tensor_numel(src);
     if (n == 0) return 0;
+    if (is_block_dtype(dst->type) || is_block_dtype(src->type)) return copy_blocks(dst, src);
     size_t de = lego_dtype_size(dst->type), se = lego_dtype_size(src->type);
     char *d = lego_tensor_data(dst);
     const char *s = lego_tensor_data(src);
@@ -449,10 +505,19 @@ double lego_get(const lego_tensor *t, const int64_t *index) {
     int err = 0;
     int64_t off = elem_offset(t, index, &err);
     if (err) return NAN;
+    if (is_block_dtype(t->type)) { /* dequantize the element's block */
+        float block[32];
+        int64_t first = (t->offset + off) / 32 * 32;
+        lego_dequantize_row(t->type, (char *)lego_storage_data(t->storage) + lego_bytes_for(t->type, first), block, 32);
+        return block[t->offset + off - first];
+    }
     return lego_load_elem((char *)lego_tensor_data(t) + off * (int64_t)lego_dtype_size(t->type), t->type);
 }
 
 int lego_set(lego_tensor *t, const int64_t *index, double value) {
+    if (is_block_dtype(t->type))
+        return lego_fail("set: %s elements cannot be written one by one (quantize a f32 tensor instead)",
+                         lego_dtype_name(t->type));
     int err = 0;
     int64_t off = elem_offset(t, index, &err);
     if (err) return err;
@@ -481,6 +546,7 @@ static void fill_one(void *p, int64_t i, void *ctx) {
 }
 
 int lego_fill(lego_tensor *t, double value) {
+    if (is_block_dtype(t->type)) return lego_fail("fill: not for %s tensors", lego_dtype_name(t->type));
     void *ctx[2] = {t, &value};
     for_each_elem(t, fill_one, ctx);
     return 0;
@@ -515,6 +581,7 @@ static void randn_one(void *p, int64_t i, void *vctx) {
 }
 
 int lego_fill_randn(lego_tensor *t, uint64_t seed, double mean, double std) {
+    if (is_block_dtype(t->type)) return lego_fail("randn: not for %s tensors", lego_dtype_name(t->type));
     struct randn_ctx c = {t->type, seed, mean, std};
     for_each_elem(t, randn_one, &c);
     return 0;
@@ -524,7 +591,7 @@ int lego_fill_randn(lego_tensor *t, uint64_t seed, double mean, double std) {
 
 int lego_check_tensor(const lego_tensor *t, const char *op, const char *what) {
     if (!t) return lego_fail("%s: %s is NULL", op, what);
-    if (!lego_dtype_size(t->type)) return lego_fail("%s: %s has unknown dtype %d", op, what, t->type);
+    if (!lego_dtype_block(t->type)) return lego_fail("%s: %s has unknown dtype %d", op, what, t->type);
     return 0;
 }
 

@@ -283,7 +283,8 @@ lego_tensor *lego_weights_get(const lego_weights *w, const char *name) {
                               info->stored_type);
     const weight_entry *e = (const weight_entry *)info;
     lego_storage *map = w->files[e->file].map, *win;
-    if (info->offset % lego_dtype_size(info->type) == 0) {
+    size_t align = is_block_dtype(info->type) ? 2 : lego_dtype_size(info->type); /* blocks start with an f16 */
+    if (info->offset % align == 0) {
         win = lego_storage_window(map, info->offset, info->nbytes);
     } else { /* formats need not align tensors (safetensors after a 3-byte bool): copy those few */
         win = lego_storage_uninit(info->nbytes);

@@ -6,6 +6,11 @@
 
 /* Row `id` of weight, widened to f32 into dst (no allocation: this runs once per decoded token). */
 static void embedding_row(float *dst, const lego_tensor *weight, int64_t id, int64_t dim) {
+    if (is_block_dtype(weight->type)) {
+        const char *base = lego_storage_data(weight->storage);
+        lego_dequantize_row(weight->type, base + lego_bytes_for(weight->type, weight->offset + id * weight->strides[0]), dst, dim);
+        return;
+    }
     size_t es = lego_dtype_size(weight->type);
     const char *row = (const char *)lego_tensor_data(weight) + id * weight->strides[0] * (int64_t)es;
     int64_t cs = weight->strides[1];

@@ -35,7 +35,12 @@ static float dot_row(const lego_vec_kernels *v, const float *x, const weight_mat
     }
 }
 
+/* Row n of the weights (elements k0 .. k0+len) as f32. */
 static void widen(const lego_vec_kernels *v, float *dst, const weight_matrix *w, int64_t n, int64_t k0, int64_t len) {
+    if (is_block_dtype(w->type)) {
+        lego_dequantize_row(w->type, (const char *)w->data + lego_bytes_for(w->type, n * w->ldw + k0), dst, len);
+        return;
+    }
     const uint16_t *src = (const uint16_t *)w->data + n * w->ldw + k0;
     if (w->type == LEGO_BF16)
         v->bf16_to_f32(dst, src, len);
@@ -105,7 +110,7 @@ int lego_linear(lego_tensor *out, const lego_tensor *x, const lego_tensor *w, co
     const char *op = "linear";
     if (lego_check_tensor(x, op, "x") || lego_check_tensor(w, op, "weight")) return -1;
     if (w->ndim != 2 || !is_float_dtype(w->type))
-        return lego_fail("linear: weight must be a 2-D f32/bf16/f16 matrix [out, in], got %s", lego_tensor_describe(w));
+        return lego_fail("linear: weight must be a 2-D float matrix [out, in] (f32, bf16, f16, q8_0, q4_0), got %s", lego_tensor_describe(w));
     if (x->ndim < 1 || x->sizes[x->ndim - 1] != w->sizes[1] || !is_float_dtype(x->type)) {
         char xs[256];
         snprintf(xs, sizeof xs, "%s", lego_tensor_describe(x));
@@ -130,6 +135,8 @@ int lego_linear(lego_tensor *out, const lego_tensor *x, const lego_tensor *w, co
         rc = -1;
     } else if (k == 0) {
         memset(y, 0, (size_t)(m_rows * n) * sizeof(float));
+    } else if (is_block_dtype(wm.type)) { /* dequantized 512 rows at a time (int8 kernels: the LLaMA issue) */
+        rc = linear_widened_gemm(lego_active_path() == LEGO_PATH_REF ? &lego_vec_ref : lego_vec_active(), y, xd, m_rows, &wm);
     } else if (lego_active_path() == LEGO_PATH_REF) {
         linear_dots(&lego_vec_ref, y, xd, m_rows, &wm);
     } else if (m_rows <= SMALL_M) {

@@ -46,7 +46,7 @@ local function shown(size, summarize)
 end
 
 local function formatter(t, summarize)
-  local isint = not (t.p.type == 0 or t.p.type == 1 or t.p.type == 2)
+  local isint = not require("lego.tensor").is_float(t)
   if t:dtype() == "bool" then return function(v) return v ~= 0 and "true" or "false" end end
   if isint then return function(v) return ("%d"):format(v) end end
   -- one format for every value shown, chosen from their magnitudes

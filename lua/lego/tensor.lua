@@ -58,6 +58,11 @@ local function dtype_code(name)
 end
 tensor.dtype_code = dtype_code
 
+local float_codes = { [C.LEGO_F32] = true, [C.LEGO_F16] = true, [C.LEGO_BF16] = true, [C.LEGO_Q8_0] = true,
+  [C.LEGO_Q4_0] = true }
+-- whether a tensor holds real numbers (floats or quantized blocks) rather than integers or bools
+function tensor.is_float(t) return float_codes[tonumber(t.p.type)] == true end
+
 local function shape_array(shape)
   local n = #shape
   local a = int64_array(math.max(n, 1))
@@ -132,6 +137,11 @@ end
 -- Normal values from a counter-based generator: the same seed gives the same tensor.
 function tensor.randn(...)
   local shape, opts = shape_and_options(...)
+  if opts.dtype and C.lego_dtype_block(dtype_code(opts.dtype)) > 1 then -- quantize normal f32 values
+    local q = opts.dtype
+    opts.dtype = nil
+    return tensor.randn(shape, opts):to(q)
+  end
   local t = tensor.empty(shape, opts.dtype)
   local seed = opts.seed or 0
   core.check(C.lego_fill_randn(t.p, seed, opts.mean or 0, opts.std or 1), "randn")
@@ -208,8 +218,10 @@ function Tensor:dtype() return ffi.string(C.lego_dtype_name(self.p.type)) end
 function Tensor:numel() return tonumber(C.lego_tensor_numel(self.p)) end
 function Tensor:is_contiguous() return C.lego_tensor_is_contiguous(self.p) ~= 0 end
 function Tensor:data() return C.lego_tensor_data(self.p) end
-function Tensor:element_size() return tonumber(C.lego_dtype_size(self.p.type)) end
-function Tensor:nbytes() return self:numel() * self:element_size() end
+function Tensor:nbytes()
+  local p = self.p
+  return self:numel() / C.lego_dtype_block(p.type) * tonumber(C.lego_dtype_block_bytes(p.type))
+end
 
 function Tensor:shape()
   local s = {}
@@ -337,7 +349,7 @@ end
 
 -- Nested Lua tables; floats become numbers, integers numbers, bool booleans.
 function Tensor:totable()
-  local isfloat = self.p.type == C.LEGO_F32 or self.p.type == C.LEGO_F16 or self.p.type == C.LEGO_BF16
+  local isfloat = tensor.is_float(self)
   local flat = self:to(isfloat and "f32" or "i64"):contiguous()
   local p = ffi.cast(isfloat and "float *" or "int64_t *", C.lego_tensor_data(flat.p))
   local isbool = self.p.type == C.LEGO_BOOL

@@ -88,6 +88,26 @@ describe("weights", function()
     helper.assert_close(mlp(x), want, 1e-5, 1e-6)
   end)
 
+  it("reads GGUF Q8_0 and Q4_0 blocks as ggml's reference code decodes them", function()
+    local w = lego.weights.open(ckpt .. "model.gguf")
+    local q8, q4 = w:get("gguf.q8"), w:get("gguf.q4")
+    assert.are.equal("q8_0", q8:dtype())
+    assert.are.equal("q4_0", q4:dtype())
+    assert.are.equal(8 * 34, q8:nbytes())
+    helper.assert_equal(q8:float(), ref "gguf.q8")
+    helper.assert_equal(q4:float(), ref "gguf.q4")
+    -- quantizing the source values again gives the same blocks, so the same numbers
+    local src = ref "gguf.q_source"
+    helper.assert_equal(src:to("q8_0"):float(), ref "gguf.q8")
+    helper.assert_equal(src:to("q4_0"):float(), ref "gguf.q4")
+    -- rows are views; splitting a block is refused; linear and embedding take quantized weights
+    helper.assert_equal(q8:narrow(1, 2, 2):float(), ref("gguf.q8"):narrow(1, 2, 2))
+    assert.has_error(function() q8:narrow(2, 2, 16) end)
+    local x = lego.tensor.randn { 3, 64, seed = 1 }
+    helper.assert_close(x:linear(q4), x:linear(ref "gguf.q4"), 1e-5, 1e-6)
+    helper.assert_equal(q8:embedding { 3, 0 }, ref("gguf.q8"):embedding { 3, 0 })
+  end)
+
   it("reads GGUF metadata of every type", function()
     local w = lego.weights.open(ckpt .. "model.gguf")
     local md = w:metadata()
