@@ -210,6 +210,18 @@ lego_tensor *lego_weights_get(const lego_weights *w, const char *name);
 /* The format's metadata as a JSON object: safetensors' __metadata__, GGUF's key/values. */
 const char *lego_weights_metadata_json(const lego_weights *w);
 
+/* GGUF's type of each metadata key, as a JSON object {"key": "u32", "list": "array:string", ...}
+ * (types: u8 i8 u16 i16 u32 i32 u64 i64 f32 f64 bool string, arrays as "array:<type>"), so that a
+ * GGUF read can be written back with the same types. Empty for other formats. */
+const char *lego_weights_metadata_types_json(const lego_weights *w);
+
+/* Writes a GGUF v3 file: metadata_json {key: value} with types_json as above (a key without a type
+ * gets one from its value: string, bool, i32 or f32 for numbers, arrays likewise), then the tensors
+ * (f32, f16, bf16, q8_0, q4_0, i8, i32, i64; any layout), aligned to general.alignment (default 32).
+ * Writes a temporary file beside path and renames it: never a partial file. */
+int lego_gguf_save(const char *path, const char *metadata_json, const char *types_json, int64_t n,
+                   const char *const *names, const lego_tensor *const *tensors);
+
 /* LEGO_CDEF_END */
 
 #ifdef __cplusplus

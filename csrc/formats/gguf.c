@@ -56,6 +56,8 @@ static int read_string(cursor *c, const char **s, uint64_t *len, const char *wha
 }
 
 enum { T_U8, T_I8, T_U16, T_I16, T_U32, T_I32, T_F32, T_BOOL, T_STRING, T_ARRAY, T_U64, T_I64, T_F64 };
+const char *const lego_gguf_value_types[13] = {"u8",  "i8",     "u16",   "i16", "u32", "i32", "f32",
+                                               "bool", "string", "array", "u64", "i64", "f64"};
 static const int scalar_bytes[] = {1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8};
 
 static cJSON *read_value(cursor *c, uint32_t type, int depth);
@@ -137,6 +139,7 @@ int lego_read_gguf(lego_weights *w, const char *path) {
         uint64_t klen;
         if (read_string(&c, &key, &klen, "a metadata key") || need(&c, 4, "a metadata type")) return -1;
         uint32_t type = (uint32_t)u64le(&c, 4);
+        uint64_t value_start = c.pos;
         cJSON *value = read_value(&c, type, 0);
         if (!value) return -1;
         char *k = malloc(klen + 1);
@@ -155,8 +158,18 @@ int lego_read_gguf(lego_weights *w, const char *path) {
             }
             alignment = (uint64_t)value->valuedouble;
         }
+        char tname[32] = "array:";
+        uint32_t elem_type = 0;
+        if (type == T_ARRAY) { /* the element type sits just after the array's start */
+            memcpy(&elem_type, c.buf + value_start, 4);
+            snprintf(tname + 6, sizeof tname - 6, "%s", elem_type < 13 ? lego_gguf_value_types[elem_type] : "?");
+        } else {
+            snprintf(tname, sizeof tname, "%s", lego_gguf_value_types[type]);
+        }
         cJSON_DeleteItemFromObjectCaseSensitive(w->metadata, k); /* the last one wins */
         cJSON_AddItemToObject(w->metadata, k, value);
+        cJSON_DeleteItemFromObjectCaseSensitive(w->types, k);
+        cJSON_AddStringToObject(w->types, k, tname);
         free(k);
     }
     typedef struct {

@@ -107,7 +107,9 @@ void lego_weights_close(lego_weights *w) {
     free(w->entries);
     free(w->by_name);
     cJSON_Delete(w->metadata);
+    cJSON_Delete(w->types);
     free(w->metadata_text);
+    free(w->types_text);
     free(w);
 }
 
@@ -241,7 +243,8 @@ lego_weights *lego_weights_open(const char *path) {
     struct stat st;
     if (stat(path, &st) != 0) return lego_fail_null("%s: cannot open: %s", path, strerror(errno));
     lego_weights *w = calloc(1, sizeof *w);
-    if (!w || !(w->metadata = cJSON_CreateObject())) {
+    if (!w || !(w->metadata = cJSON_CreateObject()) || !(w->types = cJSON_CreateObject())) {
+        if (w) cJSON_Delete(w->metadata);
         free(w);
         return lego_fail_null("%s: out of memory", path);
     }
@@ -300,4 +303,10 @@ const char *lego_weights_metadata_json(const lego_weights *w) {
     lego_weights *mw = (lego_weights *)w; /* the text is a cache */
     if (!mw->metadata_text) mw->metadata_text = cJSON_PrintUnformatted(w->metadata);
     return mw->metadata_text ? mw->metadata_text : "{}";
+}
+
+const char *lego_weights_metadata_types_json(const lego_weights *w) {
+    lego_weights *mw = (lego_weights *)w;
+    if (!mw->types_text) mw->types_text = cJSON_PrintUnformatted(w->types);
+    return mw->types_text ? mw->types_text : "{}";
 }

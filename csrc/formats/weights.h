@@ -24,7 +24,8 @@ struct lego_weights {
     int64_t n, cap;
     int64_t *by_name; /* entry indices sorted by name */
     cJSON *metadata;  /* an object; readers add to it */
-    char *metadata_text;
+    cJSON *types;     /* GGUF: key -> type name */
+    char *metadata_text, *types_text;
 };
 
 /* Maps path and appends it to w's files; returns its index, or -1 with the error set. */
@@ -34,6 +35,9 @@ int lego_weights_add_file(lego_weights *w, const char *path);
  * means contiguous; the tensor occupies nbytes from offset, which must lie inside the file. */
 int lego_weights_add(lego_weights *w, int file, const char *name, const char *stored_type, int type, int ndim,
                      const int64_t *sizes, const int64_t *strides, uint64_t offset, uint64_t nbytes);
+
+/* GGUF's metadata value types by number, named as in lego_weights_metadata_types_json. */
+extern const char *const lego_gguf_value_types[13];
 
 /* The readers: each adds one file's tensors (and metadata) to w. */
 int lego_read_safetensors(lego_weights *w, const char *path);

@@ -8,6 +8,10 @@ usage: lego [command] [args]
   lego run FILE [ARGS]     run a Lua script with `lego` loaded (arg[0] = FILE, arg[1..] = ARGS)
   lego inspect PATH [--json]  tensors (name, dtype, shape, bytes) and metadata of a checkpoint
                            file or model directory
+  lego convert SRC OUT.gguf [--type f32|f16|bf16|q8_0|q4_0]
+                           any checkpoint to GGUF, tensor names and metadata kept; --type
+                           converts 2-D float weights (rows a multiple of 32 for q8_0/q4_0),
+                           leaving 1-D tensors (norms, biases) as they are, as llama.cpp does
   lego info                version, library, CPU features, kernels and threads
   lego help                this text
 
@@ -97,6 +101,46 @@ function commands.inspect(args)
   table.sort(keys)
   if #keys > 0 then print("metadata:") end
   for _, k in ipairs(keys) do print(("  %s = %s"):format(k, short_value(metadata[k]))) end
+  return 0
+end
+
+function commands.convert(args)
+  local src, out, to
+  local i = 1
+  while i <= #args do
+    local a = args[i]
+    if a == "--type" then
+      to = args[i + 1]
+      i = i + 1
+    elseif a:sub(1, 2) == "--" then
+      return fail("convert: unknown option " .. a)
+    elseif not src then
+      src = a
+    elseif not out then
+      out = a
+    else
+      return fail("convert: too many arguments")
+    end
+    i = i + 1
+  end
+  if not (src and out) then return fail("convert: need SRC and OUT.gguf\n" .. usage) end
+  local lego = require "lego"
+  local quantized = to == "q8_0" or to == "q4_0"
+  if to and not ({ f32 = 1, f16 = 1, bf16 = 1, q8_0 = 1, q4_0 = 1 })[to] then
+    return fail("convert: --type must be f32, f16, bf16, q8_0 or q4_0")
+  end
+  local w = lego.weights.open(src)
+  local list = {}
+  for _, name in ipairs(w:names()) do
+    local t = w:get(name)
+    local s = t:shape()
+    local convertible = to and lego.tensor.is_float(t) and #s == 2 and (not quantized or s[2] % 32 == 0)
+    list[#list + 1] = { name, convertible and t:to(to) or t }
+  end
+  local gguf_source = w:format() == "gguf"
+  lego.gguf.save(out, list, { metadata_json = gguf_source and w:metadata_json() or "{}",
+    types_json = gguf_source and w:metadata_types_json() or nil })
+  print(("%s: %d tensors%s"):format(out, #list, to and (" (2-D weights as " .. to .. ")") or ""))
   return 0
 end
 

@@ -10,6 +10,7 @@ local lego = {
   npy = require "lego.npy",
   nn = require "lego.nn",
   weights = require "lego.weights",
+  gguf = require "lego.gguf",
 }
 
 lego.version = ffi.string(core.C.lego_version())

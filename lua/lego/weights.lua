@@ -98,6 +98,8 @@ end
 
 function Weights:metadata_json() return ffi.string(C.lego_weights_metadata_json(handle(self))) end
 function Weights:metadata() return require("cjson").decode(self:metadata_json()) end
+-- GGUF's value type of each metadata key ({["llama.context_length"] = "u32", ...}), as JSON text
+function Weights:metadata_types_json() return ffi.string(C.lego_weights_metadata_types_json(handle(self))) end
 
 -- Every tensor's info, in stored order (names relative to this view's prefix).
 function Weights:infos()
