@@ -11,7 +11,8 @@ usage: lego [command] [args]
   lego convert SRC OUT.gguf [--type f32|f16|bf16|q8_0|q4_0]
                            any checkpoint to GGUF, tensor names and metadata kept; --type
                            converts 2-D float weights (rows a multiple of 32 for q8_0/q4_0),
-                           leaving 1-D tensors (norms, biases) as they are, as llama.cpp does
+                           leaving 1-D tensors (norms, biases) as they are, as llama.cpp does;
+                           bool and u8 tensors become i8 and i32 (GGUF has neither)
   lego info                version, library, CPU features, kernels and threads
   lego help                this text
 
@@ -135,7 +136,12 @@ function commands.convert(args)
     local t = w:get(name)
     local s = t:shape()
     local convertible = to and lego.tensor.is_float(t) and #s == 2 and (not quantized or s[2] % 32 == 0)
-    list[#list + 1] = { name, convertible and t:to(to) or t }
+    if convertible then
+      t = t:to(to)
+    elseif t:dtype() == "bool" or t:dtype() == "u8" then -- GGUF has neither: the nearest integer type
+      t = t:to(t:dtype() == "bool" and "i8" or "i32")
+    end
+    list[#list + 1] = { name, t }
   end
   local gguf_source = w:format() == "gguf"
   lego.gguf.save(out, list, { metadata_json = gguf_source and w:metadata_json() or "{}",

@@ -108,6 +108,71 @@ describe("weights", function()
     helper.assert_equal(q8:embedding { 3, 0 }, ref("gguf.q8"):embedding { 3, 0 })
   end)
 
+  it("writes GGUF that reads back bit for bit, with the metadata types kept", function()
+    local tmp = helper.tmpdir()
+    local T = lego.tensor
+    local src = lego.weights.open(ckpt .. "model.gguf")
+    local list = {}
+    for _, name in ipairs(src:names()) do list[#list + 1] = { name, src:get(name) } end
+    list[#list + 1] = { "extra.i32", T.from({ { 1, -2 }, { 3, 4 } }, "i32") }
+    list[#list + 1] = { "extra.transposed", T.arange(6):view(2, 3):t() } -- written contiguous
+    assert.are.equal(#list, lego.gguf.save(tmp .. "/out.gguf", list,
+      { metadata_json = src:metadata_json(), types_json = src:metadata_types_json() }))
+    local back = lego.weights.open(tmp .. "/out.gguf")
+    for _, pair in ipairs(list) do
+      local t = back:get(pair[1])
+      assert.are.equal(pair[2]:dtype(), t:dtype(), pair[1])
+      helper.assert_equal(t:float(), pair[2]:float(), pair[1])
+    end
+    assert.are.same(src:metadata(), back:metadata())
+    assert.are.equal(src:metadata_types_json(), back:metadata_types_json())
+    assert.truthy(back:metadata_types_json():find('"lego.test.big":"u64"', 1, true))
+    -- types inferred from Lua values, or given
+    lego.gguf.save(tmp .. "/typed.gguf", { x = T.ones(2) }, { metadata = { a = "s", b = true, c = 3, d = 0.5, e = { 1, 2 } },
+      types = { c = "u16" } })
+    local typed = require("cjson").decode(lego.weights.open(tmp .. "/typed.gguf"):metadata_types_json())
+    assert.are.same({ a = "string", b = "bool", c = "u16", d = "f32", e = "array:i32" }, typed)
+    os.execute("rm -rf " .. tmp)
+  end)
+
+  it("refuses what GGUF or llama.cpp cannot hold, leaving no file", function()
+    local tmp = helper.tmpdir()
+    local T = lego.tensor
+    local cases = {
+      { { { ("n"):rep(64), T.ones(2) } }, "longer than llama.cpp's 63-byte limit" },
+      { { { "a", T.ones(2) }, { "a", T.ones(2) } }, "duplicate tensor name 'a'" },
+      { { { "a", T.ones(1, 1, 1, 1, 2) } }, "has 5 dims" },
+      { { { "a", T.ones({ 2 }, "u8") } }, "is u8, which GGUF cannot hold" },
+    }
+    for _, c in ipairs(cases) do
+      local ok, err = pcall(lego.gguf.save, tmp .. "/x.gguf", c[1])
+      assert.is_false(ok)
+      assert.truthy(err:find(c[2], 1, true), err)
+    end
+    local ok, err = pcall(lego.gguf.save, tmp .. "/x.gguf", { a = T.ones(2) }, { metadata = { k = { { 1 } } } })
+    assert.is_false(ok)
+    assert.truthy(err:find("metadata 'k' has elements lego cannot type", 1, true), err)
+    local _, listing = helper.sh("ls -A " .. tmp)
+    assert.are.equal("", listing)
+    os.execute("rm -rf " .. tmp)
+  end)
+
+  it("lego convert quantizes 2-D weights and keeps the rest", function()
+    local tmp = helper.tmpdir()
+    local rc, out = helper.sh(("%s convert %s %s/q.gguf --type q8_0"):format(helper.lego_cmd, ckpt .. "model.safetensors", tmp))
+    assert.are.equal(0, rc, out)
+    local w = lego.weights.open(tmp .. "/q.gguf")
+    assert.are.equal("f32", w:get("embed.weight"):dtype()) -- rows of 8: not a multiple of 32
+    assert.are.equal("f16", w:get("proj.0.bias"):dtype())
+    helper.assert_equal(w:get("proj.2.weight"), ref "proj.2.weight")
+    rc, out = helper.sh(("%s convert %s %s/h.gguf --type f16"):format(helper.lego_cmd, ckpt .. "pytorch_model.bin", tmp))
+    assert.are.equal(0, rc, out)
+    assert.are.equal("f16", lego.weights.open(tmp .. "/h.gguf"):get("embed.weight"):dtype())
+    rc, out = helper.sh(("%s convert %s %s/z.gguf --type q2"):format(helper.lego_cmd, ckpt .. "model.safetensors", tmp))
+    assert.are.equal(1, rc, out)
+    os.execute("rm -rf " .. tmp)
+  end)
+
   it("reads GGUF metadata of every type", function()
     local w = lego.weights.open(ckpt .. "model.gguf")
     local md = w:metadata()
