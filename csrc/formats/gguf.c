@@ -150,8 +150,8 @@ int lego_read_gguf(lego_weights *w, const char *path) {
         memcpy(k, key, klen);
         k[klen] = '\0';
         if (strcmp(k, "general.alignment") == 0) {
-            if (!cJSON_IsNumber(value) || value->valuedouble < 1 || value->valuedouble > 65536 ||
-                ((uint64_t)value->valuedouble & ((uint64_t)value->valuedouble - 1))) {
+            double a = cJSON_IsNumber(value) ? value->valuedouble : 0;
+            if (!(a >= 1 && a <= 65536) || a != (double)(uint64_t)a || ((uint64_t)a & ((uint64_t)a - 1))) {
                 free(k);
                 cJSON_Delete(value);
                 return lego_fail("%s: general.alignment must be a power of two up to 65536", path);

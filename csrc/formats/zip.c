@@ -52,7 +52,8 @@ int lego_zip_entries(const unsigned char *buf, uint64_t size, const char *path, 
     if (n == 0xffff || cd_size == 0xffffffffu || cd_off == 0xffffffffu) {
         if (eocd < 20 || le(buf + eocd - 20, 4) != 0x07064b50) return lego_fail("%s: corrupt ZIP64 locator", path);
         uint64_t z = le(buf + eocd - 12, 8);
-        if (z > size - 56 || le(buf + z, 4) != 0x06064b50) return lego_fail("%s: corrupt ZIP64 directory record", path);
+        if (size < 56 || z > size - 56 || le(buf + z, 4) != 0x06064b50)
+            return lego_fail("%s: corrupt ZIP64 directory record", path);
         n = le(buf + z + 32, 8);
         cd_size = le(buf + z + 40, 8);
         cd_off = le(buf + z + 48, 8);
@@ -70,7 +71,7 @@ int lego_zip_entries(const unsigned char *buf, uint64_t size, const char *path, 
         uint64_t local = le(buf + p + 42, 4);
         if (p + 46 + name_len + extra_len + comment_len > end) goto corrupt;
         if (zip64_extra(buf + p + 46 + name_len, extra_len, &usize, &csize, &local)) goto corrupt;
-        if (local > size - 30 || le(buf + local, 4) != 0x04034b50) goto corrupt;
+        if (size < 30 || local > size - 30 || le(buf + local, 4) != 0x04034b50) goto corrupt;
         uint64_t data = local + 30 + le(buf + local + 26, 2) + le(buf + local + 28, 2);
         if (data > size || csize > size - data) {
             free(list);

@@ -1,0 +1,47 @@
+/* fuzz_file.c — one libFuzzer harness for every file parser: the input is written to a file with
+ * the extension FUZZ_EXT (so the format is chosen as it would be for a real file), then opened as
+ * a checkpoint (or .npy), and every tensor it yields is read in full. Built by tests/fuzz/run.sh
+ * with AddressSanitizer and UBSan, once per format. */
+#include "lego.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef FUZZ_EXT
+#error "define FUZZ_EXT, e.g. -DFUZZ_EXT=\".gguf\""
+#endif
+
+static void touch(const lego_tensor *t) {
+    lego_tensor *f = lego_cast(t, LEGO_F32); /* reads every element it claims */
+    lego_tensor_free(f);
+}
+
+int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
+    static char path[64];
+    if (!path[0]) snprintf(path, sizeof path, "/dev/shm/lego_fuzz_%d%s", (int)getpid(), FUZZ_EXT);
+    FILE *f = fopen(path, "wb");
+    if (!f) return 0;
+    fwrite(data, 1, size, f);
+    fclose(f);
+    if (strcmp(FUZZ_EXT, ".npy") == 0) {
+        for (int use_mmap = 0; use_mmap < 2; use_mmap++) {
+            lego_tensor *t = lego_npy_load(path, use_mmap);
+            if (t) touch(t);
+            lego_tensor_free(t);
+        }
+        return 0;
+    }
+    lego_weights *w = lego_weights_open(path);
+    if (!w) return 0;
+    for (int64_t i = 0; i < lego_weights_count(w); i++) {
+        lego_tensor *t = lego_weights_get(w, lego_weights_info_at(w, i)->name);
+        if (t) touch(t);
+        lego_tensor_free(t);
+    }
+    (void)lego_weights_metadata_json(w);
+    (void)lego_weights_metadata_types_json(w);
+    lego_weights_close(w);
+    return 0;
+}
