@@ -29,7 +29,8 @@ static void contiguous_strides(int ndim, const int64_t *shape, int64_t *stride) 
     int64_t s = 1;
     for (int i = ndim - 1; i >= 0; i--) {
         stride[i] = s;
-        s *= shape[i] > 0 ? shape[i] : 1;
+        /* only an empty tensor (a 0 among huge sizes) can overflow here; its strides are moot */
+        if (__builtin_mul_overflow(s, shape[i] > 0 ? shape[i] : 1, &s)) s = INT64_MAX;
     }
 }
 

@@ -99,6 +99,35 @@ static void test_gguf(void) {
     lego_weights_close(w);
 }
 
+static void test_gguf_round_trip(void) {
+    lego_weights *w = lego_weights_open(fx("model.gguf"));
+    CHECK(w != NULL);
+    if (!w) return;
+    int64_t n = lego_weights_count(w);
+    const char *names[16];
+    lego_tensor *ts[16];
+    for (int64_t i = 0; i < n && i < 16; i++) {
+        names[i] = lego_weights_info_at(w, i)->name;
+        ts[i] = lego_weights_get(w, names[i]);
+    }
+    char out[640];
+    snprintf(out, sizeof out, "%s/round.gguf", tmpdir);
+    CHECK(lego_gguf_save(out, lego_weights_metadata_json(w), lego_weights_metadata_types_json(w), n,
+                         names, (const lego_tensor *const *)ts) == 0);
+    lego_weights *back = lego_weights_open(out);
+    CHECK(back && lego_weights_count(back) == n);
+    for (int64_t i = 0; back && i < n; i++) {
+        lego_tensor *t = lego_weights_get(back, names[i]);
+        CHECK(t && t->type == ts[i]->type &&
+              memcmp(lego_tensor_data(t), lego_tensor_data(ts[i]), (size_t)lego_weights_find(w, names[i])->nbytes) == 0);
+        lego_tensor_free(t);
+    }
+    CHECK(back && strcmp(lego_weights_metadata_types_json(back), lego_weights_metadata_types_json(w)) == 0);
+    lego_weights_close(back);
+    for (int64_t i = 0; i < n; i++) lego_tensor_free(ts[i]);
+    lego_weights_close(w);
+}
+
 static void test_refusals(void) {
     static const struct {
         const char *file, *error;
@@ -212,6 +241,7 @@ int main(void) {
     RUN(test_layouts_agree);
     RUN(test_views_and_sharing);
     RUN(test_gguf);
+    RUN(test_gguf_round_trip);
     RUN(test_refusals);
     RUN(test_missing_shard);
     RUN(test_corruption_sweeps);
