@@ -8,8 +8,8 @@ local ffi = require "ffi"
 local T = lego.tensor
 local dir = arg[1] or (lego.core.checkout_root .. "/build/bench-groundinggpt-7b")
 
-ffi.cdef "int clock_gettime(int clk, struct { long sec; long nsec; } *ts);"
-local ts = ffi.new("struct { long sec; long nsec; }")
+ffi.cdef "typedef struct { long sec; long nsec; } bench_timespec; int clock_gettime(int clk, bench_timespec *ts);"
+local ts = ffi.new("bench_timespec")
 local function clock()
   ffi.C.clock_gettime(1, ts)
   return tonumber(ts.sec) + tonumber(ts.nsec) * 1e-9
