@@ -11,6 +11,7 @@ local lego = {
   nn = require "lego.nn",
   weights = require "lego.weights",
   gguf = require "lego.gguf",
+  config = require "lego.config",
 }
 
 lego.version = ffi.string(core.C.lego_version())
