@@ -222,6 +222,30 @@ const char *lego_weights_metadata_types_json(const lego_weights *w);
 int lego_gguf_save(const char *path, const char *metadata_json, const char *types_json, int64_t n,
                    const char *const *names, const lego_tensor *const *tensors);
 
+/* ---- tokenizer -------------------------------------------------------------------------------- */
+/* LLaMA's SentencePiece BPE (from tokenizer.model or GGUF metadata) plus Hugging Face's added
+ * tokens, matched whole with the whitespace around them stripped (slow LlamaTokenizer). */
+typedef struct lego_tokenizer lego_tokenizer;
+lego_tokenizer *lego_tokenizer_load(const char *path); /* a SentencePiece tokenizer.model */
+lego_tokenizer *lego_tokenizer_from_weights(const lego_weights *w); /* GGUF tokenizer.ggml.* */
+void lego_tokenizer_free(lego_tokenizer *t);
+int lego_tokenizer_add_token(lego_tokenizer *t, const char *text, int32_t id);
+int32_t lego_tokenizer_vocab_size(const lego_tokenizer *t); /* pieces and added tokens */
+int32_t lego_tokenizer_bos(const lego_tokenizer *t);        /* -1 when the model has none */
+int32_t lego_tokenizer_eos(const lego_tokenizer *t);
+int32_t lego_tokenizer_unk(const lego_tokenizer *t);
+int32_t lego_tokenizer_id(const lego_tokenizer *t, const char *piece, size_t len); /* -1: none */
+const char *lego_tokenizer_piece(const lego_tokenizer *t, int32_t id, size_t *len);
+/* Encodes text[0..len) into ids[0..cap); returns the number of ids (call again with a larger
+ * buffer when it exceeds cap), or -1. */
+int64_t lego_tokenizer_encode(const lego_tokenizer *t, const char *text, size_t len, int add_bos, int32_t *ids,
+                              int64_t cap);
+/* Decodes ids into buf[0..cap) (NUL-terminated when it fits); returns the text's length, or -1.
+ * Control tokens vanish, byte tokens become their byte, "▁" a space (dropped at the very start
+ * when strip_leading_space, as sentencepiece drops the dummy prefix). */
+int64_t lego_tokenizer_decode(const lego_tokenizer *t, const int32_t *ids, int64_t n, int strip_leading_space, char *buf,
+                              int64_t cap);
+
 /* LEGO_CDEF_END */
 
 #ifdef __cplusplus

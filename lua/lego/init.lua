@@ -12,6 +12,7 @@ local lego = {
   weights = require "lego.weights",
   gguf = require "lego.gguf",
   config = require "lego.config",
+  tokenizer = require "lego.tokenizer",
 }
 
 lego.version = ffi.string(core.C.lego_version())
