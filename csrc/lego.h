@@ -229,7 +229,9 @@ typedef struct lego_tokenizer lego_tokenizer;
 lego_tokenizer *lego_tokenizer_load(const char *path); /* a SentencePiece tokenizer.model */
 lego_tokenizer *lego_tokenizer_from_weights(const lego_weights *w); /* GGUF tokenizer.ggml.* */
 void lego_tokenizer_free(lego_tokenizer *t);
-int lego_tokenizer_add_token(lego_tokenizer *t, const char *text, int32_t id);
+/* An added token, matched whole before BPE; strip_left/strip_right eat the whitespace before/after
+ * it (HF: both for plain added tokens, an AddedToken's lstrip/rstrip for special ones). */
+int lego_tokenizer_add_token(lego_tokenizer *t, const char *text, int32_t id, int strip_left, int strip_right);
 int32_t lego_tokenizer_vocab_size(const lego_tokenizer *t); /* pieces and added tokens */
 int32_t lego_tokenizer_bos(const lego_tokenizer *t);        /* -1 when the model has none */
 int32_t lego_tokenizer_eos(const lego_tokenizer *t);

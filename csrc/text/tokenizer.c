@@ -13,8 +13,9 @@
  *    pieces fall back to <0xNN> byte pieces. Control, unknown, byte and unused pieces are never
  *    formed by merging.
  *  - added tokens (HF, transformers 4.31-4.34 with use_fast=False): matched as whole units,
- *    leftmost and longest first, before BPE; the text on both sides of each is stripped of
- *    whitespace, and every remaining chunk is encoded on its own (so gets its own "▁" prefix). */
+ *    leftmost and longest first, before BPE; the whitespace next to each is stripped (both sides
+ *    for plain added tokens; as their lstrip/rstrip flags say for AddedToken specials), and every
+ *    remaining chunk is encoded on its own, so it gets its own "▁" prefix. */
 #include "../core/internal.h"
 #include "../formats/weights.h"
 
@@ -35,6 +36,7 @@ typedef struct {
     char *text;
     uint32_t len;
     int32_t id;
+    bool strip_left, strip_right; /* eat the whitespace before / after it */
 } added_token;
 
 struct lego_tokenizer {
@@ -328,7 +330,7 @@ const char *lego_tokenizer_piece(const lego_tokenizer *t, int32_t id, size_t *le
     return t->pieces[id].text;
 }
 
-int lego_tokenizer_add_token(lego_tokenizer *t, const char *text, int32_t id) {
+int lego_tokenizer_add_token(lego_tokenizer *t, const char *text, int32_t id, int strip_left, int strip_right) {
     size_t len = text ? strlen(text) : 0;
     if (len == 0) return lego_fail("tokenizer: an added token must not be empty");
     if (id < 0) return lego_fail("tokenizer: added token '%s' has a negative id", text);
@@ -343,7 +345,7 @@ int lego_tokenizer_add_token(lego_tokenizer *t, const char *text, int32_t id) {
     char *copy = malloc(len + 1);
     if (!copy) return lego_fail("tokenizer: out of memory");
     memcpy(copy, text, len + 1);
-    t->added[t->n_added++] = (added_token){copy, (uint32_t)len, id};
+    t->added[t->n_added++] = (added_token){copy, (uint32_t)len, id, strip_left != 0, strip_right != 0};
     return 0;
 }
 
@@ -563,13 +565,13 @@ int64_t lego_tokenizer_encode(const lego_tokenizer *t, const char *text, size_t 
         const added_token *a = t->n_added ? next_added(t, text, n, pos, &at) : NULL;
         size_t end = a ? at : n, len = end - (size_t)(chunk - text);
         if (strip_next) strip_left(&chunk, &len);
-        if (a) strip_right(chunk, &len);
+        if (a && a->strip_left) strip_right(chunk, &len);
         if (encode_chunk(t, chunk, len, &out)) return -1;
         if (!a) break;
         emit(&out, a->id);
         pos = at + a->len;
         chunk = text + pos;
-        strip_next = true;
+        strip_next = a->strip_right;
     }
     return out.n;
 }
@@ -579,6 +581,7 @@ int64_t lego_tokenizer_encode(const lego_tokenizer *t, const char *text, size_t 
 int64_t lego_tokenizer_decode(const lego_tokenizer *t, const int32_t *ids, int64_t n, int strip_leading_space, char *buf,
                               int64_t cap) {
     int64_t m = 0;
+    bool stripped = false;
 #define PUT(p, k)                                                                                 \
     do {                                                                                          \
         for (size_t q_ = 0; q_ < (size_t)(k); q_++) {                                             \
@@ -611,7 +614,8 @@ int64_t lego_tokenizer_decode(const lego_tokenizer *t, const int32_t *ids, int64
         }
         for (size_t k = 0; k < pc->len; k++) {
             if (k + 3 <= pc->len && memcmp(pc->text + k, "\xe2\x96\x81", 3) == 0) { /* "▁" is a space */
-                if (!(strip_leading_space && m == 0)) PUT(" ", 1);
+                if (!(strip_leading_space && m == 0 && k == 0 && !stripped)) PUT(" ", 1);
+                stripped = true; /* only the dummy prefix: the first "▁" of the first piece */
                 k += 2;
             } else {
                 PUT(pc->text + k, 1);

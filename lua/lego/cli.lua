@@ -13,6 +13,9 @@ usage: lego [command] [args]
                            converts 2-D float weights (rows a multiple of 32 for q8_0/q4_0),
                            leaving 1-D tensors (norms, biases) as they are, as llama.cpp does;
                            bool and u8 tensors become i8 and i32 (GGUF has neither)
+  lego tokenize --model PATH [--no-bos] [--pieces] TEXT
+                           token ids of TEXT (PATH: tokenizer.model, a GGUF file or a model
+                           directory with its added tokens); --pieces prints id and piece per line
   lego info                version, library, CPU features, kernels and threads
   lego help                this text
 
@@ -147,6 +150,38 @@ function commands.convert(args)
   lego.gguf.save(out, list, { metadata_json = gguf_source and w:metadata_json() or "{}",
     types_json = gguf_source and w:metadata_types_json() or nil })
   print(("%s: %d tensors%s"):format(out, #list, to and (" (2-D weights as " .. to .. ")") or ""))
+  return 0
+end
+
+function commands.tokenize(args)
+  local model, bos, pieces, text = nil, true, false, nil
+  local i = 1
+  while i <= #args do
+    local a = args[i]
+    if a == "--model" then
+      model = args[i + 1]
+      i = i + 1
+    elseif a == "--no-bos" then
+      bos = false
+    elseif a == "--pieces" then
+      pieces = true
+    elseif a:sub(1, 2) == "--" then
+      return fail("tokenize: unknown option " .. a)
+    elseif text then
+      return fail("tokenize: give the text as one argument (quote it)")
+    else
+      text = a
+    end
+    i = i + 1
+  end
+  if not (model and text) then return fail("tokenize: need --model PATH and TEXT\n" .. usage) end
+  local tok = require("lego").tokenizer.load(model)
+  local ids = tok:encode(text, { bos = bos })
+  if pieces then
+    for _, id in ipairs(ids) do print(("%d\t%s"):format(id, tok:piece(id))) end
+  else
+    print(table.concat(ids, " "))
+  end
   return 0
 end
 

@@ -32,18 +32,37 @@ local function file_exists(path)
   return f ~= nil
 end
 
--- Added tokens of a directory: added_tokens.json {text: id}, and tokenizer_config.json's
--- added_tokens_decoder {id: {content = text}} (newer transformers), ids above the pieces only.
+-- The whole-unit tokens of a directory, as HF's slow tokenizer (transformers 4.31-4.34) has them:
+-- added_tokens.json {text: id} (whitespace stripped on both sides), and the special tokens of
+-- special_tokens_map.json, whose AddedToken form carries its own lstrip/rstrip (a plain string
+-- strips both sides). tokenizer_config.json's added_tokens_decoder (newer files) is read too.
 local function add_directory_tokens(tok, dir)
   local cfg = config.load(dir)
-  local pairs_ = {}
-  for text, id in pairs(cfg.added_tokens or {}) do pairs_[#pairs_ + 1] = { text, id } end
+  local list = {}
+  for text, id in pairs(cfg.added_tokens or {}) do list[#list + 1] = { text, id, true, true } end
   local dec = cfg.tokenizer_config and cfg.tokenizer_config.added_tokens_decoder
-  for id, entry in pairs(dec or {}) do
-    if type(entry) == "table" and entry.content then pairs_[#pairs_ + 1] = { entry.content, tonumber(id) } end
+  for id, e in pairs(dec or {}) do
+    if type(e) == "table" and e.content then list[#list + 1] = { e.content, tonumber(id), e.lstrip, e.rstrip } end
   end
-  table.sort(pairs_, function(a, b) return a[2] < b[2] end)
-  for _, p in ipairs(pairs_) do tok:add_token(p[1], p[2]) end
+  local function special(entry)
+    local text = type(entry) == "table" and entry.content or entry
+    local id = type(text) == "string" and tok:id(text)
+    if not id then return end
+    if type(entry) == "table" then
+      list[#list + 1] = { text, id, entry.lstrip == true, entry.rstrip == true }
+    else
+      list[#list + 1] = { text, id, true, true }
+    end
+  end
+  for key, entry in pairs(cfg.special_tokens_map or {}) do
+    if key == "additional_special_tokens" and type(entry) == "table" and entry[1] ~= nil then
+      for _, e in ipairs(entry) do special(e) end
+    else
+      special(entry)
+    end
+  end
+  table.sort(list, function(a, b) return a[2] < b[2] end)
+  for _, p in ipairs(list) do tok:add_token(p[1], p[2], { lstrip = p[3], rstrip = p[4] }) end
 end
 
 function tokenizer.load(path)
@@ -66,8 +85,12 @@ function tokenizer.from_weights(w)
   return wrap(C.lego_tokenizer_from_weights(w.box.h), "tokenizer")
 end
 
-function Tokenizer:add_token(text, id)
-  core.check(C.lego_tokenizer_add_token(self.handle, text, id), "add_token")
+-- opts.lstrip / opts.rstrip (default true, as HF strips around plain added tokens): eat the
+-- whitespace before / after the token
+function Tokenizer:add_token(text, id, opts)
+  local l = not (opts and opts.lstrip == false) and 1 or 0
+  local r = not (opts and opts.rstrip == false) and 1 or 0
+  core.check(C.lego_tokenizer_add_token(self.handle, text, id, l, r), "add_token")
   return self
 end
 
