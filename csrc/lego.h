@@ -156,8 +156,14 @@ int lego_softmax(lego_tensor *out, const lego_tensor *x);    /* over the last di
 int lego_layer_norm(lego_tensor *out, const lego_tensor *x, const lego_tensor *weight,
                     const lego_tensor *bias, float eps);
 int lego_rms_norm(lego_tensor *out, const lego_tensor *x, const lego_tensor *weight, float eps);
-/* LLaMA rotary embedding (rotate-half) on x [..., T, H, D]; token t has position pos0 + t */
-int lego_rope(lego_tensor *out, const lego_tensor *x, int64_t pos0, float theta);
+/* LLaMA rotary embedding on x [..., T, H, D]; token t has position pos0 + t. interleaved = 0: HF's
+ * rotate-half pairs (i, i + D/2); 1: llama.cpp's adjacent pairs (2i, 2i + 1), for GGUF weights.
+ * out may be x. */
+int lego_rope(lego_tensor *out, const lego_tensor *x, int64_t pos0, float theta, int interleaved);
+/* Causal attention over a cache: q [T, H, D] holds positions pos0 .. pos0+T-1; k and v [S, KVH, D]
+ * (S >= pos0 + T; rows beyond pos0 + T - 1 are not read); query head h uses kv head
+ * h / (H / KVH). out [T, H, D] = softmax(q k^T / sqrt(D), masked to positions <= its own) v. */
+int lego_attention(lego_tensor *out, const lego_tensor *q, const lego_tensor *k, const lego_tensor *v, int64_t pos0);
 /* out [n, D] = weight[ids[i]]; weight [V, D] of any float dtype; ids i32 or i64, any shape
  * of n elements */
 int lego_embedding(lego_tensor *out, const lego_tensor *weight, const lego_tensor *ids);
@@ -247,6 +253,31 @@ int64_t lego_tokenizer_encode(const lego_tokenizer *t, const char *text, size_t 
  * when strip_leading_space, as sentencepiece drops the dummy prefix). */
 int64_t lego_tokenizer_decode(const lego_tokenizer *t, const int32_t *ids, int64_t n, int strip_leading_space, char *buf,
                               int64_t cap);
+
+/* ---- LLaMA-architecture decoder (fused C blocks; the Lua recipe lua/lego/llm.lua fills it) ---- */
+typedef struct lego_decoder lego_decoder;
+typedef struct lego_decoder_config {
+    int32_t n_layers, dim, n_heads, n_kv_heads, hidden, vocab;
+    float norm_eps, rope_theta;
+    int32_t rope_interleaved; /* 1 for GGUF weights (llama.cpp's q/k layout), 0 for HF */
+    int64_t max_context;      /* KV cache length, preallocated */
+} lego_decoder_config;
+
+lego_decoder *lego_decoder_new(const lego_decoder_config *cfg);
+void lego_decoder_free(lego_decoder *d);
+/* The decoder keeps views of the weights (so their storage stays alive); matrices are [out, in]
+ * in any dtype lego_linear takes, norm weights any float dtype (kept as f32 copies). */
+int lego_decoder_set_layer(lego_decoder *d, int layer, const lego_tensor *attn_norm, const lego_tensor *wq,
+                           const lego_tensor *wk, const lego_tensor *wv, const lego_tensor *wo,
+                           const lego_tensor *ffn_norm, const lego_tensor *w_gate, const lego_tensor *w_up,
+                           const lego_tensor *w_down);
+int lego_decoder_set_output(lego_decoder *d, const lego_tensor *norm, const lego_tensor *lm_head);
+/* Runs x [T, dim] (f32 rows of embeddings) at positions pos0 .. pos0+T-1 through every layer,
+ * filling the KV cache, and writes logits: [T, vocab] for every position or [1, vocab] for the
+ * last. Work buffers are planned for the largest T seen; a single token allocates nothing. */
+int lego_decoder_forward(lego_decoder *d, const lego_tensor *x, int64_t pos0, lego_tensor *logits);
+/* The hidden state [T, dim] after the final norm, of the last forward (a view; valid until the next). */
+lego_tensor *lego_decoder_hidden(lego_decoder *d);
 
 /* LEGO_CDEF_END */
 

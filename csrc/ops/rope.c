@@ -1,11 +1,13 @@
-/* rope.c — LLaMA's rotary position embedding, rotate-half form (HF transformers' LlamaRotaryEmbedding):
- * for i < D/2, with f_i = 1 / theta^(2i/D) and angle a = pos * f_i, both in float32 as HF computes
- * them, out[i] = x[i] cos a - x[i + D/2] sin a and out[i + D/2] = x[i + D/2] cos a + x[i] sin a. */
+/* rope.c — LLaMA's rotary position embedding. With f_i = 1 / theta^(2i/D) and angle a = pos * f_i
+ * (float32, as HF computes them), the pair (x[i], x[i + D/2]) in HF's rotate-half form, or the
+ * pair (x[2i], x[2i + 1]) in the interleaved form llama.cpp uses with GGUF weights (whose q/k rows
+ * the converter permuted to match), turns by a:  (a, b) -> (a cos - b sin, b cos + a sin).
+ * out may be x itself. */
 #include "../core/internal.h"
 
 #include <math.h>
 
-int lego_rope(lego_tensor *out, const lego_tensor *x, int64_t pos0, float theta) {
+int lego_rope(lego_tensor *out, const lego_tensor *x, int64_t pos0, float theta, int interleaved) {
     const char *op = "rope";
     if (lego_check_tensor(x, op, "x")) return -1;
     if (x->ndim < 3 || !is_float_dtype(x->type) || x->sizes[x->ndim - 1] % 2)
@@ -18,6 +20,7 @@ int lego_rope(lego_tensor *out, const lego_tensor *x, int64_t pos0, float theta)
     if (!xd) return -1;
     int64_t d = x->sizes[x->ndim - 1], h = x->sizes[x->ndim - 2], t = x->sizes[x->ndim - 3];
     int64_t half = d / 2, outer = t ? lego_tensor_numel(x) / (t * h * d) : 0;
+    int64_t step = interleaved ? 1 : half; /* distance from a pair's first element to its second */
     float *y = lego_tensor_data(out);
 #pragma omp parallel for schedule(static) if (outer * t * h * d > 16384)
     for (int64_t ot = 0; ot < outer * t; ot++) {
@@ -25,12 +28,13 @@ int lego_rope(lego_tensor *out, const lego_tensor *x, int64_t pos0, float theta)
         for (int64_t i = 0; i < half; i++) {
             float inv_freq = 1.0f / powf(theta, (float)(2 * i) / (float)d);
             float angle = pos * inv_freq, c = cosf(angle), s = sinf(angle);
+            int64_t first = interleaved ? 2 * i : i;
             for (int64_t hh = 0; hh < h; hh++) {
                 const float *xr = xd + (ot * h + hh) * d;
                 float *yr = y + (ot * h + hh) * d;
-                float a = xr[i], b = xr[i + half];
-                yr[i] = a * c - b * s;
-                yr[i + half] = b * c + a * s;
+                float a = xr[first], b = xr[first + step];
+                yr[first] = a * c - b * s;
+                yr[first + step] = b * c + a * s;
             }
         }
     }

@@ -13,6 +13,7 @@ local lego = {
   gguf = require "lego.gguf",
   config = require "lego.config",
   tokenizer = require "lego.tokenizer",
+  llm = require "lego.llm",
 }
 
 lego.version = ffi.string(core.C.lego_version())

@@ -474,10 +474,18 @@ function Tensor:rms_norm(weight, eps)
   return out
 end
 
--- x [..., T, heads, D]; positions pos0 .. pos0 + T - 1 (0-based, as in the model)
-function Tensor:rope(pos0, theta)
+-- x [..., T, heads, D]; positions pos0 .. pos0 + T - 1 (0-based, as in the model);
+-- interleaved = true rotates adjacent pairs as llama.cpp does for GGUF weights
+function Tensor:rope(pos0, theta, interleaved)
   local out = out_like(self:shape())
-  core.check(C.lego_rope(out.p, self.p, pos0 or 0, theta or 10000), "rope")
+  core.check(C.lego_rope(out.p, self.p, pos0 or 0, theta or 10000, interleaved and 1 or 0), "rope")
+  return out
+end
+
+-- q [T, H, D] at positions pos0.., k and v [S, KVH, D]: causal attention (see lego.h)
+function Tensor:attention(k, v, pos0)
+  local out = out_like(self:shape())
+  core.check(C.lego_attention(out.p, self.p, k.p, v.p, pos0 or 0), "attention")
   return out
 end
 

@@ -163,7 +163,7 @@ static void test_op_errors(void) {
     CHECK_ERROR(lego_layer_norm(o23, a, v4, NULL, 1e-5f), "layer_norm: weight must be a float vector of 3 elements");
     CHECK_ERROR(lego_softmax(i2, v4), "softmax: out must be contiguous f32, got [2] i64");
     CHECK_ERROR(lego_embedding(o23, a, v4), "embedding: ids must be i32 or i64");
-    CHECK_ERROR(lego_rope(o23, a, 0, 10000.0f), "rope: x must be float [..., T, heads, D]");
+    CHECK_ERROR(lego_rope(o23, a, 0, 10000.0f, 0), "rope: x must be float [..., T, heads, D]");
     CHECK_ERROR(lego_topk(o22, i2, a, 5), "topk: k = 5 is not in 1..3");
     CHECK_ERROR(lego_sum(o22, a, 2), "sum: dim 2 out of range");
     CHECK_ERROR(lego_linear(o22, NULL, a, NULL), "linear: x is NULL");

@@ -1,0 +1,69 @@
+/* attention.c — causal multi-head / grouped-query attention over a KV cache (lego.h). One query
+ * row and head at a time: scores against every visible key (dot products by the vector kernels),
+ * a max-subtracted softmax in f32, then the weighted sum of values. Rows and heads run in
+ * parallel; the scores live on each thread's stack, so decoding allocates nothing. */
+#include "../core/internal.h"
+#include "../kernels/vec.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+enum { STACK_SCORES = 16384 }; /* longer contexts take a heap buffer per row */
+
+static int check_cache(const lego_tensor *c, const char *what, int64_t d) {
+    if (c->type != LEGO_F32 || c->ndim != 3 || c->sizes[2] != d || c->strides[2] != 1)
+        return lego_fail("attention: %s must be f32 [S, kv_heads, %lld] with contiguous rows, got %s", what, (long long)d,
+                         lego_tensor_describe(c));
+    return 0;
+}
+
+int lego_attention(lego_tensor *out, const lego_tensor *q, const lego_tensor *k, const lego_tensor *v, int64_t pos0) {
+    const char *op = "attention";
+    if (lego_check_tensor(q, op, "q") || lego_check_tensor(k, op, "k") || lego_check_tensor(v, op, "v")) return -1;
+    if (q->type != LEGO_F32 || q->ndim != 3 || !lego_tensor_is_contiguous(q))
+        return lego_fail("attention: q must be contiguous f32 [T, heads, D], got %s", lego_tensor_describe(q));
+    int64_t t = q->sizes[0], h = q->sizes[1], d = q->sizes[2];
+    if (check_cache(k, "k", d) || check_cache(v, "v", d)) return -1;
+    int64_t kvh = k->sizes[1];
+    if (v->sizes[1] != kvh || kvh < 1 || h % kvh)
+        return lego_fail("attention: %lld query heads cannot share %lld kv heads", (long long)h, (long long)kvh);
+    if (pos0 < 0 || pos0 + t > k->sizes[0] || pos0 + t > v->sizes[0])
+        return lego_fail("attention: positions up to %lld need a cache of at least %lld rows, got %lld", (long long)(pos0 + t - 1),
+                         (long long)(pos0 + t), (long long)(k->sizes[0] < v->sizes[0] ? k->sizes[0] : v->sizes[0]));
+    if (lego_check_out(out, op, 3, q->sizes)) return -1;
+    const lego_vec_kernels *vk = lego_vec_active();
+    const float *qd = lego_tensor_data(q), *kd = lego_tensor_data(k), *vd = lego_tensor_data(v);
+    float *y = lego_tensor_data(out);
+    float scale = 1.0f / sqrtf((float)d);
+    int64_t group = h / kvh, ks = k->strides[0], vs = v->strides[0];
+    int failed = 0;
+#pragma omp parallel for schedule(dynamic, 4) if (t * h > 1 && (pos0 + t) * d * h > 32768)
+    for (int64_t th = 0; th < t * h; th++) {
+        int64_t row = th / h, head = th % h, kv = head / group, n = pos0 + row + 1; /* visible keys */
+        float stack_scores[STACK_SCORES];
+        float *sc = n <= STACK_SCORES ? stack_scores : malloc((size_t)n * sizeof(float));
+        if (!sc) {
+            failed = 1;
+            continue;
+        }
+        const float *qr = qd + th * d;
+        float mx = -INFINITY;
+        for (int64_t j = 0; j < n; j++) {
+            sc[j] = vk->dot_f32(qr, kd + j * ks + kv * d, d) * scale;
+            mx = sc[j] > mx ? sc[j] : mx;
+        }
+        double sum = 0;
+        for (int64_t j = 0; j < n; j++) sum += sc[j] = expf(sc[j] - mx);
+        float inv = (float)(1.0 / sum);
+        float *yr = y + th * d;
+        for (int64_t e = 0; e < d; e++) yr[e] = 0;
+        for (int64_t j = 0; j < n; j++) {
+            const float *vr = vd + j * vs + kv * d;
+            float p = sc[j] * inv;
+            for (int64_t e = 0; e < d; e++) yr[e] += p * vr[e];
+        }
+        if (sc != stack_scores) free(sc);
+    }
+    return failed ? lego_fail("attention: out of memory for a %lld-key score row", (long long)(pos0 + t)) : 0;
+}
