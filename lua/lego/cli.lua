@@ -16,6 +16,10 @@ usage: lego [command] [args]
   lego tokenize --model PATH [--no-bos] [--pieces] TEXT
                            token ids of TEXT (PATH: tokenizer.model, a GGUF file or a model
                            directory with its added tokens); --pieces prints id and piece per line
+  lego generate --model PATH --prompt TEXT [--max-new-tokens N] [--temperature T] [--top-k K]
+                [--top-p P] [--repetition-penalty R] [--seed S] [--stop TEXT] [--no-bos] [--json]
+                           text from a LLaMA-architecture model (HF directory or GGUF), streamed;
+                           --json prints one object {text, tokens, prompt_tokens, stopped, timing}
   lego info                version, library, CPU features, kernels and threads
   lego help                this text
 
@@ -182,6 +186,66 @@ function commands.tokenize(args)
   else
     print(table.concat(ids, " "))
   end
+  return 0
+end
+
+local function now()
+  local ffi = require "ffi"
+  pcall(ffi.cdef, "typedef struct { long sec; long nsec; } lego_cli_timespec; int clock_gettime(int, lego_cli_timespec *);")
+  local ts = ffi.new("lego_cli_timespec")
+  ffi.C.clock_gettime(1, ts)
+  return tonumber(ts.sec) + tonumber(ts.nsec) * 1e-9
+end
+
+function commands.generate(args)
+  local o = { max_new_tokens = 128 }
+  local numbers = { ["--max-new-tokens"] = "max_new_tokens", ["--temperature"] = "temperature", ["--top-k"] = "top_k",
+    ["--top-p"] = "top_p", ["--repetition-penalty"] = "repetition_penalty", ["--seed"] = "seed" }
+  local model, as_json, stops = nil, false, {}
+  local i = 1
+  while i <= #args do
+    local a, v = args[i], args[i + 1]
+    if numbers[a] then
+      o[numbers[a]] = tonumber(v) or error(a .. " needs a number", 0)
+      i = i + 1
+    elseif a == "--model" then
+      model, i = v, i + 1
+    elseif a == "--prompt" then
+      o.prompt, i = v, i + 1
+    elseif a == "--stop" then
+      stops[#stops + 1], i = v, i + 1
+    elseif a == "--no-bos" then
+      o.bos = false
+    elseif a == "--json" then
+      as_json = true
+    else
+      return fail("generate: unknown argument " .. a)
+    end
+    i = i + 1
+  end
+  if not (model and o.prompt) then return fail("generate: need --model PATH and --prompt TEXT\n" .. usage) end
+  o.stop = stops
+  local m = require("lego").llm.load(model)
+  local t0, t_first = now(), nil
+  o.on_token = function(text)
+    t_first = t_first or now()
+    if not as_json then
+      io.write(text)
+      io.flush()
+    end
+  end
+  local out = m:generate(o)
+  local t1 = now()
+  t_first = t_first or t1
+  if not as_json then
+    io.write("\n")
+    return 0
+  end
+  local cjson = require "cjson"
+  local decode_n = math.max(#out.ids - 1, 0)
+  print(('{"text":%s,"tokens":[%s],"prompt_tokens":%d,"stopped":%s,"timing":{"prefill_s":%.6f,"decode_s":%.6f,"decode_tokens_per_s":%.3f}}'):format(
+    cjson.encode(out.text), table.concat(out.ids, ","), out.prompt_tokens, cjson.encode(out.stopped), t_first - t0,
+    t1 - t_first, decode_n > 0 and decode_n / math.max(t1 - t_first, 1e-9) or 0))
   return 0
 end
 

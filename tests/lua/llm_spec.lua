@@ -1,0 +1,141 @@
+-- The LLaMA decoder against a PyTorch transcription of transformers' LlamaForCausalLM
+-- (tests/fixtures/make_llama.py), against itself composed from lego's ops in Lua, and
+-- stories260K's published greedy story; then generation and the CLI.
+local lego = require "lego"
+local helper = require "helper"
+local T = lego.tensor
+local fx = helper.fixtures .. "/llama/"
+local shared = helper.root .. "/../shared/assets/models/"
+
+local ids = lego.npy.load(fx .. "ids.npy"):totable()
+
+local function have(path)
+  local f = io.open(path)
+  if f then f:close() end
+  return f ~= nil
+end
+
+describe("llm", function()
+  it("gives PyTorch's logits at every position, f32 and bf16 weights, and its greedy ids", function()
+    for _, v in ipairs { { "f32", "logits", "greedy" }, { "bf16", "logits_bf16", "greedy_bf16" } } do
+      local m = lego.llm.load(fx .. v[1])
+      local logits = m:logits(ids)
+      assert.are.same({ #ids, 400 }, logits:shape())
+      helper.assert_close(logits, lego.npy.load(fx .. v[2] .. ".npy"), 1e-4, 1e-5, v[1] .. " logits")
+      assert.are.same(lego.npy.load(fx .. v[3] .. ".npy"):totable(), m:generate { ids = ids, max_new_tokens = 16 }.ids)
+    end
+  end)
+
+  it("keeps positions in its cache: a prompt in two pieces gives the logits of the whole", function()
+    local m = lego.llm.load(fx .. "f32")
+    local whole = m:logits(ids)
+    local x = m:embed(ids)
+    m:forward(x:narrow(1, 1, 30), 0)
+    local rest = m:forward(x:narrow(1, 31, #ids - 30):contiguous(), 30)
+    helper.assert_close(rest, whole:narrow(1, 31, #ids - 30), 1e-5, 1e-5)
+    for k = 1, 3 do -- and token by token
+      local one = m:forward(x:narrow(1, 30 + k, 1):contiguous(), 29 + k, { last = true })
+      helper.assert_close(one, whole:narrow(1, 30 + k, 1), 1e-5, 1e-5)
+    end
+  end)
+
+  it("equals the same model composed in Lua from lego's ops", function()
+    local m = lego.llm.load(fx .. "f32")
+    local w = lego.weights.open(fx .. "f32")
+    local n = #ids
+    local x = w:get("model.embed_tokens.weight"):embedding(ids)
+    for i = 0, 1 do
+      local p = "model.layers." .. i .. "."
+      local function W(name) return w:get(p .. name .. ".weight") end
+      local h = x:rms_norm(W "input_layernorm", 1e-5)
+      local q = h:linear(W "self_attn.q_proj"):view(n, 4, 16):rope(0, 10000)
+      local k = h:linear(W "self_attn.k_proj"):view(n, 2, 16):rope(0, 10000)
+      local v = h:linear(W "self_attn.v_proj"):view(n, 2, 16)
+      x = x + q:attention(k, v, 0):view(n, 64):linear(W "self_attn.o_proj")
+      h = x:rms_norm(W "post_attention_layernorm", 1e-5)
+      x = x + (h:linear(W "mlp.gate_proj"):silu() * h:linear(W "mlp.up_proj")):linear(W "mlp.down_proj")
+    end
+    local logits = x:rms_norm(w:get("model.norm.weight"), 1e-5):linear(w:get("lm_head.weight"))
+    helper.assert_close(m:logits(ids), logits, 1e-5, 1e-5)
+    helper.assert_close(m:hidden(), x:rms_norm(w:get("model.norm.weight"), 1e-5), 1e-5, 1e-5)
+  end)
+
+  it("reproduces stories260K's greedy story from GGUF and from HF safetensors", function()
+    if not have(shared .. "stories260K.gguf") then return pending("../shared/assets is absent") end
+    local md = io.open(shared .. "stories260K.md"):read("*a")
+    local story = md:match("temperature 0.0.-```\n%$ [^\n]*\n(.-)\n```")
+    assert.truthy(story and #story > 500)
+    local gguf = lego.llm.load(shared .. "stories260K.gguf")
+    local hf = lego.llm.load(shared .. "stories260K_hf", { tokenizer = shared .. "stories260K.gguf" })
+    local a = gguf:generate { ids = { 1 }, max_new_tokens = 256 }
+    local b = hf:generate { ids = { 1 }, max_new_tokens = 256 }
+    assert.are.same(a.ids, b.ids)
+    assert.are.equal(story, a.text)
+  end)
+
+  it("samples reproducibly with a seed, and top-k 1 is greedy", function()
+    local m = lego.llm.load(fx .. "f32")
+    local short = { unpack(ids, 1, 8) }
+    local s1 = m:generate { ids = short, max_new_tokens = 20, temperature = 0.9, top_p = 0.9, seed = 7 }
+    local s2 = m:generate { ids = short, max_new_tokens = 20, temperature = 0.9, top_p = 0.9, seed = 7 }
+    local s3 = m:generate { ids = short, max_new_tokens = 20, temperature = 0.9, top_p = 0.9, seed = 8 }
+    assert.are.same(s1.ids, s2.ids)
+    assert.are_not.same(s1.ids, s3.ids)
+    local greedy = m:generate { ids = short, max_new_tokens = 20 }
+    assert.are.same(greedy.ids, m:generate { ids = short, max_new_tokens = 20, temperature = 1.5, top_k = 1, seed = 3 }.ids)
+    local penalized = m:generate { ids = short, max_new_tokens = 20, repetition_penalty = 1.3 }
+    assert.are_not.same(greedy.ids, penalized.ids)
+    assert.are.same(greedy.ids, m:generate { ids = short, max_new_tokens = 20, repetition_penalty = 1.0 }.ids)
+    -- embeddings in place of ids give the same answer (the path image rows are spliced into)
+    assert.are.same(greedy.ids, m:generate { embeds = m:embed(short), max_new_tokens = 20 }.ids)
+  end)
+
+  it("stops at stop strings and streams text that never shows them", function()
+    local m = lego.llm.load(fx .. "f32")
+    local full = m:generate { prompt = "Where is the dog?", max_new_tokens = 40 }
+    assert.truthy(#full.text > 10, full.text)
+    local stop = full.text:sub(6, 8)
+    local streamed = {}
+    local cut = m:generate { prompt = "Where is the dog?", max_new_tokens = 40, stop = { "zzzz", stop },
+      on_token = function(text) streamed[#streamed + 1] = text end }
+    assert.are.equal("stop", cut.stopped)
+    assert.are.equal(full.text:sub(1, full.text:find(stop, 1, true) - 1), cut.text)
+    assert.are.equal(cut.text, table.concat(streamed))
+    local streamed_all = {}
+    m:generate { prompt = "Where is the dog?", max_new_tokens = 40, on_token = function(t) streamed_all[#streamed_all + 1] = t end }
+    assert.are.equal(full.text, table.concat(streamed_all))
+  end)
+
+  it("refuses a context overflow and bad options with clear errors", function()
+    local m = lego.llm.load(fx .. "f32", { max_context = 64 })
+    local ok, err = pcall(m.generate, m, { ids = ids, max_new_tokens = 10 })
+    assert.is_false(ok)
+    assert.truthy(err:find("59 prompt tokens + 10 new tokens exceed the context of 64", 1, true), err)
+    ok, err = pcall(m.forward, m, m:embed(ids), 10)
+    assert.is_false(ok)
+    assert.truthy(err:find("exceed the context of 64 tokens", 1, true), err)
+    assert.has_error(function() m:generate { ids = { 1 }, temperature = -1 } end)
+    assert.has_error(function() m:generate { ids = { 1 }, temperature = 1, top_p = 1.5 } end)
+    assert.has_error(function() m:generate {} end)
+    assert.has_error(function() m:logits {} end)
+    assert.has_error(function() m:logits { 400 } end) -- outside the vocabulary
+  end)
+
+  it("lego generate prints text, or one JSON object", function()
+    local rc, out = helper.sh(helper.lego_cmd .. " generate --model " .. fx .. "f32 --prompt 'Where is the dog?' --max-new-tokens 12")
+    assert.are.equal(0, rc, out)
+    local m = lego.llm.load(fx .. "f32")
+    assert.are.equal(m:generate { prompt = "Where is the dog?", max_new_tokens = 12 }.text .. "\n", out)
+    rc, out = helper.sh(helper.lego_cmd .. " generate --json --model " .. fx .. "bf16 --prompt 'Hi' --max-new-tokens 5 --temperature 0.8 --seed 3 --top-p 0.9")
+    assert.are.equal(0, rc, out)
+    local j = require("cjson").decode(out)
+    local want = lego.llm.load(fx .. "bf16"):generate { prompt = "Hi", max_new_tokens = 5, temperature = 0.8, seed = 3, top_p = 0.9 }
+    assert.are.same(want.ids, j.tokens)
+    assert.are.equal(want.text, j.text)
+    assert.are.equal(want.stopped, j.stopped)
+    assert.truthy(j.timing.prefill_s >= 0 and j.timing.decode_tokens_per_s > 0)
+    rc, out = helper.sh(helper.lego_cmd .. " generate --model " .. fx .. "f32 --prompt x --max-new-tokens 500")
+    assert.are.equal(1, rc, out)
+    assert.truthy(out:find("exceed the context of 128", 1, true), out)
+  end)
+end)
