@@ -102,22 +102,26 @@ int lego_decoder_set_layer(lego_decoder *d, int layer, const lego_tensor *attn_n
         return lego_fail("decoder: layer %d is outside 0..%d", layer, d ? d->cfg.n_layers - 1 : -1);
     const lego_decoder_config *c = &d->cfg;
     int64_t kv_dim = head_dim(c) * c->n_kv_heads;
-    layer_weights l = {
-        keep_norm(attn_norm, c->dim, "attn_norm", layer),
-        keep_matrix(wq, c->dim, c->dim, "wq", layer),
-        keep_matrix(wk, kv_dim, c->dim, "wk", layer),
-        keep_matrix(wv, kv_dim, c->dim, "wv", layer),
-        keep_matrix(wo, c->dim, c->dim, "wo", layer),
-        keep_norm(ffn_norm, c->dim, "ffn_norm", layer),
-        keep_matrix(w_gate, c->hidden, c->dim, "w_gate", layer),
-        keep_matrix(w_up, c->hidden, c->dim, "w_up", layer),
-        keep_matrix(w_down, c->dim, c->hidden, "w_down", layer),
+    layer_weights l = {0};
+    const struct {
+        lego_tensor **slot;
+        const lego_tensor *src;
+        int64_t rows, cols; /* cols 0: a norm vector of `rows` */
+        const char *name;
+    } parts[] = {
+        {&l.attn_norm, attn_norm, c->dim, 0, "attn_norm"}, {&l.wq, wq, c->dim, c->dim, "wq"},
+        {&l.wk, wk, kv_dim, c->dim, "wk"},                 {&l.wv, wv, kv_dim, c->dim, "wv"},
+        {&l.wo, wo, c->dim, c->dim, "wo"},                 {&l.ffn_norm, ffn_norm, c->dim, 0, "ffn_norm"},
+        {&l.w_gate, w_gate, c->hidden, c->dim, "w_gate"},  {&l.w_up, w_up, c->hidden, c->dim, "w_up"},
+        {&l.w_down, w_down, c->dim, c->hidden, "w_down"},
     };
-    if (!l.attn_norm || !l.wq || !l.wk || !l.wv || !l.wo || !l.ffn_norm || !l.w_gate || !l.w_up || !l.w_down) {
-        char msg[1024];
-        snprintf(msg, sizeof msg, "%s", lego_last_error());
-        free_layer(&l);
-        return lego_fail("%s", msg);
+    for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {
+        *parts[i].slot = parts[i].cols ? keep_matrix(parts[i].src, parts[i].rows, parts[i].cols, parts[i].name, layer)
+                                       : keep_norm(parts[i].src, parts[i].rows, parts[i].name, layer);
+        if (!*parts[i].slot) {
+            free_layer(&l);
+            return -1;
+        }
     }
     free_layer(&d->layers[layer]);
     d->layers[layer] = l;

@@ -9,6 +9,8 @@
  *  - larger M, bf16/f16 weights (prefill, encoders): blocks of weight rows are widened into a
  *    scratch buffer and multiplied with sgemm, so f32 activations keep full precision and no
  *    f32 copy of the whole matrix ever exists.
+ *  - Q8_0/Q4_0 weights: the same, dequantizing; for small M, dot products over 512-element
+ *    pieces dequantized on the stack (dedicated int8 kernels would be faster still).
  *  - "ref" kernel path: plain loops over lego_vec_ref, the reference the tests compare against. */
 #include "../core/internal.h"
 #include "../kernels/gemm.h"
@@ -27,6 +29,17 @@ typedef struct {
 } weight_matrix;
 
 static float dot_row(const lego_vec_kernels *v, const float *x, const weight_matrix *w, int64_t n) {
+    if (is_block_dtype(w->type)) { /* dequantized a stack-sized piece at a time: no allocation */
+        float buf[512] __attribute__((aligned(64)));
+        const char *row = (const char *)w->data + lego_bytes_for(w->type, n * w->ldw);
+        float s = 0;
+        for (int64_t k0 = 0; k0 < w->k; k0 += 512) {
+            int64_t len = w->k - k0 < 512 ? w->k - k0 : 512;
+            lego_dequantize_row(w->type, row + lego_bytes_for(w->type, k0), buf, len);
+            s += v->dot_f32(x + k0, buf, len);
+        }
+        return s;
+    }
     const char *row = (const char *)w->data + n * w->ldw * (int64_t)lego_dtype_size(w->type);
     switch (w->type) {
     case LEGO_BF16: return v->dot_bf16(x, (const uint16_t *)row, w->k);
@@ -58,7 +71,7 @@ static void linear_dots(const lego_vec_kernels *v, float *y, const float *x, int
 /* Small M (2..SMALL_M rows): register-blocked tiles of mr x nr products; the rows and columns
  * that do not fill a tile take single dot products. */
 static void linear_small_m(const lego_vec_kernels *v, float *y, const float *x, int64_t m_rows, const weight_matrix *w) {
-    if (m_rows == 1 || !v->tile) {
+    if (m_rows == 1 || !v->tile || is_block_dtype(w->type)) {
         linear_dots(v, y, x, m_rows, w);
         return;
     }
@@ -135,8 +148,6 @@ int lego_linear(lego_tensor *out, const lego_tensor *x, const lego_tensor *w, co
         rc = -1;
     } else if (k == 0) {
         memset(y, 0, (size_t)(m_rows * n) * sizeof(float));
-    } else if (is_block_dtype(wm.type)) { /* dequantized 512 rows at a time (int8 kernels: the LLaMA issue) */
-        rc = linear_widened_gemm(lego_active_path() == LEGO_PATH_REF ? &lego_vec_ref : lego_vec_active(), y, xd, m_rows, &wm);
     } else if (lego_active_path() == LEGO_PATH_REF) {
         linear_dots(&lego_vec_ref, y, xd, m_rows, &wm);
     } else if (m_rows <= SMALL_M) {
