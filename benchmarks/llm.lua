@@ -1,0 +1,115 @@
+-- Prefill and decode speed of LLaMA-shaped models, lego next to llama.cpp (node-llama-cpp 3.21.1)
+-- on the same GGUF file, in one run.
+--   bin/lego run benchmarks/llm.lua [tinyllama|7b ...]        (default: both)
+-- Each model has random bf16 weights with the real shapes (one random block, viewed per tensor)
+-- and LLaMA's 32000-token vocabulary from ../shared/assets; it is written once to build/bench-*.gguf.
+-- Prefill: 650 tokens (GroundingGPT's image prompt is ~650); decode: 32 greedy tokens after it.
+local ffi = require "ffi"
+local T = lego.tensor
+local root = lego.core.checkout_root
+local PROMPT, DECODE = 650, 32
+
+local shapes = {
+  tinyllama = { name = "TinyLlama-1.1B", dim = 2048, layers = 22, heads = 32, kv = 4, hidden = 5632 },
+  ["7b"] = { name = "LLaMA-7B", dim = 4096, layers = 32, heads = 32, kv = 32, hidden = 11008 },
+}
+
+ffi.cdef "typedef struct { long sec; long nsec; } bench_ts; int clock_gettime(int, bench_ts *);"
+local ts = ffi.new("bench_ts")
+local function clock() ffi.C.clock_gettime(1, ts); return tonumber(ts.sec) + tonumber(ts.nsec) * 1e-9 end
+
+local function write_model(s, path)
+  local vocab_src = lego.weights.open(root .. "/../shared/assets/tokenizer/ggml-vocab-llama-spm.gguf")
+  local meta = vocab_src:metadata()
+  local block = T.randn { 64 * 2 ^ 20, seed = 11, std = 0.02, dtype = "bf16" }
+  local function weight(rows, cols) return block:narrow(1, 1, rows * cols):view(rows, cols) end
+  local list = { { "token_embd.weight", weight(32000, s.dim) }, { "output_norm.weight", T.ones(s.dim) },
+    { "output.weight", weight(32000, s.dim) } }
+  local kv = s.dim / s.heads * s.kv
+  for l = 0, s.layers - 1 do
+    local b = "blk." .. l .. "."
+    for _, t in ipairs { { "attn_norm.weight", T.ones(s.dim) }, { "attn_q.weight", weight(s.dim, s.dim) },
+      { "attn_k.weight", weight(kv, s.dim) }, { "attn_v.weight", weight(kv, s.dim) },
+      { "attn_output.weight", weight(s.dim, s.dim) }, { "ffn_norm.weight", T.ones(s.dim) },
+      { "ffn_gate.weight", weight(s.hidden, s.dim) }, { "ffn_up.weight", weight(s.hidden, s.dim) },
+      { "ffn_down.weight", weight(s.dim, s.hidden) } } do
+      list[#list + 1] = { b .. t[1], t[2] }
+    end
+  end
+  local md = {
+    ["general.architecture"] = "llama", ["general.name"] = s.name .. " (random)",
+    ["llama.context_length"] = 2048, ["llama.embedding_length"] = s.dim, ["llama.block_count"] = s.layers,
+    ["llama.feed_forward_length"] = s.hidden, ["llama.rope.dimension_count"] = s.dim / s.heads,
+    ["llama.attention.head_count"] = s.heads, ["llama.attention.head_count_kv"] = s.kv,
+    ["llama.attention.layer_norm_rms_epsilon"] = 1e-5,
+  }
+  local types = {}
+  for k in pairs(md) do if type(md[k]) == "number" and k ~= "llama.attention.layer_norm_rms_epsilon" then types[k] = "u32" end end
+  for k, v in pairs(meta) do if k:match("^tokenizer%.") then md[k] = v end end
+  local src_types = require("cjson").decode(vocab_src:metadata_types_json())
+  for k, v in pairs(src_types) do if k:match("^tokenizer%.") then types[k] = v end end
+  lego.gguf.save(path, list, { metadata = md, types = types })
+end
+
+local function run(key)
+  local s = shapes[key]
+  local path = root .. "/build/bench-" .. key .. ".gguf"
+  if not io.open(path) then
+    io.stderr:write("writing " .. path .. "\n")
+    write_model(s, path)
+  end
+  -- the same prompt for both: random ids from the vocabulary, after BOS
+  local ids = { 1 }
+  local x = 12345
+  for i = 2, PROMPT do
+    x = (x * 1103515245 + 12345) % 2147483648
+    ids[i] = 3 + x % 31990
+  end
+  local ids_path = os.tmpname()
+  local f = io.open(ids_path, "w")
+  f:write("[", table.concat(ids, ","), "]")
+  f:close()
+
+  local m = lego.llm.load(path, { max_context = 1024 })
+  local x650 = m:embed(ids)
+  local t0 = clock()
+  local logits = m:forward(x650, 0, { last = true })
+  local prefill = clock() - t0
+  local row = T.empty { 1, s.dim }
+  local one = T.empty({ 1 }, "i64")
+  local idp = ffi.cast("int64_t *", one:data())
+  local t1 = clock()
+  for step = 1, DECODE do
+    idp[0] = logits:argmax(2):item()
+    lego.core.check(lego.core.C.lego_embedding(row.p, m.embed_tokens.p, one.p))
+    lego.core.check(lego.core.C.lego_decoder_forward(m.decoder, row.p, PROMPT + step - 1, logits.p))
+  end
+  local decode = clock() - t1
+  m = nil
+  collectgarbage()
+
+  local npm = root .. "/build/npm"
+  local cmd = ("cp %s/benchmarks/llm_llamacpp.mjs %s/ && cd %s && node llm_llamacpp.mjs %s %s %d %d 2>/dev/null | tail -1")
+    :format(root, npm, npm, path, ids_path, DECODE, lego.num_threads())
+  local p = io.popen(cmd)
+  local line = p:read("*a")
+  p:close()
+  os.remove(ids_path)
+  local ok, lc = pcall(require("cjson").decode, line)
+  if not ok then lc = nil end
+  return { name = s.name, lego_prefill = PROMPT / prefill, lego_decode = DECODE / decode,
+    cpp_prefill = lc and PROMPT / lc.prefill_s, cpp_decode = lc and lc.decode_tokens / lc.decode_s }
+end
+
+local keys = #arg > 0 and arg or { "tinyllama", "7b" }
+print(("%d threads, kernels %s, cpu: %s; bf16 weights, prompt %d tokens, %d decoded"):format(lego.num_threads(),
+  lego.kernel_path(), lego.cpu_features(), PROMPT, DECODE))
+print("\n| model | lego prefill tok/s | llama.cpp prefill tok/s | ratio | lego decode tok/s | llama.cpp decode tok/s | ratio |")
+print("|---|---:|---:|---:|---:|---:|---:|")
+for _, key in ipairs(keys) do
+  local r = run(key)
+  local function f(v) return v and ("%.2f"):format(v) or "n/a" end
+  local function q(a, b) return (a and b) and ("%.2f"):format(a / b) or "n/a" end
+  print(("| %s | %s | %s | %s | %s | %s | %s |"):format(r.name, f(r.lego_prefill), f(r.cpp_prefill), q(r.lego_prefill, r.cpp_prefill),
+    f(r.lego_decode), f(r.cpp_decode), q(r.lego_decode, r.cpp_decode)))
+end
