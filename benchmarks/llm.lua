@@ -21,7 +21,7 @@ local function clock() ffi.C.clock_gettime(1, ts); return tonumber(ts.sec) + ton
 local function write_model(s, path)
   local vocab_src = lego.weights.open(root .. "/../shared/assets/tokenizer/ggml-vocab-llama-spm.gguf")
   local meta = vocab_src:metadata()
-  local block = T.randn { 64 * 2 ^ 20, seed = 11, std = 0.02, dtype = "bf16" }
+  local block = T.randn { 132 * 2 ^ 20, seed = 11, std = 0.02, dtype = "bf16" } -- holds the largest (32000 x 4096)
   local function weight(rows, cols) return block:narrow(1, 1, rows * cols):view(rows, cols) end
   local list = { { "token_embd.weight", weight(32000, s.dim) }, { "output_norm.weight", T.ones(s.dim) },
     { "output.weight", weight(32000, s.dim) } }

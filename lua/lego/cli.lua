@@ -32,6 +32,37 @@ end
 
 local commands = {}
 
+-- Options of one command: spec maps "--name" to "flag", "string", "number" or "list" (repeatable);
+-- returns the options by name and the positional arguments. Mistakes raise errors for main().
+local function parse(cmd, args, spec, max_positional)
+  local opts, positional = {}, {}
+  local i = 1
+  while i <= #args do
+    local a, kind = args[i], spec[args[i]]
+    if kind == "flag" then
+      opts[a] = true
+    elseif kind then
+      local v = args[i + 1]
+      if v == nil then error(cmd .. ": " .. a .. " needs a value", 0) end
+      if kind == "number" then v = tonumber(v) or error(cmd .. ": " .. a .. " needs a number, got " .. v, 0) end
+      if kind == "list" then
+        opts[a] = opts[a] or {}
+        table.insert(opts[a], v)
+      else
+        opts[a] = v
+      end
+      i = i + 1
+    elseif a:sub(1, 2) == "--" then
+      error(cmd .. ": unknown option " .. a, 0)
+    else
+      positional[#positional + 1] = a
+    end
+    i = i + 1
+  end
+  if #positional > max_positional then error(cmd .. ": too many arguments (quote text that has spaces)", 0) end
+  return opts, positional
+end
+
 function commands.run(args)
   local file = args[1]
   if not file then return fail("run: missing FILE\n" .. usage) end
@@ -67,18 +98,8 @@ local function short_value(v)
 end
 
 function commands.inspect(args)
-  local path, as_json
-  for _, a in ipairs(args) do
-    if a == "--json" then
-      as_json = true
-    elseif a:sub(1, 2) == "--" then
-      return fail("inspect: unknown option " .. a)
-    elseif path then
-      return fail("inspect: one PATH only")
-    else
-      path = a
-    end
-  end
+  local o, pos = parse("inspect", args, { ["--json"] = "flag" }, 1)
+  local path, as_json = pos[1], o["--json"]
   if not path then return fail("inspect: missing PATH\n" .. usage) end
   local w = require("lego").weights.open(path)
   local infos, metadata = w:infos(), w:metadata()
@@ -113,24 +134,8 @@ function commands.inspect(args)
 end
 
 function commands.convert(args)
-  local src, out, to
-  local i = 1
-  while i <= #args do
-    local a = args[i]
-    if a == "--type" then
-      to = args[i + 1]
-      i = i + 1
-    elseif a:sub(1, 2) == "--" then
-      return fail("convert: unknown option " .. a)
-    elseif not src then
-      src = a
-    elseif not out then
-      out = a
-    else
-      return fail("convert: too many arguments")
-    end
-    i = i + 1
-  end
+  local o, pos = parse("convert", args, { ["--type"] = "string" }, 2)
+  local src, out, to = pos[1], pos[2], o["--type"]
   if not (src and out) then return fail("convert: need SRC and OUT.gguf\n" .. usage) end
   local lego = require "lego"
   local quantized = to == "q8_0" or to == "q4_0"
@@ -158,26 +163,8 @@ function commands.convert(args)
 end
 
 function commands.tokenize(args)
-  local model, bos, pieces, text = nil, true, false, nil
-  local i = 1
-  while i <= #args do
-    local a = args[i]
-    if a == "--model" then
-      model = args[i + 1]
-      i = i + 1
-    elseif a == "--no-bos" then
-      bos = false
-    elseif a == "--pieces" then
-      pieces = true
-    elseif a:sub(1, 2) == "--" then
-      return fail("tokenize: unknown option " .. a)
-    elseif text then
-      return fail("tokenize: give the text as one argument (quote it)")
-    else
-      text = a
-    end
-    i = i + 1
-  end
+  local o, pos = parse("tokenize", args, { ["--model"] = "string", ["--no-bos"] = "flag", ["--pieces"] = "flag" }, 1)
+  local model, bos, pieces, text = o["--model"], not o["--no-bos"], o["--pieces"], pos[1]
   if not (model and text) then return fail("tokenize: need --model PATH and TEXT\n" .. usage) end
   local tok = require("lego").tokenizer.load(model)
   local ids = tok:encode(text, { bos = bos })
@@ -198,33 +185,17 @@ local function now()
 end
 
 function commands.generate(args)
-  local o = { max_new_tokens = 128 }
   local numbers = { ["--max-new-tokens"] = "max_new_tokens", ["--temperature"] = "temperature", ["--top-k"] = "top_k",
     ["--top-p"] = "top_p", ["--repetition-penalty"] = "repetition_penalty", ["--seed"] = "seed" }
-  local model, as_json, stops = nil, false, {}
-  local i = 1
-  while i <= #args do
-    local a, v = args[i], args[i + 1]
-    if numbers[a] then
-      o[numbers[a]] = tonumber(v) or error(a .. " needs a number", 0)
-      i = i + 1
-    elseif a == "--model" then
-      model, i = v, i + 1
-    elseif a == "--prompt" then
-      o.prompt, i = v, i + 1
-    elseif a == "--stop" then
-      stops[#stops + 1], i = v, i + 1
-    elseif a == "--no-bos" then
-      o.bos = false
-    elseif a == "--json" then
-      as_json = true
-    else
-      return fail("generate: unknown argument " .. a)
-    end
-    i = i + 1
+  local spec = { ["--model"] = "string", ["--prompt"] = "string", ["--stop"] = "list", ["--no-bos"] = "flag", ["--json"] = "flag" }
+  for k in pairs(numbers) do spec[k] = "number" end
+  local opts = parse("generate", args, spec, 0)
+  local o = { max_new_tokens = 128, prompt = opts["--prompt"], stop = opts["--stop"] or {}, bos = not opts["--no-bos"] }
+  for flag, key in pairs(numbers) do
+    if opts[flag] then o[key] = opts[flag] end
   end
+  local model, as_json = opts["--model"], opts["--json"]
   if not (model and o.prompt) then return fail("generate: need --model PATH and --prompt TEXT\n" .. usage) end
-  o.stop = stops
   local m = require("lego").llm.load(model)
   local t0, t_first = now(), nil
   o.on_token = function(text)
