@@ -1,6 +1,6 @@
 /* fuzz_file.c — one libFuzzer harness for every file parser: the input is written to a file with
  * the extension FUZZ_EXT (so the format is chosen as it would be for a real file), then opened as
- * a checkpoint (or .npy), and every tensor it yields is read in full. Built by tests/fuzz/run.sh
+ * a checkpoint (or .npy, or a tokenizer.model), and everything it yields is used. Built by tests/fuzz/run.sh
  * with AddressSanitizer and UBSan, once per format. */
 #include "lego.h"
 
@@ -25,6 +25,19 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
     if (!f) return 0;
     fwrite(data, 1, size, f);
     fclose(f);
+    if (strcmp(FUZZ_EXT, ".model") == 0) { /* a SentencePiece tokenizer.model */
+        lego_tokenizer *t = lego_tokenizer_load(path);
+        if (t) {
+            static const char text[] = "Hello world, naïve 🦙 <im_patch>\n\t end";
+            int32_t ids[256];
+            char back[1024];
+            lego_tokenizer_add_token(t, "<im_patch>", lego_tokenizer_vocab_size(t), 1, 1);
+            int64_t n = lego_tokenizer_encode(t, text, sizeof text - 1, 1, ids, 256);
+            if (n > 0 && n <= 256) lego_tokenizer_decode(t, ids, n, 1, back, sizeof back);
+            lego_tokenizer_free(t);
+        }
+        return 0;
+    }
     if (strcmp(FUZZ_EXT, ".npy") == 0) {
         for (int use_mmap = 0; use_mmap < 2; use_mmap++) {
             lego_tensor *t = lego_npy_load(path, use_mmap);

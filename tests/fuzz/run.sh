@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # Builds the parsers with clang's libFuzzer, AddressSanitizer and UBSan, and fuzzes each format
 # from its seed corpus (tests/fuzz/corpus/FORMAT):
-#   tests/fuzz/run.sh [SECONDS_PER_FORMAT] [FORMAT...]     (default 180 s; all formats)
+#   tests/fuzz/run.sh [SECONDS_PER_FORMAT] [FORMAT...]     (default 180 s; all formats:
+#   safetensors pytorch gguf npy tokenizer)
 # New interesting inputs go to build-fuzz/corpus/FORMAT; crashes to build-fuzz/crash-*.
 # Needs clang and libclang-rt-14-dev (Debian).
 set -eu
 cd "$(dirname "$0")/../.."
 seconds=${1:-180}
 shift || true
-formats=${*:-"safetensors pytorch gguf npy"}
+formats=${*:-"safetensors pytorch gguf npy tokenizer"}
 out=build-fuzz
 mkdir -p "$out"
 sources=$(ls csrc/core/*.c csrc/kernels/*.c csrc/ops/*.c csrc/formats/*.c)
 flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Icsrc -I/usr/include/cjson -fopenmp"
-declare -A ext=([safetensors]=.safetensors [pytorch]=.bin [gguf]=.gguf [npy]=.npy)
+declare -A ext=([safetensors]=.safetensors [pytorch]=.bin [gguf]=.gguf [npy]=.npy [tokenizer]=.model)
 for fmt in $formats; do
   bin="$out/fuzz_$fmt"
   # the vector kernels need their -m flags; everything else builds plain
