@@ -71,6 +71,17 @@ int32_t lego_tokenizer_id(const lego_tokenizer *t, const char *text, size_t len)
     return -1;
 }
 
+static int hex_digit(char c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* The byte of a "<0xNN>" piece, or -1. */
+static int byte_piece_value(const char *text, size_t len) {
+    if (len != 6 || memcmp(text, "<0x", 3) != 0 || text[5] != '>') return -1;
+    int hi = hex_digit(text[3]), lo = hex_digit(text[4]);
+    return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
+}
+
 static int build_table(lego_tokenizer *t, const char *where) {
     uint32_t size = 1;
     while (size < 2u * (uint32_t)t->n + 1) size <<= 1;
@@ -89,9 +100,8 @@ static int build_table(lego_tokenizer *t, const char *where) {
             i = (i + 1) & t->table_mask;
         }
         t->table[i] = id;
-        unsigned v;
-        char tail;
-        if (p->type == PIECE_BYTE && p->len == 6 && sscanf(p->text, "<0x%2X>%c", &v, &tail) == 1) t->byte_ids[v] = id;
+        int byte = p->type == PIECE_BYTE ? byte_piece_value(p->text, p->len) : -1;
+        if (byte >= 0) t->byte_ids[byte] = id;
     }
     return 0;
 }
@@ -181,6 +191,7 @@ static lego_tokenizer *fail_free(lego_tokenizer *t, const char *fmt, const char 
 }
 
 static lego_tokenizer *parse_model_proto(const uint8_t *data, size_t size, const char *path) {
+    if (size == 0) return lego_fail_null("%s: an empty file, not a SentencePiece model", path);
     /* first pass: count the pieces */
     pb b = {data, data + size}, sub;
     uint32_t field, wire;
@@ -193,6 +204,7 @@ static lego_tokenizer *parse_model_proto(const uint8_t *data, size_t size, const
     if (n == 0) return lego_fail_null("%s: a SentencePiece model with no pieces", path);
     lego_tokenizer *t = new_tokenizer(n);
     if (!t) return lego_fail_null("%s: out of memory", path);
+    t->n = n; /* every slot is freed on failure (unfilled ones are NULL) */
     int model_type = 1;
     b = (pb){data, data + size};
     int32_t id = 0;
@@ -283,6 +295,7 @@ lego_tokenizer *lego_tokenizer_from_weights(const lego_weights *w) {
         return lego_fail_null("%s: tokenizer tokens, scores and types differ in length", where);
     lego_tokenizer *t = new_tokenizer(n);
     if (!t) return lego_fail_null("%s: out of memory", where);
+    t->n = n; /* every slot is freed on failure (unfilled ones are NULL) */
     const cJSON *tok = tokens->child, *sc = cJSON_IsArray(scores) ? scores->child : NULL, *ty = cJSON_IsArray(types) ? types->child : NULL;
     for (int32_t id = 0; id < n; id++, tok = tok->next, sc = sc ? sc->next : NULL, ty = ty ? ty->next : NULL) {
         int type = ty && cJSON_IsNumber(ty) ? (int)ty->valuedouble : PIECE_NORMAL;
@@ -605,9 +618,9 @@ int64_t lego_tokenizer_decode(const lego_tokenizer *t, const int32_t *ids, int64
             continue;
         }
         if (pc->type == PIECE_BYTE) {
-            unsigned v;
-            if (sscanf(pc->text, "<0x%2X>", &v) == 1) {
-                char c = (char)v;
+            int byte = byte_piece_value(pc->text, pc->len);
+            if (byte >= 0) {
+                char c = (char)byte;
                 PUT(&c, 1);
             }
             continue;

@@ -12,7 +12,7 @@ shift || true
 formats=${*:-"safetensors pytorch gguf npy tokenizer"}
 out=build-fuzz
 mkdir -p "$out"
-sources=$(ls csrc/core/*.c csrc/kernels/*.c csrc/ops/*.c csrc/formats/*.c)
+sources=$(find csrc -name "*.c" | sort)
 flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Icsrc -I/usr/include/cjson -fopenmp"
 declare -A ext=([safetensors]=.safetensors [pytorch]=.bin [gguf]=.gguf [npy]=.npy [tokenizer]=.model)
 for fmt in $formats; do
