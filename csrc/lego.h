@@ -254,6 +254,18 @@ int64_t lego_tokenizer_encode(const lego_tokenizer *t, const char *text, size_t 
 int64_t lego_tokenizer_decode(const lego_tokenizer *t, const int32_t *ids, int64_t n, int strip_leading_space, char *buf,
                               int64_t cap);
 
+/* ---- images ---------------------------------------------------------------------------------- */
+/* Decodes JPEG, PNG, BMP, GIF (first frame), PNM or TGA into u8 [H, W, 3] (grey and alpha become
+ * RGB; alpha is dropped, as PIL's convert("RGB") does); honor_exif turns JPEGs by their EXIF
+ * orientation. Refuses images beyond 32768 per side or 100 million pixels. */
+lego_tensor *lego_image_load(const char *path, int honor_exif);
+/* Pillow's bicubic resize (antialiased when shrinking), bit for bit: u8 [H, W, 3] -> out u8 [h, w, 3]. */
+int lego_image_resize(lego_tensor *out, const lego_tensor *img);
+/* GroundingGPT's expand2square: img centred on a square of side max(H, W) filled with rgb[3]. */
+int lego_image_pad_square(lego_tensor *out, const lego_tensor *img, const uint8_t *rgb);
+/* u8 [H, W, 3] -> out f32 [3, H, W] = (x / 255 - mean[c]) / std[c] */
+int lego_image_normalize(lego_tensor *out, const lego_tensor *img, const float *mean, const float *std);
+
 /* ---- LLaMA-architecture decoder (fused C blocks; the Lua recipe lua/lego/llm.lua fills it) ---- */
 typedef struct lego_decoder lego_decoder;
 typedef struct lego_decoder_config {

@@ -14,6 +14,7 @@ local lego = {
   config = require "lego.config",
   tokenizer = require "lego.tokenizer",
   llm = require "lego.llm",
+  image = require "lego.image",
 }
 
 lego.version = ffi.string(core.C.lego_version())

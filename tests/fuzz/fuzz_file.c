@@ -1,6 +1,6 @@
 /* fuzz_file.c — one libFuzzer harness for every file parser: the input is written to a file with
  * the extension FUZZ_EXT (so the format is chosen as it would be for a real file), then opened as
- * a checkpoint (or .npy, or a tokenizer.model), and everything it yields is used. Built by tests/fuzz/run.sh
+ * a checkpoint (or .npy, a tokenizer.model, an image), and everything it yields is used. Built by tests/fuzz/run.sh
  * with AddressSanitizer and UBSan, once per format. */
 #include "lego.h"
 
@@ -36,6 +36,17 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
             if (n > 0 && n <= 256) lego_tokenizer_decode(t, ids, n, 1, back, sizeof back);
             lego_tokenizer_free(t);
         }
+        return 0;
+    }
+    if (strcmp(FUZZ_EXT, ".jpg") == 0 || strcmp(FUZZ_EXT, ".png") == 0) { /* pictures, then GroundingGPT's preprocessing */
+        lego_tensor *img = lego_image_load(path, 1);
+        if (img && img->sizes[0] * img->sizes[1] <= 1 << 20) {
+            int64_t shape[3] = {32, 32, 3};
+            lego_tensor *small = lego_tensor_empty(LEGO_U8, 3, shape);
+            lego_image_resize(small, img);
+            lego_tensor_free(small);
+        }
+        lego_tensor_free(img);
         return 0;
     }
     if (strcmp(FUZZ_EXT, ".npy") == 0) {

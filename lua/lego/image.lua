@@ -1,0 +1,56 @@
+-- lego.image: pictures in, as GroundingGPT prepares them.
+--   local img = lego.image.load("dog.jpg")          -- u8 [H, W, 3]; {exif = false} ignores EXIF orientation
+--   local px = lego.image.preprocess(img)            -- f32 [3, 336, 336]: pad to a square with
+--                                                    -- (122, 116, 104), Pillow's bicubic to 336, CLIP mean/std
+--   lego.image.resize(img, w, h), lego.image.pad_square(img, {r, g, b}), lego.image.normalize(img, mean, std)
+local ffi = require "ffi"
+local core = require "lego.core"
+local tensor = require "lego.tensor"
+local C = core.C
+
+local image = {}
+
+image.CLIP_MEAN = { 0.48145466, 0.4578275, 0.40821073 }
+image.CLIP_STD = { 0.26862954, 0.26130258, 0.27577711 }
+-- expand2square's fill: int(x * 255) of CLIP's mean
+image.PAD = { 122, 116, 104 }
+
+function image.load(path, opts)
+  if type(path) ~= "string" then error("image.load: path must be a string", 2) end
+  local t = C.lego_image_load(path, (opts and opts.exif == false) and 0 or 1)
+  if t == nil then core.fail("image.load") end
+  return tensor.wrap(t)
+end
+
+function image.resize(img, w, h)
+  local out = tensor.empty({ h, w, 3 }, "u8")
+  core.check(C.lego_image_resize(out.p, img.p), "image.resize")
+  return out
+end
+
+function image.pad_square(img, rgb)
+  rgb = rgb or image.PAD
+  local side = math.max(img:size(1), img:size(2))
+  local out = tensor.empty({ side, side, 3 }, "u8")
+  core.check(C.lego_image_pad_square(out.p, img.p, ffi.new("uint8_t[3]", rgb)), "image.pad_square")
+  return out
+end
+
+function image.normalize(img, mean, std)
+  local out = tensor.empty { 3, img:size(1), img:size(2) }
+  core.check(C.lego_image_normalize(out.p, img.p, ffi.new("float[3]", mean or image.CLIP_MEAN),
+    ffi.new("float[3]", std or image.CLIP_STD)), "image.normalize")
+  return out
+end
+
+-- GroundingGPT's preprocessing: opts.size (336), opts.pad (a color, or false for none), mean, std.
+function image.preprocess(img, opts)
+  opts = opts or {}
+  if type(img) == "string" then img = image.load(img, opts) end
+  local size = opts.size or 336
+  if opts.pad ~= false then img = image.pad_square(img, opts.pad) end
+  if img:size(1) ~= size or img:size(2) ~= size then img = image.resize(img, size, size) end
+  return image.normalize(img, opts.mean, opts.std)
+end
+
+return image
