@@ -160,10 +160,12 @@ int lego_rms_norm(lego_tensor *out, const lego_tensor *x, const lego_tensor *wei
  * rotate-half pairs (i, i + D/2); 1: llama.cpp's adjacent pairs (2i, 2i + 1), for GGUF weights.
  * out may be x. */
 int lego_rope(lego_tensor *out, const lego_tensor *x, int64_t pos0, float theta, int interleaved);
-/* Causal attention over a cache: q [T, H, D] holds positions pos0 .. pos0+T-1; k and v [S, KVH, D]
- * (S >= pos0 + T; rows beyond pos0 + T - 1 are not read); query head h uses kv head
- * h / (H / KVH). out [T, H, D] = softmax(q k^T / sqrt(D), masked to positions <= its own) v. */
-int lego_attention(lego_tensor *out, const lego_tensor *q, const lego_tensor *k, const lego_tensor *v, int64_t pos0);
+/* Attention: q [T, H, D], k and v [S, KVH, D]; query head h uses kv head h / (H / KVH);
+ * out [T, H, D] = softmax(q k^T / sqrt(D)) v. causal != 0: q holds positions pos0 .. pos0+T-1 of a
+ * cache (S >= pos0 + T) and each sees the keys up to its own position; causal == 0 (encoders):
+ * every query sees all S keys and pos0 is ignored. */
+int lego_attention(lego_tensor *out, const lego_tensor *q, const lego_tensor *k, const lego_tensor *v, int64_t pos0,
+                   int causal);
 /* out [n, D] = weight[ids[i]]; weight [V, D] of any float dtype; ids i32 or i64, any shape
  * of n elements */
 int lego_embedding(lego_tensor *out, const lego_tensor *weight, const lego_tensor *ids);

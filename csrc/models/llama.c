@@ -218,7 +218,7 @@ static int run_layer(lego_decoder *d, int li, int64_t t, int64_t pos0) {
     TRY(lego_copy(&k_new2, &k2));
     TRY(lego_copy(&v_new, &v2));
     TRY(lego_rope(&k_new, &k_new, pos0, c->rope_theta, c->rope_interleaved));
-    TRY(lego_attention(&att3, &q3, &kc, &vc, pos0));
+    TRY(lego_attention(&att3, &q3, &kc, &vc, pos0, 1));
     TRY(lego_linear(&h, &att2, l->wo, NULL));
     float *xd = lego_tensor_data(&x), *hd_ = lego_tensor_data(&h);
     for (int64_t i = 0; i < t * c->dim; i++) xd[i] += hd_[i];

@@ -1,4 +1,4 @@
-/* attention.c — causal multi-head / grouped-query attention over a KV cache (lego.h). One query
+/* attention.c — multi-head / grouped-query attention, causal over a KV cache or full (lego.h). One query
  * row and head at a time: scores against every visible key (dot products by the vector kernels),
  * a max-subtracted softmax in f32, then the weighted sum of values. Rows and heads run in
  * parallel; the scores live on each thread's stack, so decoding allocates nothing. */
@@ -18,7 +18,8 @@ static int check_cache(const lego_tensor *c, const char *what, int64_t d) {
     return 0;
 }
 
-int lego_attention(lego_tensor *out, const lego_tensor *q, const lego_tensor *k, const lego_tensor *v, int64_t pos0) {
+int lego_attention(lego_tensor *out, const lego_tensor *q, const lego_tensor *k, const lego_tensor *v, int64_t pos0,
+                   int causal) {
     const char *op = "attention";
     if (lego_check_tensor(q, op, "q") || lego_check_tensor(k, op, "k") || lego_check_tensor(v, op, "v")) return -1;
     if (q->type != LEGO_F32 || q->ndim != 3 || !lego_tensor_is_contiguous(q))
@@ -28,7 +29,10 @@ int lego_attention(lego_tensor *out, const lego_tensor *q, const lego_tensor *k,
     int64_t kvh = k->sizes[1];
     if (v->sizes[1] != kvh || kvh < 1 || h % kvh)
         return lego_fail("attention: %lld query heads cannot share %lld kv heads", (long long)h, (long long)kvh);
-    if (pos0 < 0 || pos0 + t > k->sizes[0] || pos0 + t > v->sizes[0])
+    if (!causal) pos0 = 0;
+    if (v->sizes[0] != k->sizes[0] && !causal)
+        return lego_fail("attention: k has %lld rows and v %lld", (long long)k->sizes[0], (long long)v->sizes[0]);
+    if (causal && (pos0 < 0 || pos0 + t > k->sizes[0] || pos0 + t > v->sizes[0]))
         return lego_fail("attention: positions up to %lld need a cache of at least %lld rows, got %lld", (long long)(pos0 + t - 1),
                          (long long)(pos0 + t), (long long)(k->sizes[0] < v->sizes[0] ? k->sizes[0] : v->sizes[0]));
     if (lego_check_out(out, op, 3, q->sizes)) return -1;
@@ -40,7 +44,8 @@ int lego_attention(lego_tensor *out, const lego_tensor *q, const lego_tensor *k,
     int failed = 0;
 #pragma omp parallel for schedule(dynamic, 4) if (t * h > 1 && (pos0 + t) * d * h > 32768)
     for (int64_t th = 0; th < t * h; th++) {
-        int64_t row = th / h, head = th % h, kv = head / group, n = pos0 + row + 1; /* visible keys */
+        int64_t row = th / h, head = th % h, kv = head / group;
+        int64_t n = causal ? pos0 + row + 1 : k->sizes[0]; /* visible keys */
         float stack_scores[STACK_SCORES];
         float *sc = n <= STACK_SCORES ? stack_scores : malloc((size_t)n * sizeof(float));
         if (!sc) {
@@ -65,5 +70,5 @@ int lego_attention(lego_tensor *out, const lego_tensor *q, const lego_tensor *k,
         }
         if (sc != stack_scores) free(sc);
     }
-    return failed ? lego_fail("attention: out of memory for a %lld-key score row", (long long)(pos0 + t)) : 0;
+    return failed ? lego_fail("attention: out of memory for a score row") : 0;
 }

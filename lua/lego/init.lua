@@ -15,6 +15,7 @@ local lego = {
   tokenizer = require "lego.tokenizer",
   llm = require "lego.llm",
   image = require "lego.image",
+  clip = require "lego.clip",
 }
 
 lego.version = ffi.string(core.C.lego_version())

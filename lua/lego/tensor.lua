@@ -482,10 +482,11 @@ function Tensor:rope(pos0, theta, interleaved)
   return out
 end
 
--- q [T, H, D] at positions pos0.., k and v [S, KVH, D]: causal attention (see lego.h)
+-- q [T, H, D], k and v [S, KVH, D]: softmax(q k^T / sqrt(D)) v (see lego.h). With pos0 (a number),
+-- causal over a cache where q holds positions pos0..; without it (nil), every query sees every key.
 function Tensor:attention(k, v, pos0)
   local out = out_like(self:shape())
-  core.check(C.lego_attention(out.p, self.p, k.p, v.p, pos0 or 0), "attention")
+  core.check(C.lego_attention(out.p, self.p, k.p, v.p, pos0 or 0, pos0 and 1 or 0), "attention")
   return out
 end
 
