@@ -20,6 +20,14 @@ usage: lego [command] [args]
                 [--top-p P] [--repetition-penalty R] [--seed S] [--stop TEXT] [--no-bos] [--json]
                            text from a LLaMA-architecture model (HF directory or GGUF), streamed;
                            --json prints one object {text, tokens, prompt_tokens, stopped, timing}
+  lego ground --model DIR [--vision-tower DIR] --image FILE [--json] [--max-new-tokens N]
+              [--temperature T] [--top-p P] [--seed S] [--threads N] [--template training] QUESTION
+                           GroundingGPT's answer about an image, with its boxes in pixels of the
+                           photo; --json prints {text, tokens, boxes, spans, timing}
+  lego dump --model DIR [--vision-tower DIR] --image FILE --prompt QUESTION --out DIR [--greedy N]
+            [--pixel-values F.npy]
+                           every stage as .npy: pixel_values, image_features, image_embeds,
+                           input_ids, logits (last prompt position), greedy
   lego info                version, library, CPU features, kernels and threads
   lego help                this text
 
@@ -217,6 +225,78 @@ function commands.generate(args)
   print(('{"text":%s,"tokens":[%s],"prompt_tokens":%d,"stopped":%s,"timing":{"prefill_s":%.6f,"decode_s":%.6f,"decode_tokens_per_s":%.3f}}'):format(
     cjson.encode(out.text), table.concat(out.ids, ","), out.prompt_tokens, cjson.encode(out.stopped), t_first - t0,
     t1 - t_first, decode_n > 0 and decode_n / math.max(t1 - t_first, 1e-9) or 0))
+  return 0
+end
+
+local ground_spec = { ["--model"] = "string", ["--vision-tower"] = "string", ["--image"] = "string",
+  ["--json"] = "flag", ["--max-new-tokens"] = "number", ["--temperature"] = "number", ["--top-p"] = "number",
+  ["--seed"] = "number", ["--threads"] = "number", ["--template"] = "string" }
+
+local function load_groundinggpt(o)
+  local lego = require "lego"
+  if o["--threads"] then lego.set_num_threads(o["--threads"]) end
+  return lego.load(o["--model"], { vision_tower = o["--vision-tower"], template = o["--template"] })
+end
+
+function commands.ground(args)
+  local o, pos = parse("ground", args, ground_spec, 1)
+  if not (o["--model"] and o["--image"] and pos[1]) then
+    return fail("ground: need --model DIR, --image FILE and a QUESTION\n" .. usage)
+  end
+  local m = load_groundinggpt(o)
+  local r = m:ground { image = o["--image"], question = pos[1], max_new_tokens = o["--max-new-tokens"],
+    temperature = o["--temperature"], top_p = o["--top-p"], seed = o["--seed"] }
+  local cjson = require "cjson"
+  if o["--json"] then
+    local boxes = {}
+    for i, b in ipairs(r.boxes) do
+      boxes[i] = ('{"phrase":%s,"box":[%d,%d,%d,%d],"fractions":[%s,%s,%s,%s]}'):format(cjson.encode(b.phrase), b.x0, b.y0,
+        b.x1, b.y1, b.fx0, b.fy0, b.fx1, b.fy1)
+    end
+    local timing = {}
+    for k, v in pairs(r.timing) do timing[#timing + 1] = ('"%s":%.6f'):format(k, v) end
+    table.sort(timing)
+    print(('{"text":%s,"tokens":[%s],"boxes":[%s],"spans":[],"image":{"width":%d,"height":%d},"timing":{%s}}'):format(
+      cjson.encode(r.text), table.concat(r.tokens, ","), table.concat(boxes, ","), r.width, r.height,
+      table.concat(timing, ",")))
+    return 0
+  end
+  print(r.text)
+  for _, b in ipairs(r.boxes) do
+    print(("  %s: [%d, %d, %d, %d] px"):format(b.phrase ~= "" and b.phrase or "(box)", b.x0, b.y0, b.x1, b.y1))
+  end
+  for _, p in ipairs(r.problems) do io.stderr:write(("lego: ignored %s: %s\n"):format(p.text, p.reason)) end
+  return 0
+end
+
+function commands.dump(args)
+  local spec = { ["--prompt"] = "string", ["--out"] = "string", ["--greedy"] = "number", ["--pixel-values"] = "string" }
+  for k, v in pairs(ground_spec) do spec[k] = v end
+  local o = parse("dump", args, spec, 0)
+  if not (o["--model"] and o["--out"] and o["--prompt"] and (o["--image"] or o["--pixel-values"])) then
+    return fail("dump: need --model DIR, --image FILE (or --pixel-values F.npy), --prompt QUESTION and --out DIR\n" .. usage)
+  end
+  local lego = require "lego"
+  local m = load_groundinggpt(o)
+  os.execute("mkdir -p '" .. o["--out"]:gsub("'", "'\\''") .. "'")
+  local function save(name, t) lego.npy.save(o["--out"] .. "/" .. name .. ".npy", t) end
+  local px = o["--pixel-values"] and lego.npy.load(o["--pixel-values"]) or m:preprocess_image(o["--image"])
+  save("pixel_values", px)
+  local feats = m:encode_image(px)
+  save("image_features", feats)
+  local rows = m:project_image(feats)
+  save("image_embeds", rows)
+  local ids = m:input_ids(m:prompt { question = o["--prompt"], image = true })
+  save("input_ids", lego.tensor.from(ids, "i64"))
+  local x = m:splice(ids, { image = rows })
+  save("logits", m:logits(x))
+  local n = o["--greedy"] or 0
+  if n > 0 then
+    local g = m.llm:generate { embeds = x, ids = ids, max_new_tokens = n }
+    save("greedy", lego.tensor.from(g.ids, "i64"))
+  end
+  print(("wrote %s/{pixel_values,image_features,image_embeds,input_ids,logits%s}.npy"):format(o["--out"],
+    n > 0 and ",greedy" or ""))
   return 0
 end
 

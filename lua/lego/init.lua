@@ -16,7 +16,13 @@ local lego = {
   llm = require "lego.llm",
   image = require "lego.image",
   clip = require "lego.clip",
+  prompt = require "lego.prompt",
+  grounding = require "lego.grounding",
+  groundinggpt = require "lego.groundinggpt",
 }
+
+-- A GroundingGPT model directory (see lego.groundinggpt): lego.load(dir, {vision_tower = DIR})
+function lego.load(dir, opts) return lego.groundinggpt.load(dir, opts) end
 
 lego.version = ffi.string(core.C.lego_version())
 

@@ -1,0 +1,171 @@
+-- lego.groundinggpt: the GroundingGPT recipe (lego.load): the LLaMA decoder, the CLIP tower, the
+-- image adapter, the prompt, the splice and the answer's boxes. Every stage is a method, so a
+-- script can run, inspect or replace any of them:
+--
+--   local m = lego.load("GroundingGPT-7B", {vision_tower = "clip-vit-large-patch14-336"})
+--   local r = m:ground{image = "dog.jpg", question = "Where is the dog?"}
+--   r.text, r.boxes[1].x0 ...
+--   local px = m:preprocess_image("dog.jpg")     -- [3, 336, 336]
+--   local feats = m:encode_image(px)             -- [576, 1024]: CLIP layer -2, CLS dropped
+--   local rows = m:project_image(feats)          -- [576, 4096]: mm_vision_projector
+--   local ids = m:input_ids(m:prompt{question = "...", image = true})
+--   local x = m:splice(ids, {image = rows})      -- [T, 4096] with the image rows in place
+--   local logits = m:logits(x)                   -- [vocab] at the last position
+local llm = require "lego.llm"
+local clip = require "lego.clip"
+local nn = require "lego.nn"
+local image = require "lego.image"
+local config = require "lego.config"
+local prompt = require "lego.prompt"
+local grounding = require "lego.grounding"
+local tokenizer = require "lego.tokenizer"
+
+local groundinggpt = {}
+local Model = {}
+Model.__index = Model
+
+-- GroundingGPT's tokens, in the order its builder adds them (ids follow the vocabulary).
+groundinggpt.ADDED_TOKENS = { "<im_patch>", "<im_start>", "<im_end>", "<vi_patch>", "<vi_start>", "<vi_end>",
+  "<so_patch>", "<so_start>", "<so_end>" }
+
+local function is_dir(path)
+  local f = io.open(path .. "/config.json")
+  if f then f:close() end
+  return f ~= nil
+end
+
+-- The CLIP directory: opts.vision_tower, else config's mm_vision_tower as a path (absolute or
+-- relative to the model), else its last component beside the model directory.
+local function find_tower(dir, cfg, opts)
+  if opts.vision_tower then
+    if not is_dir(opts.vision_tower) then error(opts.vision_tower .. ": not a CLIP directory (no config.json)", 3) end
+    return opts.vision_tower
+  end
+  local name = cfg.mm_vision_tower
+  if not name then error(dir .. ": config.json has no mm_vision_tower; give opts.vision_tower", 3) end
+  local tried = {}
+  for _, p in ipairs { name, dir .. "/" .. name, dir .. "/../" .. (name:match("([^/]+)/*$") or name) } do
+    tried[#tried + 1] = p
+    if is_dir(p) then return p end
+  end
+  error(("%s: the vision tower '%s' was not found (looked at %s); download it and pass --vision-tower DIR"):format(
+    dir, name, table.concat(tried, ", ")), 3)
+end
+
+function groundinggpt.load(dir, opts)
+  opts = opts or {}
+  local cfg = config.load(dir).config
+  if not cfg then error(dir .. ": no config.json", 2) end
+  local tok = tokenizer.load(dir)
+  for _, t in ipairs(groundinggpt.ADDED_TOKENS) do -- when the directory does not list them
+    if not tok:id(t) then tok:add_token(t, tok:vocab_size()) end
+  end
+  local lm = llm.load(dir, { tokenizer = tok, max_context = opts.max_context })
+  local w = lm.weights
+  local projector = nn.Sequential(nn.Linear(cfg.mm_vision_hidden_size or 1024, cfg.hidden_size), nn.GELU(),
+    nn.Linear(cfg.hidden_size, cfg.hidden_size))
+  projector:load_state(function(k) return w:has(k) and w:get(k) or nil end, "model.mm_vision_projector.")
+  local self = setmetatable({
+    dir = dir, config = cfg, llm = lm, tokenizer = tok, projector = projector,
+    select_layer = cfg.mm_vision_select_layer or -2, tower_path = find_tower(dir, cfg, opts),
+    template = opts.template or "inference",
+  }, Model)
+  self.tower = clip.load(self.tower_path)
+  return self
+end
+
+-- ---- stages ---------------------------------------------------------------------------------------
+
+-- pixel values [3, 336, 336] of a path or a u8 [H, W, 3] tensor, and the original width, height
+function Model:preprocess_image(img)
+  if type(img) == "string" then img = image.load(img) end
+  return image.preprocess(img, { size = self.tower.image_size }), img:size(2), img:size(1)
+end
+
+function Model:encode_image(pixels) return self.tower:features(pixels, { layer = self.select_layer }) end
+
+function Model:project_image(features) return self.projector:forward(features) end
+
+function Model:prompt(opts)
+  local o = {}
+  for k, v in pairs(opts) do o[k] = v end
+  o.template = o.template or self.template
+  return prompt.build(o)
+end
+
+function Model:input_ids(text) return self.tokenizer:encode(text) end
+
+-- Token embeddings of ids with each modality's rows written over its <X_patch> run (after its
+-- <X_start>, whose embedding stays, as does <X_end>'s). rows: {image = [576, D], ...}.
+function Model:splice(ids, rows)
+  local x = self.llm:embed(ids)
+  for kind, r in pairs(rows or {}) do
+    local t = prompt.TOKENS[kind]
+    local start, patch = self.tokenizer:id(t.start), self.tokenizer:id(t.patch)
+    local at
+    for i, id in ipairs(ids) do
+      if id == start then at = i end
+    end
+    if not at then error(("splice: the prompt has no %s for the %s rows"):format(t.start, kind), 2) end
+    local n = r:size(1)
+    for i = at + 1, at + n do
+      if ids[i] ~= patch then error(("splice: expected %d %s tokens after %s"):format(n, t.patch, t.start), 2) end
+    end
+    x:narrow(1, at + 1, n):copy(r)
+  end
+  return x
+end
+
+-- Logits [vocab] at the last position of embeddings x (a fresh pass from position 0).
+function Model:logits(x)
+  local l = self.llm:forward(x, 0, { last = true })
+  return l:view(l:size(2))
+end
+
+-- ---- the whole request --------------------------------------------------------------------------------
+
+local function clock()
+  local ffi = require "ffi"
+  pcall(ffi.cdef, "typedef struct { long sec; long nsec; } lego_gg_ts; int clock_gettime(int, lego_gg_ts *);")
+  local ts = ffi.new("lego_gg_ts")
+  ffi.C.clock_gettime(1, ts)
+  return tonumber(ts.sec) + tonumber(ts.nsec) * 1e-9
+end
+
+-- opts: image (path or u8 tensor), question, history, template; generation options as
+-- lego.llm's generate (max_new_tokens 512, temperature 0 = greedy, top_p, seed, on_token, ...).
+-- Returns {text, tokens, boxes, spans, problems, timing}; boxes in pixels of the original image.
+function Model:ground(opts)
+  local t0 = clock()
+  local timing, rows, width, height = {}, {}, nil, nil
+  if opts.image then
+    local px
+    px, width, height = self:preprocess_image(opts.image)
+    local t1 = clock()
+    timing.preprocess_s = t1 - t0
+    local feats = self:encode_image(px)
+    local t2 = clock()
+    timing.encode_s = t2 - t1
+    rows.image = self:project_image(feats)
+    timing.project_s = clock() - t2
+  end
+  local text = self:prompt { question = opts.question, image = opts.image ~= nil, history = opts.history,
+    template = opts.template }
+  local ids = self:input_ids(text)
+  local x = self:splice(ids, rows)
+  local t3 = clock()
+  local gen = {}
+  for k, v in pairs(opts) do gen[k] = v end
+  gen.embeds, gen.ids, gen.prompt, gen.image, gen.question, gen.history = x, ids, nil, nil, nil, nil
+  gen.max_new_tokens = opts.max_new_tokens or 512
+  gen.stop = opts.stop or { prompt.STOP }
+  local out = self.llm:generate(gen)
+  timing.generate_s = clock() - t3
+  timing.total_s = clock() - t0
+  local answer = out.text:gsub("^%s+", ""):gsub("%s+$", "")
+  local parsed = grounding.parse(answer, { width = width, height = height, duration = opts.duration })
+  return { text = answer, tokens = out.ids, prompt_tokens = #ids, boxes = parsed.boxes, spans = parsed.spans,
+    problems = parsed.problems, stopped = out.stopped, timing = timing, width = width, height = height }
+end
+
+return groundinggpt

@@ -1,0 +1,120 @@
+-- GroundingGPT's image path against tests/fixtures/make_groundinggpt.py (a tiny random model in
+-- the real layout, references computed as GroundingGPT's code computes them), the prompt
+-- templates, the answer parsing, and `lego ground` / `lego dump`.
+local lego = require "lego"
+local helper = require "helper"
+local cjson = require "cjson"
+local fx = helper.fixtures .. "/groundinggpt/"
+
+local function npy(name) return lego.npy.load(fx .. name .. ".npy") end
+
+describe("groundinggpt", function()
+  local m
+  setup(function() m = lego.load(fx .. "model") end)
+
+  it("matches the reference at every stage, and its greedy ids", function()
+    local px, w, h = m:preprocess_image(fx .. "photo.png")
+    assert.are.same({ 200, 120 }, { w, h })
+    helper.assert_close(px, npy "pixel_values", 1e-6, 1e-6, "pixel values")
+    local feats = m:encode_image(px)
+    helper.assert_close(feats, npy "image_features", 1e-3, 1e-5, "image features")
+    local rows = m:project_image(feats)
+    helper.assert_close(rows, npy "image_embeds", 1e-3, 1e-5, "image embeds")
+    local ids = m:input_ids(m:prompt { question = "Where is the dog?", image = true })
+    assert.are.same(npy("input_ids"):totable(), ids)
+    helper.assert_close(m:logits(m:splice(ids, { image = rows })), npy "logits", 1e-3, 1e-5, "logits")
+    local r = m:ground { image = fx .. "photo.png", question = "Where is the dog?", max_new_tokens = 8 }
+    assert.are.same(npy("greedy"):totable(), r.tokens)
+    assert.are.equal(776, r.prompt_tokens)
+    assert.truthy(r.timing.encode_s >= 0 and r.timing.total_s >= r.timing.generate_s)
+  end)
+
+  it("keeps <im_start> and <im_end> and overwrites exactly the patch rows", function()
+    local ids = m:input_ids(m:prompt { question = "x", image = true })
+    local rows = lego.tensor.randn { 576, 64, seed = 3 }
+    local x, plain = m:splice(ids, { image = rows }), m.llm:embed(ids)
+    local at = 0
+    for i, id in ipairs(ids) do if id == m.tokenizer:id("<im_start>") then at = i end end
+    helper.assert_equal(x:narrow(1, at, 1), plain:narrow(1, at, 1))
+    helper.assert_equal(x:narrow(1, at + 1, 576), rows)
+    helper.assert_equal(x:narrow(1, at + 577, 1), plain:narrow(1, at + 577, 1))
+    assert.has_error(function() m:splice(m:input_ids("no image here"), { image = rows }) end)
+  end)
+
+  it("builds the inference and training templates, sound then video then image", function()
+    local p = lego.prompt
+    local blocks = "<so_start>" .. ("<so_patch>"):rep(8) .. "<so_end>\n<vi_start>" .. ("<vi_patch>"):rep(64) ..
+      "<vi_end>\n<im_start>" .. ("<im_patch>"):rep(576) .. "<im_end>\n"
+    assert.are.equal(p.SYSTEM .. "###Human: " .. blocks .. "When?###Assistant:",
+      p.build { question = "When?", image = true, video = true, sound = true })
+    assert.are.equal(p.SYSTEM .. "###Human: " .. p.block("image") .. "Q1###Assistant: A1###Human: Q2###Assistant:",
+      p.build { question = "Q2", image = true, history = { { "Q1", "A1" } } })
+    assert.are.equal(p.SYSTEM .. "\n\n### Human: " .. p.block("image") .. "Where?\n### Assistant: ",
+      p.build { question = "Where?", image = true, template = "training" })
+    assert.has_error(function() p.build { question = "x", template = "chatml" } end)
+  end)
+
+  it("maps boxes back to the photo as GroundingGPT's postprocess_output does", function()
+    for _, c in ipairs(cjson.decode(io.open(fx .. "postprocess_cases.json"):read("*a"))) do
+      assert.are.equal(c.rewritten, lego.grounding.rewrite(c.text, c.width, c.height), c.text .. " " .. c.width .. "x" .. c.height)
+    end
+  end)
+
+  it("parses phrases, boxes with any spacing, spans, and reports malformed ones", function()
+    local r = lego.grounding.parse("The brown dog[0.1,0.2 , 0.5,0.6] and a cat [0.5, 0.5, 0.9, 0.9] [0.0, 0.1, 0.2, 0.3].",
+      { width = 100, height = 100 })
+    assert.are.equal(3, #r.boxes)
+    assert.are.equal("The brown dog", r.boxes[1].phrase)
+    assert.are.same({ 10, 20, 50, 60 }, { r.boxes[1].x0, r.boxes[1].y0, r.boxes[1].x1, r.boxes[1].y1 })
+    assert.are.equal("a cat", r.boxes[2].phrase)
+    assert.are.equal("a cat", r.boxes[3].phrase) -- boxes in a row share the phrase
+    local wide = lego.grounding.parse("it [0.25, 0.25, 0.75, 0.75]", { width = 200, height = 100 })
+    assert.are.same({ 50, 0, 150, 100 }, { wide.boxes[1].x0, wide.boxes[1].y0, wide.boxes[1].x1, wide.boxes[1].y1 })
+    local bad = lego.grounding.parse("a [0.5, 0.2] b [1.2, 0, 0.3, 0.4] c [0.6, 0.6, 0.2, 0.9] d {0.2, x}", { width = 10, height = 10 })
+    assert.are.equal(0, #bad.boxes)
+    assert.are.equal(4, #bad.problems)
+    local s = lego.grounding.parse("It barks {0.25, 0.5} then {0.7,0.9}.", { duration = 8 })
+    assert.are.equal(2, #s.spans)
+    assert.are.same({ 2, 4 }, { s.spans[1].t0, s.spans[1].t1 })
+    assert.are.equal("It barks", s.spans[1].phrase)
+  end)
+
+  it("lego ground --json and lego dump write what the Lua API computes", function()
+    local rc, out = helper.sh(("%s ground --json --model %smodel --image %sphoto.png --max-new-tokens 8 'Where is the dog?'")
+      :format(helper.lego_cmd, fx, fx))
+    assert.are.equal(0, rc, out)
+    local j = cjson.decode(out)
+    assert.are.same(npy("greedy"):totable(), j.tokens)
+    assert.are.same({ width = 200, height = 120 }, j.image)
+    assert.truthy(j.timing.total_s > 0)
+    local tmp = helper.tmpdir()
+    rc, out = helper.sh(("%s dump --model %smodel --image %sphoto.png --prompt 'Where is the dog?' --out %s --greedy 8")
+      :format(helper.lego_cmd, fx, fx, tmp))
+    assert.are.equal(0, rc, out)
+    for _, name in ipairs { "pixel_values", "image_features", "image_embeds", "logits" } do
+      helper.assert_close(lego.npy.load(tmp .. "/" .. name .. ".npy"), npy(name), 1e-3, 1e-5, name)
+    end
+    assert.are.same(npy("input_ids"):totable(), lego.npy.load(tmp .. "/input_ids.npy"):totable())
+    assert.are.same(npy("greedy"):totable(), lego.npy.load(tmp .. "/greedy.npy"):totable())
+    -- --pixel-values replaces the image
+    rc, out = helper.sh(("%s dump --model %smodel --pixel-values %spixel_values.npy --prompt 'Where is the dog?' --out %s/b")
+      :format(helper.lego_cmd, fx, fx, tmp))
+    assert.are.equal(0, rc, out)
+    helper.assert_close(lego.npy.load(tmp .. "/b/logits.npy"), npy "logits", 1e-3, 1e-5)
+    os.execute("rm -rf " .. tmp)
+  end)
+
+  it("says what is missing: the vision tower, the image", function()
+    local tmp = helper.tmpdir()
+    os.execute(("cp -r %smodel %s/model"):format(fx, tmp))
+    local ok, err = pcall(lego.load, tmp .. "/model")
+    assert.is_false(ok)
+    assert.truthy(err:find("the vision tower '../clip' was not found", 1, true), err)
+    assert.truthy(err:find("--vision-tower", 1, true), err)
+    assert.truthy(pcall(lego.load, tmp .. "/model", { vision_tower = fx .. "clip" }))
+    local rc, out = helper.sh(("%s ground --model %smodel --image %s/none.jpg 'Where?'"):format(helper.lego_cmd, fx, tmp))
+    assert.are.equal(1, rc, out)
+    assert.truthy(out:find("none.jpg: cannot open", 1, true), out)
+    os.execute("rm -rf " .. tmp)
+  end)
+end)
