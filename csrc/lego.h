@@ -267,6 +267,11 @@ int lego_image_resize(lego_tensor *out, const lego_tensor *img);
 int lego_image_pad_square(lego_tensor *out, const lego_tensor *img, const uint8_t *rgb);
 /* u8 [H, W, 3] -> out f32 [3, H, W] = (x / 255 - mean[c]) / std[c] */
 int lego_image_normalize(lego_tensor *out, const lego_tensor *img, const float *mean, const float *std);
+/* Draws a rectangle (pixel corners) in rgb[3] on a contiguous u8 [H, W, 3] image, in place, with the
+ * number `label` on a tab at its top-left corner (label < 0: none). */
+int lego_image_draw_box(lego_tensor *img, int64_t x0, int64_t y0, int64_t x1, int64_t y1, const uint8_t *rgb, int label);
+/* Writes u8 [H, W, 3] as .png or .jpg (stb_image_write), via a temporary file and a rename. */
+int lego_image_save(const char *path, const lego_tensor *img);
 
 /* ---- LLaMA-architecture decoder (fused C blocks; the Lua recipe lua/lego/llm.lua fills it) ---- */
 typedef struct lego_decoder lego_decoder;

@@ -17,11 +17,15 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 
 #include <setjmp.h>
 #include <jpeglib.h>
 #include <jerror.h> /* needs jpeglib.h first */
 #include <stb/stb_image.h> /* Debian's libstb */
+#include <stb/stb_image_write.h>
+#include <errno.h>
+#include <unistd.h>
 
 enum { MAX_SIDE = 32768, MAX_PIXELS = 100 * 1000 * 1000 }; /* refuse decompression bombs */
 
@@ -392,4 +396,76 @@ int lego_image_normalize(lego_tensor *out, const lego_tensor *img, const float *
     }
     lego_tensor_free(c);
     return 0;
+}
+
+/* ---- drawing and saving ------------------------------------------------------------------------- */
+
+/* 3 x 5 digits for box labels; bit 2 of each row is the left column */
+static const uint8_t digits[10][5] = {
+    {7, 5, 5, 5, 7}, {2, 6, 2, 2, 7}, {7, 1, 7, 4, 7}, {7, 1, 7, 1, 7}, {5, 5, 7, 1, 1},
+    {7, 4, 7, 1, 7}, {7, 4, 7, 5, 7}, {7, 1, 1, 1, 1}, {7, 5, 7, 5, 7}, {7, 5, 7, 1, 7},
+};
+
+static void fill(uint8_t *px, int64_t w, int64_t h, int64_t x0, int64_t y0, int64_t x1, int64_t y1, const uint8_t *rgb) {
+    if (x0 < 0) x0 = 0;
+    if (y0 < 0) y0 = 0;
+    if (x1 > w) x1 = w;
+    if (y1 > h) y1 = h;
+    for (int64_t y = y0; y < y1; y++)
+        for (int64_t x = x0; x < x1; x++) memcpy(px + (y * w + x) * 3, rgb, 3);
+}
+
+int lego_image_draw_box(lego_tensor *img, int64_t x0, int64_t y0, int64_t x1, int64_t y1, const uint8_t *rgb, int label) {
+    if (check_rgb(img, "draw box")) return -1;
+    if (!lego_tensor_is_contiguous(img)) return lego_fail("draw box: the image must be contiguous");
+    int64_t h = img->sizes[0], w = img->sizes[1];
+    int64_t t = (w > h ? w : h) / 250 + 1; /* line width grows with the picture */
+    uint8_t *px = lego_tensor_data(img);
+    fill(px, w, h, x0, y0, x1 + t, y0 + t, rgb);
+    fill(px, w, h, x0, y1, x1 + t, y1 + t, rgb);
+    fill(px, w, h, x0, y0, x0 + t, y1 + t, rgb);
+    fill(px, w, h, x1, y0, x1 + t, y1 + t, rgb);
+    if (label >= 0) { /* the number on a filled tab at the top-left corner, white */
+        char text[16];
+        int n = snprintf(text, sizeof text, "%d", label);
+        int64_t s = 2 * t, tw = n * 4 * s + s, th = 7 * s;
+        int64_t ty = y0 - th >= 0 ? y0 - th : y0;
+        fill(px, w, h, x0, ty, x0 + tw, ty + th, rgb);
+        static const uint8_t white[3] = {255, 255, 255};
+        for (int i = 0; i < n; i++)
+            for (int r = 0; r < 5; r++)
+                for (int c = 0; c < 3; c++)
+                    if (digits[text[i] - '0'][r] & (4 >> c))
+                        fill(px, w, h, x0 + s + (i * 4 + c) * s, ty + s + r * s, x0 + s + (i * 4 + c + 1) * s,
+                             ty + s + (r + 1) * s, white);
+    }
+    return 0;
+}
+
+int lego_image_save(const char *path, const lego_tensor *img) {
+    if (!path) return lego_fail("image save: path is NULL");
+    if (check_rgb(img, "image save")) return -1;
+    size_t n = strlen(path);
+    bool jpg = n > 4 && (strcasecmp(path + n - 4, ".jpg") == 0 || (n > 5 && strcasecmp(path + n - 5, ".jpeg") == 0));
+    if (!jpg && !(n > 4 && strcasecmp(path + n - 4, ".png") == 0))
+        return lego_fail("%s: lego writes .png or .jpg images", path);
+    lego_tensor *c = lego_contiguous(img);
+    if (!c) return -1;
+    char *tmp = malloc(n + 16);
+    int rc = 0;
+    if (!tmp) {
+        lego_tensor_free(c);
+        return lego_fail("%s: out of memory", path);
+    }
+    snprintf(tmp, n + 16, "%s.tmp%05d", path, (int)(getpid() % 100000));
+    int w = (int)c->sizes[1], h = (int)c->sizes[0];
+    int ok = jpg ? stbi_write_jpg(tmp, w, h, 3, lego_tensor_data(c), 92)
+                 : stbi_write_png(tmp, w, h, 3, lego_tensor_data(c), w * 3);
+    if (!ok || rename(tmp, path) != 0) {
+        rc = lego_fail("%s: cannot write the image: %s", path, strerror(errno));
+        unlink(tmp);
+    }
+    free(tmp);
+    lego_tensor_free(c);
+    return rc;
 }

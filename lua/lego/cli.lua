@@ -20,10 +20,13 @@ usage: lego [command] [args]
                 [--top-p P] [--repetition-penalty R] [--seed S] [--stop TEXT] [--no-bos] [--json]
                            text from a LLaMA-architecture model (HF directory or GGUF), streamed;
                            --json prints one object {text, tokens, prompt_tokens, stopped, timing}
-  lego ground --model DIR [--vision-tower DIR] --image FILE [--json] [--max-new-tokens N]
+  lego ground --model DIR [--vision-tower DIR] --image FILE [--json] [--draw OUT.png] [--max-new-tokens N]
               [--temperature T] [--top-p P] [--seed S] [--threads N] [--template training] QUESTION
                            GroundingGPT's answer about an image, with its boxes in pixels of the
-                           photo; --json prints {text, tokens, boxes, spans, timing}
+                           photo; --json prints {text, tokens, boxes, spans, timing}; --draw
+                           writes the photo with the boxes numbered as listed
+  lego chat --model DIR [--vision-tower DIR] --image FILE [--temperature T] [--max-new-tokens N]
+                           a conversation about the image in the terminal (Ctrl-D ends it)
   lego dump --model DIR [--vision-tower DIR] --image FILE --prompt QUESTION --out DIR [--greedy N]
             [--pixel-values F.npy]
                            every stage as .npy: pixel_values, image_features, image_embeds,
@@ -229,7 +232,7 @@ function commands.generate(args)
 end
 
 local ground_spec = { ["--model"] = "string", ["--vision-tower"] = "string", ["--image"] = "string",
-  ["--json"] = "flag", ["--max-new-tokens"] = "number", ["--temperature"] = "number", ["--top-p"] = "number",
+  ["--json"] = "flag", ["--draw"] = "string", ["--max-new-tokens"] = "number", ["--temperature"] = "number", ["--top-p"] = "number",
   ["--seed"] = "number", ["--threads"] = "number", ["--template"] = "string" }
 
 local function load_groundinggpt(o)
@@ -244,8 +247,13 @@ function commands.ground(args)
     return fail("ground: need --model DIR, --image FILE and a QUESTION\n" .. usage)
   end
   local m = load_groundinggpt(o)
-  local r = m:ground { image = o["--image"], question = pos[1], max_new_tokens = o["--max-new-tokens"],
+  local img = require("lego").image.load(o["--image"])
+  local r = m:ground { image = img, question = pos[1], max_new_tokens = o["--max-new-tokens"],
     temperature = o["--temperature"], top_p = o["--top-p"], seed = o["--seed"] }
+  if o["--draw"] then
+    local I = require("lego").image
+    I.save(o["--draw"], I.draw_boxes(img, r.boxes))
+  end
   local cjson = require "cjson"
   if o["--json"] then
     local boxes = {}
@@ -262,11 +270,44 @@ function commands.ground(args)
     return 0
   end
   print(r.text)
-  for _, b in ipairs(r.boxes) do
-    print(("  %s: [%d, %d, %d, %d] px"):format(b.phrase ~= "" and b.phrase or "(box)", b.x0, b.y0, b.x1, b.y1))
+  for i, b in ipairs(r.boxes) do
+    print(("  %d. %s: [%d, %d, %d, %d] px"):format(i, b.phrase ~= "" and b.phrase or "(box)", b.x0, b.y0, b.x1, b.y1))
   end
   for _, p in ipairs(r.problems) do io.stderr:write(("lego: ignored %s: %s\n"):format(p.text, p.reason)) end
   return 0
+end
+
+function commands.chat(args)
+  local o = parse("chat", args, ground_spec, 0)
+  if not (o["--model"] and o["--image"]) then return fail("chat: need --model DIR and --image FILE\n" .. usage) end
+  local lego = require "lego"
+  local m = load_groundinggpt(o)
+  local img = lego.image.load(o["--image"])
+  local rows = m:project_image(m:encode_image(m:preprocess_image(img)))
+  local read = require("lego.console").line_reader()
+  local history = {}
+  io.stdout:setvbuf("line")
+  while true do
+    local q = read("Human: ")
+    if not q then
+      print()
+      return 0
+    end
+    if q:match("%S") then
+      local ids = m:input_ids(m:prompt { question = q, image = true, history = history })
+      io.write("Assistant: ")
+      local out = m.llm:generate { embeds = m:splice(ids, { image = rows }), ids = ids, stop = { lego.prompt.STOP },
+        max_new_tokens = o["--max-new-tokens"] or 512, temperature = o["--temperature"], seed = o["--seed"],
+        on_token = function(text) io.write(text) end }
+      print()
+      local answer = out.text:gsub("^%s+", ""):gsub("%s+$", "")
+      local g = lego.grounding.parse(answer, { width = img:size(2), height = img:size(1) })
+      for i, b in ipairs(g.boxes) do
+        print(("  %d. %s: [%d, %d, %d, %d] px"):format(i, b.phrase ~= "" and b.phrase or "(box)", b.x0, b.y0, b.x1, b.y1))
+      end
+      history[#history + 1] = { q, answer }
+    end
+  end
 end
 
 function commands.dump(args)

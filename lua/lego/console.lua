@@ -26,7 +26,8 @@ local function load_readline()
   end
 end
 
-local function line_reader()
+-- A function(prompt) -> line or nil (end of input), with readline when stdin is a terminal.
+function console.line_reader()
   local rl = load_readline()
   local home = os.getenv("HOME")
   local history = home and (home .. "/.lego_history")
@@ -87,7 +88,7 @@ end
 function console.run()
   local lego = require "lego"
   local env = setmetatable({ lego = lego, tensor = lego.tensor, nn = lego.nn }, { __index = _G })
-  local read = line_reader()
+  local read = console.line_reader()
   io.stdout:setvbuf("line") -- keep results and errors in order when both go to a pipe
   if interactive then
     print(("lego %s console — `lego`, `tensor` and `nn` are loaded; Ctrl-D quits."):format(lego.version))

@@ -43,6 +43,34 @@ function image.normalize(img, mean, std)
   return out
 end
 
+-- Writes u8 [H, W, 3] as .png or .jpg.
+function image.save(path, img)
+  core.check(C.lego_image_save(path, img.p), "image.save")
+end
+
+image.PALETTE = { { 230, 25, 75 }, { 60, 180, 75 }, { 0, 130, 200 }, { 245, 130, 48 }, { 145, 30, 180 },
+  { 70, 240, 240 }, { 240, 50, 230 }, { 128, 128, 0 } }
+
+-- A copy of img with boxes ({x0, y0, x1, y1} in pixels, e.g. lego.grounding's) drawn and numbered
+-- 1, 2, ... in the palette's colours.
+function image.draw_boxes(img, boxes)
+  local out = img:contiguous():clone()
+  for i, b in ipairs(boxes) do
+    local rgb = ffi.new("uint8_t[3]", image.PALETTE[(i - 1) % #image.PALETTE + 1])
+    core.check(C.lego_image_draw_box(out.p, b.x0, b.y0, b.x1, b.y1, rgb, i), "draw_boxes")
+  end
+  return out
+end
+
+-- Pixels inside a box, as a new u8 [h, w, 3] image (the box is clamped to the picture).
+function image.crop(img, box)
+  local h, w = img:size(1), img:size(2)
+  local x0, y0 = math.max(0, math.floor(box.x0)), math.max(0, math.floor(box.y0))
+  local x1, y1 = math.min(w, math.ceil(box.x1)), math.min(h, math.ceil(box.y1))
+  if x1 <= x0 or y1 <= y0 then error("image.crop: the box is empty", 2) end
+  return img:narrow(1, y0 + 1, y1 - y0):narrow(2, x0 + 1, x1 - x0):contiguous()
+end
+
 -- GroundingGPT's preprocessing: opts.size (336), opts.pad (a color, or false for none), mean, std.
 function image.preprocess(img, opts)
   opts = opts or {}

@@ -1,0 +1,24 @@
+-- Ask one question about every image of a folder; one JSON object per line.
+--   bin/lego run examples/batch_folder.lua MODEL_DIR FOLDER "Where is the dog?" > answers.jsonl
+local cjson = require "cjson"
+local model_dir, folder, question = arg[1], arg[2], arg[3]
+if not (model_dir and folder and question) then
+  io.stderr:write('usage: lego run examples/batch_folder.lua MODEL_DIR FOLDER "question" > answers.jsonl\n')
+  return 2
+end
+local m = lego.load(model_dir) -- loaded once: weights stay mapped, the KV cache is reused
+local p = io.popen("ls -1 '" .. folder:gsub("'", "'\\''") .. "'")
+for name in p:lines() do
+  if name:lower():match("%.jpe?g$") or name:lower():match("%.png$") then
+    local ok, r = pcall(m.ground, m, { image = folder .. "/" .. name, question = question, max_new_tokens = 128 })
+    if ok then
+      local boxes = {}
+      for i, b in ipairs(r.boxes) do boxes[i] = { phrase = b.phrase, box = { b.x0, b.y0, b.x1, b.y1 } } end
+      print(cjson.encode { file = name, text = r.text, boxes = boxes, seconds = r.timing.total_s })
+    else
+      print(cjson.encode { file = name, error = tostring(r) })
+    end
+    io.stdout:flush()
+  end
+end
+p:close()
