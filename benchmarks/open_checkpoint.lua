@@ -1,7 +1,8 @@
 -- Opening a checkpoint the size of GroundingGPT-7B: time and resident memory.
 --   bin/lego run benchmarks/open_checkpoint.lua [DIR]      (default build/bench-groundinggpt-7b)
--- The first run writes DIR: the LLaMA-7B + mm_projector tensors of GroundingGPT-7B (vocab 32009)
--- in bf16, random values, as two safetensors shards with an index, 13.5 GB in all. Then it times
+-- The first run writes DIR (benchmarks/random_checkpoint.lua): the LLaMA-7B + image adapter tensors
+-- of GroundingGPT-7B (vocab 32009) in bf16, random values, two safetensors shards with an index,
+-- 13.5 GB in all. Then it times
 -- lego.weights.open on the directory, and reads resident memory (VmRSS) after opening, after
 -- taking every tensor (views: nothing is read), and after summing one 11008 x 4096 weight.
 local ffi = require "ffi"
@@ -22,82 +23,10 @@ local function rss_mb()
   end
 end
 
-local function tensors()
-  local list = { { "model.embed_tokens.weight", { 32009, 4096 } } }
-  for l = 0, 31 do
-    local p = "model.layers." .. l .. "."
-    for _, t in ipairs {
-      { "self_attn.q_proj.weight", { 4096, 4096 } }, { "self_attn.k_proj.weight", { 4096, 4096 } },
-      { "self_attn.v_proj.weight", { 4096, 4096 } }, { "self_attn.o_proj.weight", { 4096, 4096 } },
-      { "mlp.gate_proj.weight", { 11008, 4096 } }, { "mlp.up_proj.weight", { 11008, 4096 } },
-      { "mlp.down_proj.weight", { 4096, 11008 } }, { "input_layernorm.weight", { 4096 } },
-      { "post_attention_layernorm.weight", { 4096 } },
-    } do
-      list[#list + 1] = { p .. t[1], t[2] }
-    end
-  end
-  for _, t in ipairs {
-    { "model.norm.weight", { 4096 } }, { "model.mm_projector.0.weight", { 4096, 1024 } },
-    { "model.mm_projector.0.bias", { 4096 } }, { "model.mm_projector.2.weight", { 4096, 4096 } },
-    { "model.mm_projector.2.bias", { 4096 } }, { "lm_head.weight", { 32009, 4096 } },
-  } do
-    list[#list + 1] = t
-  end
-  return list
+if not io.open(dir .. "/model.safetensors.index.json") then
+  local rc = dofile(lego.core.checkout_root .. "/benchmarks/random_checkpoint.lua")
+  rc.write(dir, rc.groundinggpt_7b(), { dtype = "bf16" })
 end
-
--- safetensors by hand: 8-byte header length, JSON header, data (random bf16 from one 64 MB block)
-local function write_shards()
-  os.execute("mkdir -p '" .. dir .. "'")
-  local block = T.randn { 32 * 2 ^ 20, seed = 7, std = 0.02, dtype = "bf16" }
-  local block_bytes = block:nbytes()
-  local list, shards, shard, size = tensors(), {}, nil, 0
-  for _, t in ipairs(list) do
-    local n = 2
-    for _, d in ipairs(t[2]) do n = n * d end
-    t.bytes = n
-    if not shard or size + n > 10e9 then
-      shard = { tensors = {} }
-      shards[#shards + 1] = shard
-      size = 0
-    end
-    shard.tensors[#shard.tensors + 1] = t
-    size = size + n
-  end
-  local index = {}
-  for i, s in ipairs(shards) do
-    local name = ("model-%05d-of-%05d.safetensors"):format(i, #shards)
-    local parts, off = {}, 0
-    for _, t in ipairs(s.tensors) do
-      parts[#parts + 1] = ('"%s":{"dtype":"BF16","shape":[%s],"data_offsets":[%d,%d]}'):format(t[1],
-        table.concat(t[2], ","), off, off + t.bytes)
-      off = off + t.bytes
-      index[#index + 1] = ('"%s":"%s"'):format(t[1], name)
-    end
-    local header = "{" .. table.concat(parts, ",") .. "}"
-    header = header .. (" "):rep((8 - #header % 8) % 8)
-    local f = assert(io.open(dir .. "/" .. name, "wb"))
-    local len = ffi.new("uint64_t[1]", #header)
-    f:write(ffi.string(len, 8), header)
-    local pos = 0
-    for _, t in ipairs(s.tensors) do
-      local left = t.bytes
-      while left > 0 do
-        local start = pos % block_bytes
-        local n = math.min(left, block_bytes - start)
-        f:write(ffi.string(ffi.cast("char *", block:data()) + start, n))
-        pos, left = pos + n, left - n
-      end
-    end
-    f:close()
-    io.write(("wrote %s (%.1f GB)\n"):format(name, off / 1e9))
-  end
-  local f = assert(io.open(dir .. "/model.safetensors.index.json", "w"))
-  f:write('{"metadata":{},"weight_map":{', table.concat(index, ","), "}}\n")
-  f:close()
-end
-
-if not io.open(dir .. "/model.safetensors.index.json") then write_shards() end
 
 collectgarbage()
 local rss0 = rss_mb()

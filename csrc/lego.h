@@ -273,6 +273,16 @@ int lego_image_draw_box(lego_tensor *img, int64_t x0, int64_t y0, int64_t x1, in
 /* Writes u8 [H, W, 3] as .png or .jpg (stb_image_write), via a temporary file and a rename. */
 int lego_image_save(const char *path, const lego_tensor *img);
 
+/* ---- transformer encoder layer (CLIP's ViT; EVA's and ImageBind's with other options) ------------ */
+typedef struct lego_vit_layer_weights {
+    const lego_tensor *ln1_w, *ln1_b, *q_w, *q_b, *k_w, *k_b, *v_w, *v_b, *o_w, *o_b;
+    const lego_tensor *ln2_w, *ln2_b, *fc1_w, *fc1_b, *fc2_w, *fc2_b; /* biases may be NULL */
+} lego_vit_layer_weights;
+enum { LEGO_ACT_GELU = 0, LEGO_ACT_QUICK_GELU = 1, LEGO_ACT_GELU_TANH = 2 };
+/* One pre-norm encoder layer on x [T, C] (contiguous f32, updated in place):
+ * x += attn(LN1(x)) with `heads` heads over all T; x += fc2(act(fc1(LN2(x)))). */
+int lego_vit_layer(lego_tensor *x, const lego_vit_layer_weights *w, int heads, float eps, int act);
+
 /* ---- LLaMA-architecture decoder (fused C blocks; the Lua recipe lua/lego/llm.lua fills it) ---- */
 typedef struct lego_decoder lego_decoder;
 typedef struct lego_decoder_config {

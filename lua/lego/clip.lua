@@ -4,6 +4,8 @@
 --   layers of  x += attn(LN1(x));  x += fc2(quick_gelu(fc1(LN2(x))))
 --   local tower = lego.clip.load("clip-vit-large-patch14-336")
 --   local feats = tower:features(pixel_values, {layer = -2})   -- [576, 1024]: CLS dropped
+local ffi = require "ffi"
+local core = require "lego.core"
 local tensor = require "lego.tensor"
 local weights = require "lego.weights"
 local config = require "lego.config"
@@ -62,8 +64,23 @@ function Tower:embed(pixels)
   return x:layer_norm(self.pre_norm.w, self.pre_norm.b, self.eps)
 end
 
--- One encoder layer on x [T, C].
+-- One encoder layer on x [T, C] through the fused C block (csrc/models/vit.c).
 function Tower:layer(x, l)
+  x = x:contiguous():clone()
+  local w = ffi.new("lego_vit_layer_weights")
+  w.ln1_w, w.ln1_b, w.ln2_w, w.ln2_b = l.layer_norm1.w.p, l.layer_norm1.b.p, l.layer_norm2.w.p, l.layer_norm2.b.p
+  w.q_w, w.q_b = l["self_attn.q_proj"].w.p, l["self_attn.q_proj"].b.p
+  w.k_w, w.k_b = l["self_attn.k_proj"].w.p, l["self_attn.k_proj"].b.p
+  w.v_w, w.v_b = l["self_attn.v_proj"].w.p, l["self_attn.v_proj"].b.p
+  w.o_w, w.o_b = l["self_attn.out_proj"].w.p, l["self_attn.out_proj"].b.p
+  w.fc1_w, w.fc1_b, w.fc2_w, w.fc2_b = l["mlp.fc1"].w.p, l["mlp.fc1"].b.p, l["mlp.fc2"].w.p, l["mlp.fc2"].b.p
+  core.check(core.C.lego_vit_layer(x.p, w, self.heads, self.eps, core.C.LEGO_ACT_QUICK_GELU), "CLIP layer")
+  return x
+end
+
+-- The same layer composed from lego's ops in Lua (what the fused block must equal; a place to
+-- experiment).
+function Tower:layer_lua(x, l)
   local t, c, h = x:size(1), self.width, self.heads
   local n = x:layer_norm(l.layer_norm1.w, l.layer_norm1.b, self.eps)
   local q = n:linear(l["self_attn.q_proj"].w, l["self_attn.q_proj"].b):view(t, h, c / h)

@@ -29,6 +29,16 @@ describe("groundinggpt", function()
     assert.truthy(r.timing.encode_s >= 0 and r.timing.total_s >= r.timing.generate_s)
   end)
 
+  it("runs CLIP's layers through the fused C block, equal to the same layer composed in Lua", function()
+    local t = m.tower
+    local x = t:embed(npy "pixel_values")
+    for i = 1, #t.layers do
+      helper.assert_close(t:layer(x, t.layers[i]), t:layer_lua(x, t.layers[i]), 1e-6, 1e-6, "layer " .. i)
+    end
+    assert.has_error(function() t:features(npy "pixel_values", { layer = 7 }) end)
+    assert.are.same({ 577, 32 }, t:features(npy "pixel_values", { layer = -1, cls = true }):shape())
+  end)
+
   it("keeps <im_start> and <im_end> and overwrites exactly the patch rows", function()
     local ids = m:input_ids(m:prompt { question = "x", image = true })
     local rows = lego.tensor.randn { 576, 64, seed = 3 }

@@ -1,0 +1,120 @@
+-- Random checkpoints with real shapes, for the benchmarks: safetensors written by hand (8-byte
+-- header length, JSON header, data), values taken from one random block, sharded like HF's.
+--   local rc = dofile(lego.core.checkout_root .. "/benchmarks/random_checkpoint.lua")
+--   rc.write(dir, rc.groundinggpt_7b(), {dtype = "bf16"})
+local ffi = require "ffi"
+local T = lego.tensor
+
+local M = {}
+
+-- LLaMA-7B with GroundingGPT's 32009-token vocabulary and its image adapter.
+function M.groundinggpt_7b()
+  local list = { { "model.embed_tokens.weight", { 32009, 4096 } } }
+  for l = 0, 31 do
+    local p = "model.layers." .. l .. "."
+    for _, t in ipairs {
+      { "self_attn.q_proj.weight", { 4096, 4096 } }, { "self_attn.k_proj.weight", { 4096, 4096 } },
+      { "self_attn.v_proj.weight", { 4096, 4096 } }, { "self_attn.o_proj.weight", { 4096, 4096 } },
+      { "mlp.gate_proj.weight", { 11008, 4096 } }, { "mlp.up_proj.weight", { 11008, 4096 } },
+      { "mlp.down_proj.weight", { 4096, 11008 } }, { "input_layernorm.weight", { 4096 } },
+      { "post_attention_layernorm.weight", { 4096 } },
+    } do
+      list[#list + 1] = { p .. t[1], t[2] }
+    end
+  end
+  for _, t in ipairs {
+    { "model.norm.weight", { 4096 } }, { "model.mm_vision_projector.0.weight", { 4096, 1024 } },
+    { "model.mm_vision_projector.0.bias", { 4096 } }, { "model.mm_vision_projector.2.weight", { 4096, 4096 } },
+    { "model.mm_vision_projector.2.bias", { 4096 } }, { "lm_head.weight", { 32009, 4096 } },
+  } do
+    list[#list + 1] = t
+  end
+  return list
+end
+
+-- CLIP ViT-L/14 at 336 px, vision tower only.
+function M.clip_l336()
+  local p = "vision_model."
+  local list = {
+    { p .. "embeddings.patch_embedding.weight", { 1024, 3, 14, 14 } }, { p .. "embeddings.class_embedding", { 1024 } },
+    { p .. "embeddings.position_embedding.weight", { 577, 1024 } }, { p .. "pre_layrnorm.weight", { 1024 } },
+    { p .. "pre_layrnorm.bias", { 1024 } },
+  }
+  for l = 0, 23 do
+    local q = p .. "encoder.layers." .. l .. "."
+    for _, n in ipairs { "q_proj", "k_proj", "v_proj", "out_proj" } do
+      list[#list + 1] = { q .. "self_attn." .. n .. ".weight", { 1024, 1024 } }
+      list[#list + 1] = { q .. "self_attn." .. n .. ".bias", { 1024 } }
+    end
+    list[#list + 1] = { q .. "mlp.fc1.weight", { 4096, 1024 } }
+    list[#list + 1] = { q .. "mlp.fc1.bias", { 4096 } }
+    list[#list + 1] = { q .. "mlp.fc2.weight", { 1024, 4096 } }
+    list[#list + 1] = { q .. "mlp.fc2.bias", { 1024 } }
+    for _, n in ipairs { "layer_norm1", "layer_norm2" } do
+      list[#list + 1] = { q .. n .. ".weight", { 1024 } }
+      list[#list + 1] = { q .. n .. ".bias", { 1024 } }
+    end
+  end
+  return list
+end
+
+-- Writes the tensors as safetensors shards (of at most opts.shard_bytes, default 10 GB) with an
+-- index when there are several; opts.dtype "bf16" (default) or "f32"; opts.std scales the values.
+function M.write(dir, list, opts)
+  opts = opts or {}
+  local dtype = opts.dtype or "bf16"
+  local size_of = dtype == "f32" and 4 or 2
+  os.execute("mkdir -p '" .. dir .. "'")
+  local block = T.randn { 32 * 2 ^ 20, seed = opts.seed or 7, std = opts.std or 0.02, dtype = dtype }
+  local block_bytes = block:nbytes()
+  local shards, shard, size = {}, nil, 0
+  for _, t in ipairs(list) do
+    local n = size_of
+    for _, d in ipairs(t[2]) do n = n * d end
+    t.bytes = n
+    if not shard or size + n > (opts.shard_bytes or 10e9) then
+      shard = { tensors = {} }
+      shards[#shards + 1] = shard
+      size = 0
+    end
+    shard.tensors[#shard.tensors + 1] = t
+    size = size + n
+  end
+  local index, pos = {}, 0
+  for i, s in ipairs(shards) do
+    local name = #shards == 1 and "model.safetensors" or ("model-%05d-of-%05d.safetensors"):format(i, #shards)
+    local parts, off = {}, 0
+    for _, t in ipairs(s.tensors) do
+      parts[#parts + 1] = ('"%s":{"dtype":"%s","shape":[%s],"data_offsets":[%d,%d]}'):format(t[1], dtype:upper(),
+        table.concat(t[2], ","), off, off + t.bytes)
+      off = off + t.bytes
+      index[#index + 1] = ('"%s":"%s"'):format(t[1], name)
+    end
+    local header = "{" .. table.concat(parts, ",") .. "}"
+    header = header .. (" "):rep((8 - #header % 8) % 8)
+    local f = assert(io.open(dir .. "/" .. name, "wb"))
+    f:write(ffi.string(ffi.new("uint64_t[1]", #header), 8), header)
+    for _, t in ipairs(s.tensors) do
+      local left = t.bytes
+      while left > 0 do
+        local start = pos % block_bytes
+        local n = math.min(left, block_bytes - start)
+        f:write(ffi.string(ffi.cast("char *", block:data()) + start, n))
+        pos, left = pos + n, left - n
+      end
+    end
+    f:close()
+  end
+  if #shards > 1 then
+    local f = assert(io.open(dir .. "/model.safetensors.index.json", "w"))
+    f:write('{"metadata":{},"weight_map":{', table.concat(index, ","), "}}\n")
+    f:close()
+  end
+  if opts.config then
+    local f = assert(io.open(dir .. "/config.json", "w"))
+    f:write(opts.config)
+    f:close()
+  end
+end
+
+return M
