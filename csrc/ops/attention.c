@@ -1,15 +1,52 @@
-/* attention.c — multi-head / grouped-query attention, causal over a KV cache or full (lego.h). One query
- * row and head at a time: scores against every visible key (dot products by the vector kernels),
- * a max-subtracted softmax in f32, then the weighted sum of values. Rows and heads run in
- * parallel; the scores live on each thread's stack, so decoding allocates nothing. */
+/* attention.c — multi-head / grouped-query attention, causal over a KV cache or full (lego.h).
+ * Two paths with the same arithmetic (scores, max-subtracted softmax in f32, weighted values):
+ *  - a few query rows (decoding): one row and head at a time, dot products by the vector kernels,
+ *    scores on each thread's stack, so a decoded token allocates nothing;
+ *  - many rows (prefill, encoders): per head, the scores as one GEMM (q k^T), masked when causal,
+ *    softmax by rows, and the output as a second GEMM (p v): matrix products instead of dots. */
 #include "../core/internal.h"
+#include "../kernels/gemm.h"
 #include "../kernels/vec.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-enum { STACK_SCORES = 16384 }; /* longer contexts take a heap buffer per row */
+enum { STACK_SCORES = 16384, /* longer contexts take a heap buffer per row */
+       GEMM_ROWS = 16 };      /* from this many query rows on, the GEMM path */
+
+static int attention_gemm(lego_tensor *out, const lego_tensor *q, const lego_tensor *k, const lego_tensor *v, int64_t pos0,
+                          int causal, int64_t t, int64_t h, int64_t d, int64_t kvh) {
+    int64_t s = causal ? pos0 + t : k->sizes[0]; /* keys any row can see */
+    float *scores = lego_aligned_alloc((size_t)(t * s) * sizeof(float));
+    if (!scores) return lego_fail("attention: out of memory for %lld x %lld scores", (long long)t, (long long)s);
+    const float *qd = lego_tensor_data(q), *kd = lego_tensor_data(k), *vd = lego_tensor_data(v);
+    float *y = lego_tensor_data(out);
+    float scale = 1.0f / sqrtf((float)d);
+    int64_t group = h / kvh, ks = k->strides[0], vs = v->strides[0];
+    for (int64_t head = 0; head < h; head++) {
+        int64_t kv = head / group;
+        lego_sgemm(false, true, t, s, d, qd + head * d, h * d, kd + kv * d, ks, scores, s);
+#pragma omp parallel for schedule(static)
+        for (int64_t r = 0; r < t; r++) {
+            float *row = scores + r * s;
+            int64_t n = causal ? pos0 + r + 1 : s; /* visible keys; the rest weigh 0 */
+            float mx = -INFINITY;
+            for (int64_t j = 0; j < n; j++) {
+                row[j] *= scale;
+                mx = row[j] > mx ? row[j] : mx;
+            }
+            double sum = 0;
+            for (int64_t j = 0; j < n; j++) sum += row[j] = expf(row[j] - mx);
+            float inv = (float)(1.0 / sum);
+            for (int64_t j = 0; j < n; j++) row[j] *= inv;
+            for (int64_t j = n; j < s; j++) row[j] = 0;
+        }
+        lego_sgemm(false, false, t, d, s, scores, s, vd + kv * d, vs, y + head * d, h * d);
+    }
+    lego_aligned_free(scores);
+    return 0;
+}
 
 static int check_cache(const lego_tensor *c, const char *what, int64_t d) {
     if (c->type != LEGO_F32 || c->ndim != 3 || c->sizes[2] != d || c->strides[2] != 1)
@@ -36,6 +73,8 @@ int lego_attention(lego_tensor *out, const lego_tensor *q, const lego_tensor *k,
         return lego_fail("attention: positions up to %lld need a cache of at least %lld rows, got %lld", (long long)(pos0 + t - 1),
                          (long long)(pos0 + t), (long long)(k->sizes[0] < v->sizes[0] ? k->sizes[0] : v->sizes[0]));
     if (lego_check_out(out, op, 3, q->sizes)) return -1;
+    if (t >= GEMM_ROWS && lego_active_path() != LEGO_PATH_REF)
+        return attention_gemm(out, q, k, v, pos0, causal, t, h, d, kvh);
     const lego_vec_kernels *vk = lego_vec_active();
     const float *qd = lego_tensor_data(q), *kd = lego_tensor_data(k), *vd = lego_tensor_data(v);
     float *y = lego_tensor_data(out);

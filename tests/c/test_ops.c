@@ -135,6 +135,29 @@ static void test_conv_paths(void) {
     }
 }
 
+struct attention_ctx {
+    lego_tensor *q, *k, *v;
+    int64_t pos0;
+    int causal;
+};
+static int run_attention(lego_tensor *out, void *c) {
+    struct attention_ctx *a = c;
+    return lego_attention(out, a->q, a->k, a->v, a->pos0, a->causal);
+}
+
+/* the GEMM path (many rows) against the reference's row-by-row dots, causal over a cache with GQA
+ * and full */
+static void test_attention_paths(void) {
+    int64_t qs[3] = {40, 8, 16}, ks[3] = {64, 2, 16};
+    lego_tensor *q = randn(LEGO_F32, 3, qs, 70, 1.0), *k = randn(LEGO_F32, 3, ks, 71, 1.0), *v = randn(LEGO_F32, 3, ks, 72, 1.0);
+    lego_tensor *out = lego_tensor_empty(LEGO_F32, 3, qs);
+    struct attention_ctx causal = {q, k, v, 17, 1}, full = {q, k, v, 0, 0};
+    compare_paths(run_attention, &causal, out, 1e-4, 1e-5, "causal attention");
+    compare_paths(run_attention, &full, out, 1e-4, 1e-5, "full attention");
+    lego_tensor *ts[] = {q, k, v, out};
+    for (int i = 0; i < 4; i++) lego_tensor_free(ts[i]);
+}
+
 static void test_threads_agree(void) {
     int64_t xs[2] = {24, 515}, ws[2] = {300, 515}, os[2] = {24, 300};
     lego_tensor *x = randn(LEGO_F32, 2, xs, 60, 1.0), *w = randn(LEGO_BF16, 2, ws, 61, 0.05);
@@ -177,6 +200,7 @@ int main(void) {
     RUN(test_linear_strided_weight);
     RUN(test_matmul_paths);
     RUN(test_conv_paths);
+    RUN(test_attention_paths);
     RUN(test_threads_agree);
     RUN(test_op_errors);
     return check_failures != 0;
