@@ -11,9 +11,7 @@ local model_dir, clip_dir = root .. "/build/bench-groundinggpt-7b", root .. "/bu
 local image_path = arg[1] or (shared .. "media/images/dog.jpeg")
 local rc = dofile(root .. "/benchmarks/random_checkpoint.lua")
 
-pcall(ffi.cdef, "typedef struct { long sec; long nsec; } bench_ts; int clock_gettime(int, bench_ts *);")
-local ts = ffi.new("bench_ts")
-local function clock() ffi.C.clock_gettime(1, ts); return tonumber(ts.sec) + tonumber(ts.nsec) * 1e-9 end
+local clock = lego.clock
 local function status(key)
   for line in io.lines("/proc/self/status") do
     local kb = line:match("^" .. key .. ":%s+(%d+)")

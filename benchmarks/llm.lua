@@ -14,9 +14,7 @@ local shapes = {
   ["7b"] = { name = "LLaMA-7B", dim = 4096, layers = 32, heads = 32, kv = 32, hidden = 11008 },
 }
 
-ffi.cdef "typedef struct { long sec; long nsec; } bench_ts; int clock_gettime(int, bench_ts *);"
-local ts = ffi.new("bench_ts")
-local function clock() ffi.C.clock_gettime(1, ts); return tonumber(ts.sec) + tonumber(ts.nsec) * 1e-9 end
+local clock = lego.clock
 
 local function write_model(s, path)
   local vocab_src = lego.weights.open(root .. "/../shared/assets/tokenizer/ggml-vocab-llama-spm.gguf")

@@ -5,16 +5,10 @@
 -- 13.5 GB in all. Then it times
 -- lego.weights.open on the directory, and reads resident memory (VmRSS) after opening, after
 -- taking every tensor (views: nothing is read), and after summing one 11008 x 4096 weight.
-local ffi = require "ffi"
 local T = lego.tensor
 local dir = arg[1] or (lego.core.checkout_root .. "/build/bench-groundinggpt-7b")
 
-ffi.cdef "typedef struct { long sec; long nsec; } bench_timespec; int clock_gettime(int clk, bench_timespec *ts);"
-local ts = ffi.new("bench_timespec")
-local function clock()
-  ffi.C.clock_gettime(1, ts)
-  return tonumber(ts.sec) + tonumber(ts.nsec) * 1e-9
-end
+local clock = lego.clock
 
 local function rss_mb()
   for line in io.lines("/proc/self/status") do

@@ -187,13 +187,7 @@ function commands.tokenize(args)
   return 0
 end
 
-local function now()
-  local ffi = require "ffi"
-  pcall(ffi.cdef, "typedef struct { long sec; long nsec; } lego_cli_timespec; int clock_gettime(int, lego_cli_timespec *);")
-  local ts = ffi.new("lego_cli_timespec")
-  ffi.C.clock_gettime(1, ts)
-  return tonumber(ts.sec) + tonumber(ts.nsec) * 1e-9
-end
+local function now() return require("lego.core").clock() end
 
 function commands.generate(args)
   local numbers = { ["--max-new-tokens"] = "max_new_tokens", ["--temperature"] = "temperature", ["--top-k"] = "top_k",
@@ -297,7 +291,7 @@ function commands.chat(args)
       local ids = m:input_ids(m:prompt { question = q, image = true, history = history })
       io.write("Assistant: ")
       local out = m.llm:generate { embeds = m:splice(ids, { image = rows }), ids = ids, stop = { lego.prompt.STOP },
-        max_new_tokens = o["--max-new-tokens"] or 512, temperature = o["--temperature"], seed = o["--seed"],
+        max_new_tokens = o["--max-new-tokens"] or math.max(1, math.min(512, m.llm.config.max_context - #ids)), temperature = o["--temperature"], seed = o["--seed"],
         on_token = function(text) io.write(text) end }
       print()
       local answer = out.text:gsub("^%s+", ""):gsub("%s+$", "")

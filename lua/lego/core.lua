@@ -20,6 +20,15 @@ for _, decl in ipairs { "char *realpath(const char *path, char *resolved);", "vo
   pcall(ffi.cdef, decl)
 end
 
+pcall(ffi.cdef, "typedef struct { long sec; long nsec; } lego_timespec; int clock_gettime(int clk, lego_timespec *ts);")
+local timespec = ffi.new("lego_timespec")
+
+-- Monotonic seconds, for timing stages.
+function M.clock()
+  ffi.C.clock_gettime(1, timespec) -- CLOCK_MONOTONIC
+  return tonumber(timespec.sec) + tonumber(timespec.nsec) * 1e-9
+end
+
 function M.realpath(path)
   local p = ffi.C.realpath(path, nil)
   if p == nil then return path end

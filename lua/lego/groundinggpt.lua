@@ -124,16 +124,11 @@ end
 
 -- ---- the whole request --------------------------------------------------------------------------------
 
-local function clock()
-  local ffi = require "ffi"
-  pcall(ffi.cdef, "typedef struct { long sec; long nsec; } lego_gg_ts; int clock_gettime(int, lego_gg_ts *);")
-  local ts = ffi.new("lego_gg_ts")
-  ffi.C.clock_gettime(1, ts)
-  return tonumber(ts.sec) + tonumber(ts.nsec) * 1e-9
-end
+local clock = require("lego.core").clock
 
 -- opts: image (path or u8 tensor), question, history, template; generation options as
--- lego.llm's generate (max_new_tokens 512, temperature 0 = greedy, top_p, seed, on_token, ...).
+-- lego.llm's generate (max_new_tokens: 512 or what the context has room for; temperature 0 =
+-- greedy, top_p, seed, on_token, ...).
 -- Returns {text, tokens, boxes, spans, problems, timing}; boxes in pixels of the original image.
 function Model:ground(opts)
   local t0 = clock()
@@ -157,7 +152,8 @@ function Model:ground(opts)
   local gen = {}
   for k, v in pairs(opts) do gen[k] = v end
   gen.embeds, gen.ids, gen.prompt, gen.image, gen.question, gen.history = x, ids, nil, nil, nil, nil
-  gen.max_new_tokens = opts.max_new_tokens or 512
+  -- by default up to 512 new tokens, fewer when the context has less room left
+  gen.max_new_tokens = opts.max_new_tokens or math.max(1, math.min(512, self.llm.config.max_context - #ids))
   gen.stop = opts.stop or { prompt.STOP }
   local out = self.llm:generate(gen)
   timing.generate_s = clock() - t3

@@ -25,6 +25,7 @@ local lego = {
 function lego.load(dir, opts) return lego.groundinggpt.load(dir, opts) end
 
 lego.version = ffi.string(core.C.lego_version())
+lego.clock = core.clock -- monotonic seconds
 
 function lego.num_threads() return core.C.lego_num_threads() end
 function lego.set_num_threads(n) core.check(core.C.lego_set_num_threads(n), "set_num_threads") end
