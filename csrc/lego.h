@@ -273,6 +273,21 @@ int lego_image_draw_box(lego_tensor *img, int64_t x0, int64_t y0, int64_t x1, in
 /* Writes u8 [H, W, 3] as .png or .jpg (stb_image_write), via a temporary file and a rename. */
 int lego_image_save(const char *path, const lego_tensor *img);
 
+/* ---- video (FFmpeg) ------------------------------------------------------------------------------- */
+typedef struct lego_video_info {
+    int64_t frames;   /* from the container, or counted from the stream's packets when it has none */
+    double duration;  /* seconds */
+    double fps;
+    int32_t width, height; /* as stored, before rotation */
+    int32_t rotation; /* clockwise degrees that turn the picture upright: 0, 90, 180, 270 */
+    int32_t counted;  /* 1 when frames were counted */
+} lego_video_info;
+int lego_video_probe(const char *path, lego_video_info *info);
+/* The frames at `indices` (ascending, presentation order), upright, each resized to out_w x out_h
+ * with Pillow's bicubic (squashed, no crop): u8 [n, out_h, out_w, 3]. Seeks to the keyframe before
+ * a frame far ahead rather than decoding everything in between. */
+lego_tensor *lego_video_frames(const char *path, const int64_t *indices, int64_t n, int32_t out_w, int32_t out_h);
+
 /* ---- transformer encoder layer (CLIP's ViT; EVA's and ImageBind's with other options) ------------ */
 typedef struct lego_vit_layer_weights {
     const lego_tensor *ln1_w, *ln1_b, *q_w, *q_b, *k_w, *k_b, *v_w, *v_b, *o_w, *o_b;

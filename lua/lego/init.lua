@@ -15,6 +15,7 @@ local lego = {
   tokenizer = require "lego.tokenizer",
   llm = require "lego.llm",
   image = require "lego.image",
+  video = require "lego.video",
   clip = require "lego.clip",
   prompt = require "lego.prompt",
   grounding = require "lego.grounding",

@@ -1,0 +1,61 @@
+-- lego.video: frames in, as GroundingGPT's video branch takes them.
+--   local info = lego.video.info("clip.mp4")          -- {frames, duration, fps, width, height, rotation, counted}
+--   local frames, idx = lego.video.load("clip.mp4")   -- u8 [T, 224, 224, 3], T = min(64, frames),
+--                                                     -- frame floor(i * frames / T) for i = 0 .. T-1
+--   local px = lego.video.preprocess(frames)          -- f32 [T, 3, 224, 224]: /255, CLIP mean/std
+local ffi = require "ffi"
+local core = require "lego.core"
+local tensor = require "lego.tensor"
+local image = require "lego.image"
+local C = core.C
+
+local video = {}
+
+function video.info(path)
+  if type(path) ~= "string" then error("video.info: path must be a string", 2) end
+  local i = ffi.new("lego_video_info")
+  core.check(C.lego_video_probe(path, i), "video.info")
+  return { frames = tonumber(i.frames), duration = i.duration, fps = i.fps, width = i.width, height = i.height,
+    rotation = i.rotation, counted = i.counted == 1 }
+end
+
+-- GroundingGPT's choice: n = min(max, count) frames, indices floor(i * count / n), 0-based.
+function video.sample_indices(count, max)
+  local n = math.min(max or 64, count)
+  local idx = {}
+  for i = 0, n - 1 do idx[i + 1] = math.floor(i * count / n) end
+  return idx
+end
+
+-- u8 [#indices, h, w, 3] (default 224 x 224, squashed) of 0-based frame numbers
+function video.frames(path, indices, opts)
+  local size = opts and opts.size or 224
+  local arr = ffi.new("int64_t[?]", math.max(#indices, 1))
+  for i, v in ipairs(indices) do arr[i - 1] = v end
+  local t = C.lego_video_frames(path, arr, #indices, opts and opts.width or size, opts and opts.height or size)
+  if t == nil then core.fail("video.frames") end
+  return tensor.wrap(t)
+end
+
+-- The sampled frames, their indices and the video's info; opts.frames (64), opts.size (224).
+function video.load(path, opts)
+  opts = opts or {}
+  local info = video.info(path)
+  local idx = video.sample_indices(info.frames, opts.frames or 64)
+  return video.frames(path, idx, opts), idx, info
+end
+
+-- f32 [T, 3, H, W]: each frame /255 and normalized by CLIP's mean and std
+function video.preprocess(frames, opts)
+  opts = opts or {}
+  local t, h, w = frames:size(1), frames:size(2), frames:size(3)
+  local out = tensor.empty { t, 3, h, w }
+  local mean = ffi.new("float[3]", opts.mean or image.CLIP_MEAN)
+  local std = ffi.new("float[3]", opts.std or image.CLIP_STD)
+  for i = 1, t do
+    core.check(C.lego_image_normalize(out:select(1, i).p, frames:select(1, i).p, mean, std), "video.preprocess")
+  end
+  return out
+end
+
+return video
