@@ -295,8 +295,9 @@ typedef struct lego_vit_layer_weights {
 } lego_vit_layer_weights;
 enum { LEGO_ACT_GELU = 0, LEGO_ACT_QUICK_GELU = 1, LEGO_ACT_GELU_TANH = 2 };
 /* One pre-norm encoder layer on x [T, C] (contiguous f32, updated in place):
- * x += attn(LN1(x)) with `heads` heads over all T; x += fc2(act(fc1(LN2(x)))). */
-int lego_vit_layer(lego_tensor *x, const lego_vit_layer_weights *w, int heads, float eps, int act);
+ * x += attn(LN1(x)) with `heads` heads; x += fc2(act(fc1(LN2(x)))). Rows form sequences of seq_len
+ * (0: one sequence of all T) that attend only within themselves: frames batched together. */
+int lego_vit_layer(lego_tensor *x, const lego_vit_layer_weights *w, int heads, float eps, int act, int64_t seq_len);
 
 /* ---- LLaMA-architecture decoder (fused C blocks; the Lua recipe lua/lego/llm.lua fills it) ---- */
 typedef struct lego_decoder lego_decoder;

@@ -3,7 +3,9 @@
  *   n = LN1(x); q, k, v = n Wq^T + bq, n Wk^T + bk, n Wv^T + bv      (a NULL bias is zero)
  *   x += (softmax over all T of q k^T / sqrt(D), per head) v Wo^T + bo
  *   n = LN2(x); x += act(n W1^T + b1) W2^T + b2
- * One work buffer per call ([T, 5C + hidden] floats); the ops run on headers over it. */
+ * Rows may hold several sequences of seq_len rows (frames batched through one encoder: the matrix
+ * products see all rows, attention stays within each sequence). One work buffer per call
+ * ([T, 5C + hidden] floats); the ops run on headers over it. */
 #include "../core/internal.h"
 
 #include <stdlib.h>
@@ -29,7 +31,7 @@ static lego_tensor heads_view(lego_storage *s, int64_t offset, int64_t t, int64_
         if ((call) != 0) goto done;                                                               \
     } while (0)
 
-int lego_vit_layer(lego_tensor *x, const lego_vit_layer_weights *w, int heads, float eps, int act) {
+int lego_vit_layer(lego_tensor *x, const lego_vit_layer_weights *w, int heads, float eps, int act, int64_t seq_len) {
     if (lego_check_tensor(x, "vit layer", "x") || !w) return -1;
     if (x->type != LEGO_F32 || x->ndim != 2 || !lego_tensor_is_contiguous(x))
         return lego_fail("vit layer: x must be contiguous f32 [T, C], got %s", lego_tensor_describe(x));
@@ -38,6 +40,8 @@ int lego_vit_layer(lego_tensor *x, const lego_vit_layer_weights *w, int heads, f
     if (!w->fc1_w || w->fc1_w->ndim != 2) return lego_fail("vit layer: fc1 weight is missing");
     if (act < LEGO_ACT_GELU || act > LEGO_ACT_GELU_TANH) return lego_fail("vit layer: unknown activation %d", act);
     int64_t hidden = w->fc1_w->sizes[0], d = c / heads;
+    if (seq_len <= 0) seq_len = t;
+    if (t % seq_len) return lego_fail("vit layer: %lld rows are not whole sequences of %lld", (long long)t, (long long)seq_len);
     lego_storage *s = lego_storage_uninit((size_t)(t * (5 * c + hidden)) * sizeof(float));
     if (!s) return -1;
     int rc = -1;
@@ -49,7 +53,12 @@ int lego_vit_layer(lego_tensor *x, const lego_vit_layer_weights *w, int heads, f
     TRY(lego_linear(&q, &n, w->q_w, w->q_b));
     TRY(lego_linear(&k, &n, w->k_w, w->k_b));
     TRY(lego_linear(&v, &n, w->v_w, w->v_b));
-    TRY(lego_attention(&att3, &q3, &k3, &v3, 0, 0));
+    for (int64_t s0 = 0; s0 < t; s0 += seq_len) { /* each sequence (an image, a frame) attends to itself */
+        lego_tensor qs = q3, ks = k3, vs = v3, as = att3;
+        qs.sizes[0] = ks.sizes[0] = vs.sizes[0] = as.sizes[0] = seq_len;
+        qs.offset += s0 * c, ks.offset += s0 * c, vs.offset += s0 * c, as.offset += s0 * c;
+        TRY(lego_attention(&as, &qs, &ks, &vs, 0, 0));
+    }
     TRY(lego_linear(&n, &att, w->o_w, w->o_b));
     TRY(lego_add(x, x, &n));
     TRY(lego_layer_norm(&n, x, w->ln2_w, w->ln2_b, eps));

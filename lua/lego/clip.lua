@@ -74,7 +74,7 @@ function Tower:layer(x, l)
   w.v_w, w.v_b = l["self_attn.v_proj"].w.p, l["self_attn.v_proj"].b.p
   w.o_w, w.o_b = l["self_attn.out_proj"].w.p, l["self_attn.out_proj"].b.p
   w.fc1_w, w.fc1_b, w.fc2_w, w.fc2_b = l["mlp.fc1"].w.p, l["mlp.fc1"].b.p, l["mlp.fc2"].w.p, l["mlp.fc2"].b.p
-  core.check(core.C.lego_vit_layer(x.p, w, self.heads, self.eps, core.C.LEGO_ACT_QUICK_GELU), "CLIP layer")
+  core.check(core.C.lego_vit_layer(x.p, w, self.heads, self.eps, core.C.LEGO_ACT_QUICK_GELU, 0), "CLIP layer")
   return x
 end
 

@@ -17,6 +17,7 @@ local lego = {
   image = require "lego.image",
   video = require "lego.video",
   clip = require "lego.clip",
+  eva = require "lego.eva",
   prompt = require "lego.prompt",
   grounding = require "lego.grounding",
   groundinggpt = require "lego.groundinggpt",

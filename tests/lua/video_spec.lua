@@ -66,6 +66,17 @@ describe("video", function()
     end
   end)
 
+  it("encodes frames with EVA ViT-g and ln_vision as BLIP-2 does, batched or one by one", function()
+    local d = helper.fixtures .. "/video_model/"
+    local enc = lego.eva.load(lego.weights.open(d .. "model.safetensors"), { heads = 2 })
+    local frames = lego.npy.load(d .. "frames.npy")
+    local feats = enc:features(frames)
+    assert.are.same({ 2, 257, 32 }, feats:shape())
+    helper.assert_close(feats, lego.npy.load(d .. "eva_features.npy"), 1e-4, 1e-5, "EVA features")
+    helper.assert_close(enc:features(frames:narrow(1, 2, 1)):select(1, 1), feats:select(1, 2), 1e-5, 1e-6, "frame alone")
+    assert.has_error(function() lego.eva.load(lego.weights.open(d .. "model.safetensors"), { heads = 5 }) end)
+  end)
+
   it("refuses broken and frameless files with the file and the reason", function()
     local cases = { ["audio.wav"] = "has no video stream", ["empty.mp4"] = "cannot open as a video",
       ["missing.mp4"] = "cannot open as a video" }
