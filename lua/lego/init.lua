@@ -18,6 +18,7 @@ local lego = {
   video = require "lego.video",
   clip = require "lego.clip",
   eva = require "lego.eva",
+  qformer = require "lego.qformer",
   prompt = require "lego.prompt",
   grounding = require "lego.grounding",
   groundinggpt = require "lego.groundinggpt",

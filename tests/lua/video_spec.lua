@@ -77,6 +77,16 @@ describe("video", function()
     assert.has_error(function() lego.eva.load(lego.weights.open(d .. "model.safetensors"), { heads = 5 }) end)
   end)
 
+  it("runs BLIP-2's Q-Former over frame features as LAVIS does", function()
+    local d = helper.fixtures .. "/video_model/"
+    local q = lego.qformer.load(lego.weights.open(d .. "model.safetensors"), { heads = 2 })
+    assert.is_truthy(q.layers[1].cross)
+    assert.is_nil(q.layers[2].cross) -- cross-attention on every second layer
+    local out = q:forward(lego.npy.load(d .. "eva_features.npy"))
+    assert.are.same({ 2, 4, 16 }, out:shape())
+    helper.assert_close(out, lego.npy.load(d .. "qformer_out.npy"), 1e-4, 1e-5, "Q-Former")
+  end)
+
   it("refuses broken and frameless files with the file and the reason", function()
     local cases = { ["audio.wav"] = "has no video stream", ["empty.mp4"] = "cannot open as a video",
       ["missing.mp4"] = "cannot open as a video" }
