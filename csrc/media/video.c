@@ -2,6 +2,11 @@
  * libswscale): the frame count and duration, then chosen frames as RGB, turned upright by the
  * stream's rotation and resized with Pillow's bicubic (image.c).
  *
+ * Frames are resized as decord (which GroundingGPT reads videos with) and the ffmpeg CLI resize:
+ * one swscale pass, bicubic, from the stream's pixel format straight to RGB at the target size,
+ * with the frame's colour matrix and range. Rotated streams are turned upright at full size first and then resized with
+ * Pillow's bicubic (decord ignores rotation; lego honours it).
+ *
  * Frames are numbered in presentation order. For the frames asked for (ascending), the decoder
  * seeks to the keyframe before a frame when it is far ahead and decodes forward from there, so
  * picking 64 frames from a long file decodes a few GOPs each, not the whole file. A frame's number
@@ -152,20 +157,19 @@ static int64_t frame_number(const reader *r, const AVFrame *f, double fs) {
  * treats the last pixels of a row differently when the destination rows are not aligned). */
 static int rgb_stride(int w) { return (w * 3 + 63) / 64 * 64; }
 
-/* RGB of the current frame, upright, into dst (w x h after rotation; rows packed). */
-static int frame_rgb(reader *r, struct SwsContext **sws, uint8_t *rgb, int rotation, uint8_t *dst) {
-    AVFrame *f = r->frame;
-    *sws = sws_getCachedContext(*sws, f->width, f->height, f->format, f->width, f->height, AV_PIX_FMT_RGB24,
-                                SWS_BICUBIC, NULL, NULL, NULL); /* as the ffmpeg CLI converts */
+/* RGB of frame f resized to w x h (swscale bicubic, one step from the stream's pixel format, as the
+ * ffmpeg CLI's scale filter and decord do) and turned upright, into dst (rows packed). */
+static int frame_rgb(AVFrame *f, struct SwsContext **sws, uint8_t *rgb, int rotation, int w, int h, uint8_t *dst) {
+    *sws = sws_getCachedContext(*sws, f->width, f->height, f->format, w, h, AV_PIX_FMT_RGB24, SWS_BICUBIC, NULL, NULL, NULL);
     if (!*sws) return -1;
     /* the frame's own matrix and range, as the ffmpeg CLI's scale filter takes them */
     int cs = f->colorspace == AVCOL_SPC_BT709 ? SWS_CS_ITU709 : SWS_CS_DEFAULT;
     sws_setColorspaceDetails(*sws, sws_getCoefficients(cs), f->color_range == AVCOL_RANGE_JPEG, sws_getCoefficients(SWS_CS_DEFAULT),
                              1, 0, 1 << 16, 1 << 16);
-    int w = f->width, h = f->height, stride = rgb_stride(w);
+    int stride = rgb_stride(w);
     uint8_t *planes[4] = {rgb};
     int strides[4] = {stride};
-    sws_scale(*sws, (const uint8_t *const *)f->data, f->linesize, 0, h, planes, strides);
+    sws_scale(*sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, planes, strides);
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
             int ox = x, oy = y, ow = rotation % 180 ? h : w;
@@ -190,7 +194,14 @@ lego_tensor *lego_video_frames(const char *path, const int64_t *indices, int64_t
     double fs = frame_seconds(r.st);
     int64_t shape[4] = {n, out_h, out_w, 3}, one[3] = {uh, uw, 3};
     lego_tensor *out = lego_tensor_empty(LEGO_U8, 4, shape), *upright = lego_tensor_empty(LEGO_U8, 3, one);
-    uint8_t *rgb = av_malloc((size_t)rgb_stride(w) * h + 64);
+    uint8_t *rgb = av_malloc((size_t)rgb_stride(w > out_w ? w : out_w) * (h > out_h ? h : out_h) + 64);
+    /* unrotated streams are resized in the conversion itself, as decord does */
+    bool pre_scale = rotation == 0 && (out_w != w || out_h != h);
+    if (pre_scale) {
+        lego_tensor_free(upright);
+        int64_t small[3] = {out_h, out_w, 3};
+        upright = lego_tensor_empty(LEGO_U8, 3, small);
+    }
     struct SwsContext *sws = NULL;
     int64_t have = -1; /* the number of the frame just decoded */
     int64_t counted = -1; /* frames decoded since the start, when timestamps are missing */
@@ -228,8 +239,9 @@ lego_tensor *lego_video_frames(const char *path, const int64_t *indices, int64_t
         }
         int64_t slot_shape[3] = {out_h, out_w, 3};
         lego_tensor *slot = lego_tensor_from_storage(out->storage, LEGO_U8, i * out_h * out_w * 3, 3, slot_shape, NULL);
-        ok = slot && frame_rgb(&r, &sws, rgb, rotation, lego_tensor_data(upright)) == 0 &&
-             ((uw == out_w && uh == out_h) ? lego_copy(slot, upright) == 0 : lego_image_resize(slot, upright) == 0);
+        ok = slot && frame_rgb(r.frame, &sws, rgb, rotation, pre_scale ? out_w : w, pre_scale ? out_h : h,
+                               lego_tensor_data(upright)) == 0 &&
+             ((pre_scale || (uw == out_w && uh == out_h)) ? lego_copy(slot, upright) == 0 : lego_image_resize(slot, upright) == 0);
         lego_tensor_free(slot);
         if (!ok && !lego_last_error()[0]) lego_fail("%s: cannot convert a frame to RGB", path);
     }
