@@ -20,16 +20,18 @@ usage: lego [command] [args]
                 [--top-p P] [--repetition-penalty R] [--seed S] [--stop TEXT] [--no-bos] [--json]
                            text from a LLaMA-architecture model (HF directory or GGUF), streamed;
                            --json prints one object {text, tokens, prompt_tokens, stopped, timing}
-  lego ground --model DIR [--vision-tower DIR] --image FILE [--json] [--draw OUT.png] [--max-new-tokens N]
+  lego ground --model DIR [--vision-tower DIR] --image FILE | --video FILE [--json] [--draw OUT.png] [--max-new-tokens N]
               [--temperature T] [--top-p P] [--seed S] [--threads N] [--template training] QUESTION
                            GroundingGPT's answer about an image, with its boxes in pixels of the
-                           photo; --json prints {text, tokens, boxes, spans, timing}; --draw
+                           photo and spans in seconds of the video; --json prints {text, tokens, boxes,
+                           spans, image, video, timing}; --draw
                            writes the photo with the boxes numbered as listed
   lego chat --model DIR [--vision-tower DIR] --image FILE [--temperature T] [--max-new-tokens N]
                            a conversation about the image in the terminal (Ctrl-D ends it)
-  lego dump --model DIR [--vision-tower DIR] --image FILE --prompt QUESTION --out DIR [--greedy N]
-            [--pixel-values F.npy]
-                           every stage as .npy: pixel_values, image_features, image_embeds,
+  lego dump --model DIR [--vision-tower DIR] --image FILE | --video FILE --prompt QUESTION --out DIR
+            [--greedy N] [--pixel-values F.npy] [--frames F.npy]
+                           every stage as .npy: pixel_values, image_features, image_embeds;
+                           frame_indices, frames, eva_features (frame 0), video_embeds;
                            input_ids, logits (last prompt position), greedy
   lego info                version, library, CPU features, kernels and threads
   lego help                this text
@@ -225,7 +227,7 @@ function commands.generate(args)
   return 0
 end
 
-local ground_spec = { ["--model"] = "string", ["--vision-tower"] = "string", ["--image"] = "string",
+local ground_spec = { ["--model"] = "string", ["--vision-tower"] = "string", ["--image"] = "string", ["--video"] = "string",
   ["--json"] = "flag", ["--draw"] = "string", ["--max-new-tokens"] = "number", ["--temperature"] = "number", ["--top-p"] = "number",
   ["--seed"] = "number", ["--threads"] = "number", ["--template"] = "string" }
 
@@ -237,14 +239,14 @@ end
 
 function commands.ground(args)
   local o, pos = parse("ground", args, ground_spec, 1)
-  if not (o["--model"] and o["--image"] and pos[1]) then
-    return fail("ground: need --model DIR, --image FILE and a QUESTION\n" .. usage)
+  if not (o["--model"] and (o["--image"] or o["--video"]) and pos[1]) then
+    return fail("ground: need --model DIR, --image FILE or --video FILE, and a QUESTION\n" .. usage)
   end
   local m = load_groundinggpt(o)
-  local img = require("lego").image.load(o["--image"])
-  local r = m:ground { image = img, question = pos[1], max_new_tokens = o["--max-new-tokens"],
+  local img = o["--image"] and require("lego").image.load(o["--image"])
+  local r = m:ground { image = img, video = o["--video"], question = pos[1], max_new_tokens = o["--max-new-tokens"],
     temperature = o["--temperature"], top_p = o["--top-p"], seed = o["--seed"] }
-  if o["--draw"] then
+  if o["--draw"] and img then
     local I = require("lego").image
     I.save(o["--draw"], I.draw_boxes(img, r.boxes))
   end
@@ -258,14 +260,25 @@ function commands.ground(args)
     local timing = {}
     for k, v in pairs(r.timing) do timing[#timing + 1] = ('"%s":%.6f'):format(k, v) end
     table.sort(timing)
-    print(('{"text":%s,"tokens":[%s],"boxes":[%s],"spans":[],"image":{"width":%d,"height":%d},"timing":{%s}}'):format(
-      cjson.encode(r.text), table.concat(r.tokens, ","), table.concat(boxes, ","), r.width, r.height,
-      table.concat(timing, ",")))
+    local spans = {}
+    for i, sp in ipairs(r.spans) do
+      spans[i] = ('{"phrase":%s,"seconds":[%.3f,%.3f],"fractions":[%s,%s]}'):format(cjson.encode(sp.phrase), sp.t0 or -1,
+        sp.t1 or -1, sp.f0, sp.f1)
+    end
+    local media = {}
+    if r.width then media[#media + 1] = ('"image":{"width":%d,"height":%d}'):format(r.width, r.height) end
+    if r.duration then media[#media + 1] = ('"video":{"duration":%.3f}'):format(r.duration) end
+    print(('{"text":%s,"tokens":[%s],"boxes":[%s],"spans":[%s],%s%s"timing":{%s}}'):format(cjson.encode(r.text),
+      table.concat(r.tokens, ","), table.concat(boxes, ","), table.concat(spans, ","), table.concat(media, ","),
+      #media > 0 and "," or "", table.concat(timing, ",")))
     return 0
   end
   print(r.text)
   for i, b in ipairs(r.boxes) do
     print(("  %d. %s: [%d, %d, %d, %d] px"):format(i, b.phrase ~= "" and b.phrase or "(box)", b.x0, b.y0, b.x1, b.y1))
+  end
+  for _, sp in ipairs(r.spans) do
+    print(("  %s: %.2f s to %.2f s"):format(sp.phrase ~= "" and sp.phrase or "(span)", sp.t0 or 0, sp.t1 or 0))
   end
   for _, p in ipairs(r.problems) do io.stderr:write(("lego: ignored %s: %s\n"):format(p.text, p.reason)) end
   return 0
@@ -305,33 +318,53 @@ function commands.chat(args)
 end
 
 function commands.dump(args)
-  local spec = { ["--prompt"] = "string", ["--out"] = "string", ["--greedy"] = "number", ["--pixel-values"] = "string" }
+  local spec = { ["--prompt"] = "string", ["--out"] = "string", ["--greedy"] = "number", ["--pixel-values"] = "string",
+    ["--frames"] = "string" }
   for k, v in pairs(ground_spec) do spec[k] = v end
   local o = parse("dump", args, spec, 0)
-  if not (o["--model"] and o["--out"] and o["--prompt"] and (o["--image"] or o["--pixel-values"])) then
-    return fail("dump: need --model DIR, --image FILE (or --pixel-values F.npy), --prompt QUESTION and --out DIR\n" .. usage)
+  local has_image, has_video = o["--image"] or o["--pixel-values"], o["--video"] or o["--frames"]
+  if not (o["--model"] and o["--out"] and o["--prompt"] and (has_image or has_video)) then
+    return fail("dump: need --model DIR, --image FILE (or --pixel-values F.npy) or --video FILE (or --frames F.npy), "
+      .. "--prompt QUESTION and --out DIR\n" .. usage)
   end
   local lego = require "lego"
   local m = load_groundinggpt(o)
   os.execute("mkdir -p '" .. o["--out"]:gsub("'", "'\\''") .. "'")
   local function save(name, t) lego.npy.save(o["--out"] .. "/" .. name .. ".npy", t) end
-  local px = o["--pixel-values"] and lego.npy.load(o["--pixel-values"]) or m:preprocess_image(o["--image"])
-  save("pixel_values", px)
-  local feats = m:encode_image(px)
-  save("image_features", feats)
-  local rows = m:project_image(feats)
-  save("image_embeds", rows)
-  local ids = m:input_ids(m:prompt { question = o["--prompt"], image = true })
+  local rows = {}
+  if has_image then
+    local px = o["--pixel-values"] and lego.npy.load(o["--pixel-values"]) or m:preprocess_image(o["--image"])
+    save("pixel_values", px)
+    local feats = m:encode_image(px)
+    save("image_features", feats)
+    rows.image = m:project_image(feats)
+    save("image_embeds", rows.image)
+  end
+  if has_video then
+    local frames
+    if o["--frames"] then
+      frames = lego.npy.load(o["--frames"])
+    else
+      local u8, idx = m:load_video(o["--video"])
+      save("frame_indices", lego.tensor.from(idx, "i64"))
+      frames = m:preprocess_video(u8)
+    end
+    save("frames", frames)
+    local vfeats
+    rows.video, vfeats = m:encode_video(frames)
+    save("eva_features", vfeats:select(1, 1))
+    save("video_embeds", rows.video)
+  end
+  local ids = m:input_ids(m:prompt { question = o["--prompt"], image = has_image ~= nil, video = has_video ~= nil })
   save("input_ids", lego.tensor.from(ids, "i64"))
-  local x = m:splice(ids, { image = rows })
+  local x = m:splice(ids, rows)
   save("logits", m:logits(x))
   local n = o["--greedy"] or 0
   if n > 0 then
     local g = m.llm:generate { embeds = x, ids = ids, max_new_tokens = n }
     save("greedy", lego.tensor.from(g.ids, "i64"))
   end
-  print(("wrote %s/{pixel_values,image_features,image_embeds,input_ids,logits%s}.npy"):format(o["--out"],
-    n > 0 and ",greedy" or ""))
+  print(("wrote the stages to %s"):format(o["--out"]))
   return 0
 end
 

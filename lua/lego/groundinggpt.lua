@@ -19,6 +19,9 @@ local config = require "lego.config"
 local prompt = require "lego.prompt"
 local grounding = require "lego.grounding"
 local tokenizer = require "lego.tokenizer"
+local video = require "lego.video"
+local eva = require "lego.eva"
+local qformer = require "lego.qformer"
 
 local groundinggpt = {}
 local Model = {}
@@ -71,7 +74,24 @@ function groundinggpt.load(dir, opts)
     template = opts.template or "inference",
   }, Model)
   self.tower = clip.load(self.tower_path)
+  if w:has("model.visual_encoder.patch_embed.proj.weight") then self:load_video_branch(w, cfg) end
   return self
+end
+
+-- The video branch (EVA ViT-g, ln_vision, the frame Q-Former, frame positions, the video
+-- Q-Former, llama_proj) from the checkpoint; hyperparameters from lego_hparams, else the real ones.
+function Model:load_video_branch(w, cfg)
+  local hp = cfg.lego_hparams or {}
+  local e, q, vq = hp.eva_vit or {}, hp.qformer or {}, hp.video_qformer or {}
+  self.eva = eva.load(w, { heads = e.heads or 16, ln_eps = e.ln_eps, ln_vision_eps = e.ln_vision_eps })
+  self.frame_qformer = qformer.load(w, { heads = q.heads or 12, eps = q.ln_eps })
+  self.video_qformer = qformer.load(w, { prefix = "model.video_Qformer.bert.", queries = "model.video_query_tokens",
+    heads = vq.heads or 12, eps = vq.ln_eps })
+  self.frame_positions = w:get("model.video_frame_position_embedding.weight")
+  local proj = w:get("model.llama_proj.weight")
+  self.llama_proj = nn.Linear(proj:size(2), proj:size(1))
+  self.llama_proj:load_state({ weight = proj, bias = w:get("model.llama_proj.bias") })
+  self.max_frame = cfg.max_frame or 64
 end
 
 -- ---- stages ---------------------------------------------------------------------------------------
@@ -85,6 +105,31 @@ end
 function Model:encode_image(pixels) return self.tower:features(pixels, { layer = self.select_layer }) end
 
 function Model:project_image(features) return self.projector:forward(features) end
+
+-- Frames of a video as GroundingGPT samples them: u8 [T, 224, 224, 3], T = min(max_frame, count),
+-- with the indices and the video's info.
+function Model:load_video(path) return video.load(path, { frames = self.max_frame or 64 }) end
+
+-- f32 [T, 3, 224, 224] of frames (u8, or a path)
+function Model:preprocess_video(frames)
+  if type(frames) == "string" then frames = self:load_video(frames) end
+  return video.preprocess(frames)
+end
+
+-- Rows for the LLM [Nv, D] from preprocessed frames, and the EVA features (after ln_vision).
+function Model:encode_video(pixels)
+  if not self.eva then error(self.dir .. ": the checkpoint has no video branch (model.visual_encoder.*)", 2) end
+  local t = pixels:size(1)
+  if t > self.frame_positions:size(1) then
+    error(("video: %d frames, but the model has positions for %d"):format(t, self.frame_positions:size(1)), 2)
+  end
+  local feats = self.eva:features(pixels)                                   -- [T, 257, C]
+  local q = self.frame_qformer:forward(feats)                               -- [T, Q, H]
+  local nq, h = q:size(2), q:size(3)
+  q = q + self.frame_positions:narrow(1, 1, t):float():view(t, 1, h)        -- each frame's position, to all its queries
+  local v = self.video_qformer:forward(q:contiguous():view(1, t * nq, h))   -- [1, Nv, H]
+  return self.llama_proj:forward(v:view(v:size(2), h)), feats
+end
 
 function Model:prompt(opts)
   local o = {}
@@ -132,7 +177,15 @@ local clock = require("lego.core").clock
 -- Returns {text, tokens, boxes, spans, problems, timing}; boxes in pixels of the original image.
 function Model:ground(opts)
   local t0 = clock()
-  local timing, rows, width, height = {}, {}, nil, nil
+  local timing, rows, width, height, duration = {}, {}, nil, nil, opts.duration
+  if opts.video then
+    local frames, _, info = self:load_video(opts.video)
+    local t1 = clock()
+    timing.video_decode_s = t1 - t0
+    rows.video = self:encode_video(self:preprocess_video(frames))
+    timing.video_encode_s = clock() - t1
+    duration = duration or info.duration
+  end
   if opts.image then
     local px
     px, width, height = self:preprocess_image(opts.image)
@@ -144,14 +197,14 @@ function Model:ground(opts)
     rows.image = self:project_image(feats)
     timing.project_s = clock() - t2
   end
-  local text = self:prompt { question = opts.question, image = opts.image ~= nil, history = opts.history,
-    template = opts.template }
+  local text = self:prompt { question = opts.question, image = opts.image ~= nil, video = opts.video ~= nil,
+    history = opts.history, template = opts.template }
   local ids = self:input_ids(text)
   local x = self:splice(ids, rows)
   local t3 = clock()
   local gen = {}
   for k, v in pairs(opts) do gen[k] = v end
-  gen.embeds, gen.ids, gen.prompt, gen.image, gen.question, gen.history = x, ids, nil, nil, nil, nil
+  gen.embeds, gen.ids, gen.prompt, gen.image, gen.video, gen.question, gen.history = x, ids, nil, nil, nil, nil, nil
   -- by default up to 512 new tokens, fewer when the context has less room left
   gen.max_new_tokens = opts.max_new_tokens or math.max(1, math.min(512, self.llm.config.max_context - #ids))
   gen.stop = opts.stop or { prompt.STOP }
@@ -159,9 +212,10 @@ function Model:ground(opts)
   timing.generate_s = clock() - t3
   timing.total_s = clock() - t0
   local answer = out.text:gsub("^%s+", ""):gsub("%s+$", "")
-  local parsed = grounding.parse(answer, { width = width, height = height, duration = opts.duration })
+  local parsed = grounding.parse(answer, { width = width, height = height, duration = duration })
   return { text = answer, tokens = out.ids, prompt_tokens = #ids, boxes = parsed.boxes, spans = parsed.spans,
-    problems = parsed.problems, stopped = out.stopped, timing = timing, width = width, height = height }
+    problems = parsed.problems, stopped = out.stopped, timing = timing, width = width, height = height,
+    duration = duration }
 end
 
 return groundinggpt
