@@ -282,7 +282,8 @@ typedef struct lego_video_info {
     int32_t rotation; /* clockwise degrees that turn the picture upright: 0, 90, 180, 270 */
     int32_t counted;  /* 1 when frames were counted */
 } lego_video_info;
-int lego_video_probe(const char *path, lego_video_info *info);
+/* count != 0 counts the stream's packets even when the container states a frame count */
+int lego_video_probe(const char *path, lego_video_info *info, int count);
 /* The frames at `indices` (ascending, presentation order), upright, each resized to out_w x out_h
  * with Pillow's bicubic (squashed, no crop): u8 [n, out_h, out_w, 3]. Seeks to the keyframe before
  * a frame far ahead rather than decoding everything in between. */

@@ -91,7 +91,7 @@ static int rotation_of(const AVStream *st) {
     return r < 0 ? r + 360 : r;
 }
 
-int lego_video_probe(const char *path, lego_video_info *info) {
+int lego_video_probe(const char *path, lego_video_info *info, int count) {
     if (!path || !info) return lego_fail("video: NULL argument");
     reader r;
     if (open_reader(&r, path, false)) return -1;
@@ -106,7 +106,7 @@ int lego_video_probe(const char *path, lego_video_info *info) {
     else if (r.fmt->duration > 0)
         info->duration = (double)r.fmt->duration / AV_TIME_BASE;
     info->frames = r.st->nb_frames;
-    if (info->frames <= 0) { /* the container does not say: count the stream's packets (no decoding) */
+    if (info->frames <= 0 || count) { /* not stated (or not trusted): count the stream's packets, no decoding */
         AVPacket *pkt = av_packet_alloc();
         int64_t n = 0;
         while (pkt && av_read_frame(r.fmt, pkt) >= 0) {

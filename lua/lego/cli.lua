@@ -227,14 +227,15 @@ function commands.generate(args)
   return 0
 end
 
-local ground_spec = { ["--model"] = "string", ["--vision-tower"] = "string", ["--image"] = "string", ["--video"] = "string",
+local ground_spec = { ["--model"] = "string", ["--vision-tower"] = "string", ["--image"] = "string", ["--video"] = "string", ["--eva"] = "string", ["--blip2"] = "string",
   ["--json"] = "flag", ["--draw"] = "string", ["--max-new-tokens"] = "number", ["--temperature"] = "number", ["--top-p"] = "number",
   ["--seed"] = "number", ["--threads"] = "number", ["--template"] = "string" }
 
 local function load_groundinggpt(o)
   local lego = require "lego"
   if o["--threads"] then lego.set_num_threads(o["--threads"]) end
-  return lego.load(o["--model"], { vision_tower = o["--vision-tower"], template = o["--template"] })
+  return lego.load(o["--model"], { vision_tower = o["--vision-tower"], template = o["--template"], eva = o["--eva"],
+    blip2 = o["--blip2"] })
 end
 
 function commands.ground(args)

@@ -19,6 +19,7 @@ local config = require "lego.config"
 local prompt = require "lego.prompt"
 local grounding = require "lego.grounding"
 local tokenizer = require "lego.tokenizer"
+local weights = require "lego.weights"
 local video = require "lego.video"
 local eva = require "lego.eva"
 local qformer = require "lego.qformer"
@@ -74,17 +75,29 @@ function groundinggpt.load(dir, opts)
     template = opts.template or "inference",
   }, Model)
   self.tower = clip.load(self.tower_path)
-  if w:has("model.visual_encoder.patch_embed.proj.weight") then self:load_video_branch(w, cfg) end
+  if w:has("model.video_Qformer.bert.embeddings.LayerNorm.weight") then self:load_video_branch(w, cfg, opts) end
   return self
 end
 
 -- The video branch (EVA ViT-g, ln_vision, the frame Q-Former, frame positions, the video
--- Q-Former, llama_proj) from the checkpoint; hyperparameters from lego_hparams, else the real ones.
-function Model:load_video_branch(w, cfg)
+-- Q-Former, llama_proj) from the checkpoint; EVA, ln_vision and the frame Q-Former may come from
+-- separate files instead: opts.eva (eva_vit_g.pth) and opts.blip2 (BLIP-2's .pth, whose
+-- {"model": ...} nesting gives the same "model." names). Hyperparameters from lego_hparams, else
+-- the real ones.
+function Model:load_video_branch(w, cfg, opts)
   local hp = cfg.lego_hparams or {}
   local e, q, vq = hp.eva_vit or {}, hp.qformer or {}, hp.video_qformer or {}
-  self.eva = eva.load(w, { heads = e.heads or 16, ln_eps = e.ln_eps, ln_vision_eps = e.ln_vision_eps })
-  self.frame_qformer = qformer.load(w, { heads = q.heads or 12, eps = q.ln_eps })
+  local eva_w, eva_prefix, blip_w = w, "model.visual_encoder.", w
+  if not w:has("model.visual_encoder.patch_embed.proj.weight") then
+    if not (opts.eva and opts.blip2) then
+      error(self.dir .. ": the checkpoint has no EVA encoder (model.visual_encoder.*); give eva = eva_vit_g.pth and "
+        .. "blip2 = the BLIP-2 .pth (--eva, --blip2)", 3)
+    end
+    eva_w, eva_prefix, blip_w = weights.open(opts.eva), "", weights.open(opts.blip2)
+  end
+  self.eva = eva.load(eva_w, { prefix = eva_prefix, ln_vision_weights = blip_w, heads = e.heads or 16, ln_eps = e.ln_eps,
+    ln_vision_eps = e.ln_vision_eps })
+  self.frame_qformer = qformer.load(blip_w, { heads = q.heads or 12, eps = q.ln_eps })
   self.video_qformer = qformer.load(w, { prefix = "model.video_Qformer.bert.", queries = "model.video_query_tokens",
     heads = vq.heads or 12, eps = vq.ln_eps })
   self.frame_positions = w:get("model.video_frame_position_embedding.weight")

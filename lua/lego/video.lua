@@ -11,10 +11,11 @@ local C = core.C
 
 local video = {}
 
-function video.info(path)
+-- opts.count = true counts the frames even when the container states how many there are
+function video.info(path, opts)
   if type(path) ~= "string" then error("video.info: path must be a string", 2) end
   local i = ffi.new("lego_video_info")
-  core.check(C.lego_video_probe(path, i), "video.info")
+  core.check(C.lego_video_probe(path, i, (opts and opts.count) and 1 or 0), "video.info")
   return { frames = tonumber(i.frames), duration = i.duration, fps = i.fps, width = i.width, height = i.height,
     rotation = i.rotation, counted = i.counted == 1 }
 end
@@ -38,11 +39,20 @@ function video.frames(path, indices, opts)
 end
 
 -- The sampled frames, their indices and the video's info; opts.frames (64), opts.size (224).
+-- A container that claims more frames than it holds is caught: the frames are counted and sampled again.
 function video.load(path, opts)
   opts = opts or {}
   local info = video.info(path)
   local idx = video.sample_indices(info.frames, opts.frames or 64)
-  return video.frames(path, idx, opts), idx, info
+  local ok, frames = pcall(video.frames, path, idx, opts)
+  if not ok and not info.counted and tostring(frames):find("past the end", 1, true) then
+    info = video.info(path, { count = true })
+    idx = video.sample_indices(info.frames, opts.frames or 64)
+    frames = video.frames(path, idx, opts)
+  elseif not ok then
+    error(frames, 0)
+  end
+  return frames, idx, info
 end
 
 -- f32 [T, 3, H, W]: each frame /255 and normalized by CLIP's mean and std

@@ -70,6 +70,15 @@ describe("groundinggpt", function()
     os.execute("rm -rf " .. tmp)
   end)
 
+  it("takes EVA and the frame Q-Former from eva_vit_g.pth and BLIP-2's .pth when the checkpoint lacks them", function()
+    local ok, err = pcall(lego.load, fx .. "model_split")
+    assert.is_false(ok)
+    assert.truthy(err:find("give eva = eva_vit_g.pth and blip2", 1, true), err)
+    local split = lego.load(fx .. "model_split", { eva = fx .. "eva_vit_g.pth", blip2 = fx .. "blip2.pth" })
+    local r = split:ground { video = helper.fixtures .. "/video/count.mp4", question = "When does the circle move?", max_new_tokens = 8 }
+    assert.are.same(npy("video_greedy"):totable(), r.tokens)
+  end)
+
   it("keeps <im_start> and <im_end> and overwrites exactly the patch rows", function()
     local ids = m:input_ids(m:prompt { question = "x", image = true })
     local rows = lego.tensor.randn { 576, 64, seed = 3 }
