@@ -58,6 +58,69 @@ function M.clip_l336()
   return list
 end
 
+-- GroundingGPT's video branch: EVA ViT-g (39 layers, 1408 wide), ln_vision, the BLIP-2 Q-Former
+-- (BERT-base, 32 queries, cross-attention every 2nd layer), frame positions, the 2-layer video
+-- Q-Former (64 queries) and llama_proj.
+function M.video_branch()
+  local list, v = {}, "model.visual_encoder."
+  local function add(name, shape) list[#list + 1] = { name, shape } end
+  add(v .. "patch_embed.proj.weight", { 1408, 3, 14, 14 })
+  add(v .. "patch_embed.proj.bias", { 1408 })
+  add(v .. "cls_token", { 1, 1, 1408 })
+  add(v .. "pos_embed", { 1, 257, 1408 })
+  for l = 0, 38 do
+    local b = v .. "blocks." .. l .. "."
+    for _, n in ipairs { "norm1", "norm2" } do
+      add(b .. n .. ".weight", { 1408 })
+      add(b .. n .. ".bias", { 1408 })
+    end
+    add(b .. "attn.qkv.weight", { 4224, 1408 })
+    add(b .. "attn.q_bias", { 1408 })
+    add(b .. "attn.v_bias", { 1408 })
+    add(b .. "attn.proj.weight", { 1408, 1408 })
+    add(b .. "attn.proj.bias", { 1408 })
+    add(b .. "mlp.fc1.weight", { 6144, 1408 })
+    add(b .. "mlp.fc1.bias", { 6144 })
+    add(b .. "mlp.fc2.weight", { 1408, 6144 })
+    add(b .. "mlp.fc2.bias", { 1408 })
+  end
+  add("model.ln_vision.weight", { 1408 })
+  add("model.ln_vision.bias", { 1408 })
+  local function bert(prefix, layers, every, enc)
+    add(prefix .. "embeddings.LayerNorm.weight", { 768 })
+    add(prefix .. "embeddings.LayerNorm.bias", { 768 })
+    for l = 0, layers - 1 do
+      local p = prefix .. "encoder.layer." .. l .. "."
+      local parts = { { "attention.", 768 } }
+      if l % every == 0 then parts[2] = { "crossattention.", enc } end
+      for _, part in ipairs(parts) do
+        for _, n in ipairs { "query", "key", "value" } do
+          add(p .. part[1] .. "self." .. n .. ".weight", { 768, n == "query" and 768 or part[2] })
+          add(p .. part[1] .. "self." .. n .. ".bias", { 768 })
+        end
+        add(p .. part[1] .. "output.dense.weight", { 768, 768 })
+        add(p .. part[1] .. "output.dense.bias", { 768 })
+        add(p .. part[1] .. "output.LayerNorm.weight", { 768 })
+        add(p .. part[1] .. "output.LayerNorm.bias", { 768 })
+      end
+      add(p .. "intermediate_query.dense.weight", { 3072, 768 })
+      add(p .. "intermediate_query.dense.bias", { 3072 })
+      add(p .. "output_query.dense.weight", { 768, 3072 })
+      add(p .. "output_query.dense.bias", { 768 })
+      add(p .. "output_query.LayerNorm.weight", { 768 })
+      add(p .. "output_query.LayerNorm.bias", { 768 })
+    end
+  end
+  bert("model.Qformer.bert.", 12, 2, 1408)
+  add("model.query_tokens", { 1, 32, 768 })
+  add("model.video_frame_position_embedding.weight", { 64, 768 })
+  bert("model.video_Qformer.bert.", 2, 1, 768)
+  add("model.video_query_tokens", { 1, 64, 768 })
+  add("model.llama_proj.weight", { 4096, 768 })
+  add("model.llama_proj.bias", { 4096 })
+  return list
+end
+
 -- Writes the tensors as safetensors shards (of at most opts.shard_bytes, default 10 GB) with an
 -- index when there are several; opts.dtype "bf16" (default) or "f32"; opts.std scales the values.
 function M.write(dir, list, opts)
