@@ -289,6 +289,33 @@ int lego_video_probe(const char *path, lego_video_info *info, int count);
  * a frame far ahead rather than decoding everything in between. */
 lego_tensor *lego_video_frames(const char *path, const int64_t *indices, int64_t n, int32_t out_w, int32_t out_h);
 
+/* ---- audio (libsndfile) ------------------------------------------------------------------------- */
+typedef struct lego_audio_info {
+    int64_t frames;      /* samples per channel */
+    int32_t sample_rate; /* Hz */
+    int32_t channels;
+    double duration;     /* seconds */
+} lego_audio_info;
+int lego_audio_probe(const char *path, lego_audio_info *info);
+/* Samples [start, end) (clipped to the signal) of the file resampled to `rate` Hz as
+ * torchaudio.functional.resample does it (windowed sinc, Hann, lowpass 0.99, width 6): f32
+ * [channels, end - start]. Only the input the filter needs for that stretch is read; NaN and
+ * infinite samples read as 0. */
+lego_tensor *lego_audio_read(const char *path, int64_t rate, int64_t start, int64_t end);
+/* torchaudio.functional.resample of f32 [channels, n]: f32 [channels, ceil(n * to / from)] (gcd-reduced) */
+lego_tensor *lego_audio_resample(const lego_tensor *x, int64_t from, int64_t to);
+/* The length torchaudio's resampler gives n samples: ceil(n * to' / from'), rates reduced by their gcd */
+int64_t lego_audio_resampled_length(int64_t n, int64_t from, int64_t to);
+/* torchaudio.compliance.kaldi.fbank of f32 [n] at 16 kHz with ImageBind's settings (25 ms / 10 ms
+ * frames, snip edges, DC removal, pre-emphasis 0.97, Hann, 512-point FFT, HTK mel banks from 20 Hz
+ * to Nyquist, no energy, no dither, log floored at FLT_EPSILON): out f32 [frames, mel_bins],
+ * frames = 1 + (n - 400) / 160 (0 when n < 400). */
+int lego_audio_fbank(lego_tensor *out, const lego_tensor *wave, int64_t sample_rate, int32_t mel_bins);
+/* Clip `index` of `clips` of clip_seconds each over `samples` samples at `rate`, as ImageBind cuts
+ * them with pytorchvideo's ConstantClipsPerVideoSampler: starts index * max(duration - clip, 0) /
+ * clips, samples [*start, *end) (end may pass the signal's end: the slice stops there). */
+int lego_audio_clip_span(int64_t samples, int64_t rate, double clip_seconds, int64_t index, int64_t clips, int64_t *start, int64_t *end);
+
 /* ---- transformer encoder layer (CLIP's ViT; EVA's and ImageBind's with other options) ------------ */
 typedef struct lego_vit_layer_weights {
     const lego_tensor *ln1_w, *ln1_b, *q_w, *q_b, *k_w, *k_b, *v_w, *v_b, *o_w, *o_b;

@@ -16,6 +16,7 @@ local lego = {
   llm = require "lego.llm",
   image = require "lego.image",
   video = require "lego.video",
+  audio = require "lego.audio",
   clip = require "lego.clip",
   eva = require "lego.eva",
   qformer = require "lego.qformer",

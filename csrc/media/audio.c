@@ -1,0 +1,335 @@
+/* audio.c — sound in, as ImageBind's audio pipeline (which GroundingGPT uses) prepares it:
+ * decoding (libsndfile: WAV, FLAC, Ogg, AIFF, ...), resampling to 16 kHz as
+ * torchaudio.functional.resample does, and Kaldi filter banks as torchaudio.compliance.kaldi.fbank
+ * computes them.
+ *
+ * The resampler and the filter banks are written out here because their exact arithmetic is what
+ * parity needs and no C library computes the same thing: torchaudio's windowed-sinc kernel
+ * (Hann-squared window, lowpass 0.99, width 6, built in float32) applied as its strided
+ * convolution, and Kaldi's framing (25 ms / 10 ms, snip edges), DC removal, pre-emphasis 0.97,
+ * Hann window, 512-point power spectrum, triangular mel banks on HTK's mel scale and log with a
+ * FLT_EPSILON floor. The FFT is a plain radix-2 one (512 points).
+ *
+ * Reading is by stretches: lego_audio_read computes samples [start, end) of the resampled signal
+ * from just the input samples that the resampling filter touches for them, so three 2-s clips
+ * of a three-hour file cost three small reads, and agree exactly with resampling the whole file. */
+#include "../core/internal.h"
+
+#include <float.h>
+#include <math.h>
+#include <sndfile.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+enum { LOWPASS_WIDTH = 6, MAX_RATE = 1000000 };
+
+int lego_audio_probe(const char *path, lego_audio_info *out) {
+    if (!path || !out) return lego_fail("audio: NULL argument");
+    SF_INFO info = {0};
+    SNDFILE *f = sf_open(path, SFM_READ, &info);
+    if (!f) return lego_fail("%s: cannot read as audio: %s", path, sf_strerror(NULL));
+    sf_close(f);
+    if (info.channels < 1 || info.channels > 64) return lego_fail("%s: %d audio channels", path, info.channels);
+    if (info.samplerate < 1 || info.samplerate > MAX_RATE) return lego_fail("%s: sample rate %d Hz", path, info.samplerate);
+    if (info.frames < 0) return lego_fail("%s: unknown length", path);
+    out->frames = info.frames;
+    out->sample_rate = info.samplerate;
+    out->channels = info.channels;
+    out->duration = (double)info.frames / info.samplerate;
+    return 0;
+}
+
+/* Input frames [start, start + n) into xd [channels, n] (planar); frames outside the file are 0,
+ * as torchaudio's zero padding makes them. NaN and infinite samples become 0. */
+static int read_frames(SNDFILE *f, const char *path, const SF_INFO *info, int64_t start, int64_t n, float *xd) {
+    int ch = info->channels;
+    for (int64_t i = 0; i < n * ch; i++) xd[i] = 0;
+    int64_t a = start < 0 ? 0 : start, b = start + n > info->frames ? info->frames : start + n;
+    if (a >= b) return 0;
+    if (sf_seek(f, a, SEEK_SET) != a) return lego_fail("%s: cannot seek to frame %lld", path, (long long)a);
+    enum { CHUNK = 4096 };
+    float *inter = malloc((size_t)CHUNK * ch * sizeof(float));
+    if (!inter) return lego_fail("%s: out of memory", path);
+    for (int64_t at = a; at < b;) {
+        sf_count_t want = b - at < CHUNK ? b - at : CHUNK;
+        sf_count_t got = sf_readf_float(f, inter, want);
+        if (got != want) {
+            free(inter);
+            return lego_fail("%s: truncated or corrupt audio (frame %lld of %lld unreadable: %s)", path, (long long)(at + (got > 0 ? got : 0)),
+                             (long long)info->frames, sf_strerror(f));
+        }
+        for (sf_count_t i = 0; i < got; i++)
+            for (int c = 0; c < ch; c++) {
+                float v = inter[i * ch + c];
+                xd[c * n + (at + i - start)] = isfinite(v) ? v : 0.0f; /* NaN/inf would poison everything downstream */
+            }
+        at += got;
+    }
+    free(inter);
+    return 0;
+}
+
+static int64_t gcd(int64_t a, int64_t b) {
+    while (b) {
+        int64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* torchaudio's resampler after reducing the rates by their gcd: `neu` output phases per `orig`
+ * input samples, each phase a kernel of klen = 2 width + orig taps over input [f orig - width, ...). */
+typedef struct resampler {
+    int64_t orig, neu, width, klen;
+    float *kernel; /* [neu, klen] */
+} resampler;
+
+static int resampler_init(resampler *r, int64_t from, int64_t to) {
+    int64_t g = gcd(from, to);
+    r->orig = from / g, r->neu = to / g;
+    double base = (double)(r->orig < r->neu ? r->orig : r->neu) * 0.99;
+    r->width = (int64_t)ceil(LOWPASS_WIDTH * (double)r->orig / base);
+    r->klen = 2 * r->width + r->orig;
+    r->kernel = malloc((size_t)(r->neu * r->klen) * sizeof(float));
+    if (!r->kernel) return lego_fail("resample: out of memory");
+    /* float32 throughout, as torchaudio builds the kernel for a float32 waveform */
+    float basef = (float)base, scale = (float)(base / (double)r->orig);
+    for (int64_t i = 0; i < r->neu; i++)
+        for (int64_t j = 0; j < r->klen; j++) {
+            float t = ((float)-i / (float)r->neu + (float)(j - r->width) / (float)r->orig) * basef;
+            if (t < -LOWPASS_WIDTH) t = -LOWPASS_WIDTH;
+            if (t > LOWPASS_WIDTH) t = LOWPASS_WIDTH;
+            float c = cosf(t * (float)M_PI / LOWPASS_WIDTH / 2);
+            float window = c * c;
+            t *= (float)M_PI;
+            float k = t == 0 ? 1.0f : sinf(t) / t;
+            r->kernel[i * r->klen + j] = k * (window * scale);
+        }
+    return 0;
+}
+
+/* Output samples [o0, o1) of every channel, from xd [ch, n] holding input samples [in0, in0 + n)
+ * (zeros outside the signal included), into y [ch, o1 - o0]. */
+static void resample_span(const resampler *r, const float *xd, int64_t ch, int64_t n, int64_t in0, int64_t o0, int64_t o1, float *y) {
+    int64_t m = o1 - o0;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t c = 0; c < ch; c++)
+        for (int64_t o = o0; o < o1; o++) {
+            int64_t f = o / r->neu, i = o % r->neu;
+            const float *kr = r->kernel + i * r->klen;
+            const float *x = xd + c * n + (f * r->orig - r->width - in0);
+            float s = 0;
+            for (int64_t j = 0; j < r->klen; j++) s += x[j] * kr[j];
+            y[c * m + (o - o0)] = s;
+        }
+}
+
+/* The input samples that outputs [o0, o1) read: [first, last) */
+static void span_inputs(const resampler *r, int64_t o0, int64_t o1, int64_t *first, int64_t *last) {
+    *first = (o0 / r->neu) * r->orig - r->width;
+    *last = ((o1 - 1) / r->neu) * r->orig - r->width + r->klen;
+}
+
+int64_t lego_audio_resampled_length(int64_t n, int64_t from, int64_t to) {
+    int64_t g = gcd(from, to);
+    return (int64_t)ceil((double)(to / g) * (double)n / (double)(from / g));
+}
+
+lego_tensor *lego_audio_read(const char *path, int64_t rate, int64_t start, int64_t end) {
+    lego_audio_info ai;
+    if (lego_audio_probe(path, &ai)) return NULL;
+    if (rate < 1 || rate > MAX_RATE) return lego_fail_null("%s: cannot resample to %lld Hz", path, (long long)rate);
+    int64_t total = lego_audio_resampled_length(ai.frames, ai.sample_rate, rate);
+    if (start < 0) start = 0;
+    if (end > total) end = total;
+    if (end < start) end = start;
+    if ((end - start) * ai.channels > ((int64_t)1 << 31))
+        return lego_fail_null("%s: %lld samples asked for in one read (read shorter stretches)", path, (long long)(end - start));
+    int64_t shape[2] = {ai.channels, end - start};
+    lego_tensor *out = lego_tensor_new(LEGO_F32, 2, shape);
+    if (!out || end == start) return out;
+    SF_INFO info = {0};
+    SNDFILE *f = sf_open(path, SFM_READ, &info);
+    if (!f) {
+        lego_tensor_free(out);
+        return lego_fail_null("%s: cannot read as audio: %s", path, sf_strerror(NULL));
+    }
+    int failed = 0;
+    if (rate == ai.sample_rate) {
+        failed = read_frames(f, path, &info, start, end - start, lego_tensor_data(out));
+    } else {
+        resampler r;
+        failed = resampler_init(&r, ai.sample_rate, rate);
+        if (!failed) {
+            int64_t first, last;
+            span_inputs(&r, start, end, &first, &last);
+            float *xd = malloc((size_t)(last - first) * (size_t)ai.channels * sizeof(float));
+            failed = !xd ? lego_fail("%s: out of memory", path) : read_frames(f, path, &info, first, last - first, xd);
+            if (!failed) resample_span(&r, xd, ai.channels, last - first, first, start, end, lego_tensor_data(out));
+            free(xd);
+            free(r.kernel);
+        }
+    }
+    sf_close(f);
+    if (failed) {
+        lego_tensor_free(out);
+        return NULL;
+    }
+    return out;
+}
+
+lego_tensor *lego_audio_resample(const lego_tensor *x, int64_t from, int64_t to) {
+    if (lego_check_tensor(x, "resample", "x")) return NULL;
+    if (x->type != LEGO_F32 || x->ndim != 2 || !lego_tensor_is_contiguous(x))
+        return lego_fail_null("resample: x must be contiguous f32 [channels, samples], got %s", lego_tensor_describe(x));
+    if (from < 1 || to < 1 || from > MAX_RATE || to > MAX_RATE)
+        return lego_fail_null("resample: bad rates %lld -> %lld", (long long)from, (long long)to);
+    if (from == to) return lego_clone(x);
+    int64_t ch = x->sizes[0], n = x->sizes[1], target = lego_audio_resampled_length(n, from, to);
+    resampler r;
+    if (resampler_init(&r, from, to)) return NULL;
+    int64_t shape[2] = {ch, target}, first = 0, last = 0;
+    lego_tensor *out = lego_tensor_new(LEGO_F32, 2, shape);
+    if (out && target > 0) {
+        span_inputs(&r, 0, target, &first, &last);
+        float *xd = calloc((size_t)(last - first) * (size_t)ch, sizeof(float)); /* x with the zero padding */
+        if (!xd) {
+            lego_tensor_free(out);
+            out = lego_fail_null("resample: out of memory");
+        } else {
+            const float *src = lego_tensor_data(x);
+            for (int64_t c = 0; c < ch; c++)
+                for (int64_t i = 0; i < n; i++) xd[c * (last - first) + (i - first)] = src[c * n + i];
+            resample_span(&r, xd, ch, last - first, first, 0, target, lego_tensor_data(out));
+            free(xd);
+        }
+    }
+    free(r.kernel);
+    return out;
+}
+
+/* ---- torchaudio.compliance.kaldi.fbank ------------------------------------------------------------ */
+
+enum { FRAME = 400, SHIFT = 160, NFFT = 512, NBINS = NFFT / 2 + 1 };
+
+/* In-place radix-2 FFT of NFFT complex values. */
+static void fft(double *re, double *im) {
+    for (int i = 1, j = 0; i < NFFT; i++) {
+        int bit = NFFT >> 1;
+        for (; j & bit; bit >>= 1) j ^= bit;
+        j ^= bit;
+        if (i < j) {
+            double t = re[i];
+            re[i] = re[j];
+            re[j] = t;
+            t = im[i];
+            im[i] = im[j];
+            im[j] = t;
+        }
+    }
+    for (int len = 2; len <= NFFT; len <<= 1) {
+        double ang = -2 * M_PI / len;
+        for (int i = 0; i < NFFT; i += len)
+            for (int k = 0; k < len / 2; k++) {
+                double wr = cos(ang * k), wi = sin(ang * k);
+                double ur = re[i + k], ui = im[i + k];
+                double vr = re[i + k + len / 2] * wr - im[i + k + len / 2] * wi;
+                double vi = re[i + k + len / 2] * wi + im[i + k + len / 2] * wr;
+                re[i + k] = ur + vr, im[i + k] = ui + vi;
+                re[i + k + len / 2] = ur - vr, im[i + k + len / 2] = ui - vi;
+            }
+    }
+}
+
+static double mel(double f) { return 1127.0 * log(1.0 + f / 700.0); }
+
+int lego_audio_fbank(lego_tensor *out, const lego_tensor *wave, int64_t sample_rate, int32_t mel_bins) {
+    if (lego_check_tensor(wave, "fbank", "waveform")) return -1;
+    if (wave->type != LEGO_F32 || wave->ndim != 1 || !lego_tensor_is_contiguous(wave))
+        return lego_fail("fbank: the waveform must be contiguous f32 [samples], got %s", lego_tensor_describe(wave));
+    if (sample_rate != 16000) return lego_fail("fbank: lego's filter banks are for 16 kHz (resample first), got %lld", (long long)sample_rate);
+    int64_t n = wave->sizes[0], frames = n < FRAME ? 0 : 1 + (n - FRAME) / SHIFT;
+    int64_t shape[2] = {frames, mel_bins};
+    if (mel_bins < 1 || mel_bins > 512) return lego_fail("fbank: %d mel bins", mel_bins);
+    if (lego_check_out(out, "fbank", 2, shape)) return -1;
+    if (frames == 0) return 0;
+    /* triangular mel banks over the 256 FFT bins between 20 Hz and Nyquist (the 257th bin gets 0) */
+    double *banks = calloc((size_t)mel_bins * NBINS, sizeof(double));
+    if (!banks) return lego_fail("fbank: out of memory");
+    double lo = mel(20.0), hi = mel(sample_rate / 2.0), delta = (hi - lo) / (mel_bins + 1);
+    for (int b = 0; b < mel_bins; b++) {
+        double left = lo + b * delta, center = left + delta, right = center + delta;
+        for (int k = 0; k < NFFT / 2; k++) {
+            double m = mel((double)sample_rate / NFFT * k);
+            double up = (m - left) / (center - left), down = (right - m) / (right - center);
+            double v = up < down ? up : down;
+            banks[b * NBINS + k] = v > 0 ? v : 0;
+        }
+    }
+    const float *x = lego_tensor_data(wave);
+    float *y = lego_tensor_data(out);
+#pragma omp parallel for schedule(static)
+    for (int64_t f = 0; f < frames; f++) {
+        double re[NFFT], im[NFFT], frame[FRAME], power[NBINS];
+        double mean = 0;
+        for (int i = 0; i < FRAME; i++) mean += frame[i] = x[f * SHIFT + i];
+        mean /= FRAME;
+        for (int i = 0; i < FRAME; i++) frame[i] -= mean;                          /* DC removal */
+        for (int i = FRAME - 1; i > 0; i--) frame[i] -= 0.97 * frame[i - 1];      /* pre-emphasis */
+        frame[0] -= 0.97 * frame[0];
+        for (int i = 0; i < NFFT; i++) {
+            double w = i < FRAME ? 0.5 - 0.5 * cos(2 * M_PI * i / (FRAME - 1)) : 0; /* Hann, zero-padded */
+            re[i] = i < FRAME ? frame[i] * w : 0;
+            im[i] = 0;
+        }
+        fft(re, im);
+        for (int k = 0; k < NBINS; k++) power[k] = re[k] * re[k] + im[k] * im[k];
+        for (int b = 0; b < mel_bins; b++) {
+            double e = 0;
+            for (int k = 0; k < NBINS; k++) e += power[k] * banks[b * NBINS + k];
+            y[f * mel_bins + b] = (float)log(e > FLT_EPSILON ? e : FLT_EPSILON);
+        }
+    }
+    free(banks);
+    return 0;
+}
+
+/* ---- clips, as pytorchvideo's ConstantClipsPerVideoSampler places them --------------------------- */
+
+/* x = m 2^e exactly, m an integer */
+static void split_double(double x, int64_t *m, int *e) {
+    int e2;
+    double f = frexp(x, &e2);
+    *m = (int64_t)ldexp(f, 53);
+    *e = e2 - 53;
+}
+
+/* The sampler's times are Fractions built from Python floats, and the reference slices
+ * waveform[int(t0 * rate) : int(t1 * rate)]; the floors are taken here on the exact rationals, as
+ * Python takes them, because the same floors taken on double products differ from them for many
+ * lengths (34058 samples, for one). */
+int lego_audio_clip_span(int64_t samples, int64_t rate, double clip_seconds, int64_t index, int64_t clips, int64_t *start, int64_t *end) {
+    if (!start || !end) return lego_fail("audio clips: NULL argument");
+    if (samples < 0 || rate < 1 || rate > MAX_RATE || !(clip_seconds > 0 && clip_seconds <= 3600) || clips < 1 || clips > 1000 || index < 0 || index >= clips)
+        return lego_fail("audio clips: bad arguments (%lld samples at %lld Hz, %g s clips, clip %lld of %lld)", (long long)samples, (long long)rate,
+                         clip_seconds, (long long)index, (long long)clips);
+    double duration = (double)samples / (double)rate;
+    double max_start = duration - clip_seconds > 0 ? duration - clip_seconds : 0;
+    int64_t ma = 0, mc;
+    int ea = 0, ec;
+    split_double(clip_seconds, &mc, &ec);
+    if (max_start > 0) split_double(max_start, &ma, &ea);
+    else ea = ec; /* ma = 0: no scale of its own */
+    int e = ea < ec ? ea : ec;
+    if (e > 0) e = 0;
+    if (-e > 100 || ea - e > 40 || ec - e > 40) /* keeps every product below 2^127 */
+        return lego_fail("audio clips: %g s clips over %g s of audio are beyond exact placement", clip_seconds, duration);
+    /* t0 = index * max_start / clips, t1 = t0 + clip_seconds, both over the denominator clips 2^-e */
+    __int128 den = (__int128)clips << -e;
+    __int128 n0 = ((__int128)index * ma) << (ea - e);
+    __int128 n1 = n0 + (((__int128)clips * mc) << (ec - e));
+    *start = (int64_t)(n0 * rate / den);
+    *end = (int64_t)(n1 * rate / den);
+    return 0;
+}

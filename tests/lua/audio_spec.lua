@@ -1,0 +1,111 @@
+-- Sound in, against torchaudio and ImageBind's audio preprocessing (tests/fixtures/make_audio.py).
+local lego = require "lego"
+local helper = require "helper"
+local A = lego.audio
+local fx = helper.fixtures .. "/audio/"
+local shared = helper.root .. "/../shared/assets/media/audio/"
+
+local function path_of(name) return (io.open(shared .. name) and shared or fx) .. name end
+
+local function peak_memory_kb()
+  for line in io.lines("/proc/self/status") do
+    local kb = line:match("^VmHWM:%s*(%d+)")
+    if kb then return tonumber(kb) end
+  end
+end
+
+describe("audio", function()
+  it("reads rate, channels and length", function()
+    local i = A.info(shared .. "bird_audio.wav")
+    assert.are.same({ 44100, 2, 220500 }, { i.sample_rate, i.channels, i.frames })
+    assert.are.equal(5, i.duration)
+    assert.are.same({ 32000, 1, 811711 }, (function(d) return { d.sample_rate, d.channels, d.frames } end)(A.info(shared .. "dog.flac")))
+  end)
+
+  it("resamples to 16 kHz as torchaudio.functional.resample does", function()
+    for _, name in ipairs { "dog.flac", "u8_6ch_8k.wav", "s16_192k.wav", "short_0.1s.wav" } do
+      local want = lego.npy.load(fx .. name .. ".resampled.npy")
+      local w = A.read(path_of(name)):select(1, 1)
+      local got = want:size(1) == 1 and w:view(1, -1)
+        or lego.tensor.cat({ w:narrow(1, 1, 8000), w:narrow(1, w:size(1) - 7999, 8000) }, 1):view(2, 8000)
+      helper.assert_close(got, want, 0, 2e-5, name)
+    end
+  end)
+
+  it("reads any stretch exactly as resampling the whole file gives it", function()
+    local path = shared .. "dog.flac"
+    local whole = A.resample(A.read(path, { rate = 32000 }), 32000, 16000)
+    assert.are.same({ 1, 405856 }, whole:shape())
+    for _, span in ipairs { { 0, 100 }, { 1, 17 }, { 124618, 156618 }, { 405800, 405856 }, { 405000, 999999 } } do
+      local got = A.read(path, { start = span[1], stop = span[2] })
+      local n = math.min(span[2], 405856) - span[1]
+      helper.assert_equal(got, whole:narrow(2, span[1] + 1, n), "samples " .. span[1] .. ".." .. span[2])
+    end
+    assert.are.same({ 1, 0 }, A.read(path, { start = 500000, stop = 600000 }):shape())
+  end)
+
+  it("places the three 2-s clips as pytorchvideo's sampler does, on exact fractions", function()
+    -- from tests/fixtures/reference.py's clip_timepoints (int(t * 16000) on Python's Fractions)
+    local cases = {
+      [0] = { 0, 0, 0 }, [31999] = { 0, 0, 0 }, [32003] = { 0, 1, 2 }, [32009] = { 0, 3, 6 },
+      [34058] = { 0, 685, 1371 }, [34247] = { 0, 748, 1497 }, [104908] = { 0, 24302, 48605 },
+      [172800000] = { 0, 57589333, 115178666 },
+    }
+    for n, starts in pairs(cases) do
+      local spans = A.clip_spans(n)
+      for k = 1, 3 do
+        assert.are.same({ starts[k], math.min(starts[k] + 32000, n) }, spans[k], "clip " .. k .. " of " .. n .. " samples")
+      end
+    end
+  end)
+
+  it("computes ImageBind's normalized Kaldi filter banks within 1e-3 of torchaudio", function()
+    for _, name in ipairs { "bird_audio.wav", "dog.flac", "mmaction2_test.wav", "machine.wav", "u8_6ch_8k.wav",
+      "s16_192k.wav", "short_0.1s.wav", "silent.wav" } do
+      local x, spans = A.load(path_of(name))
+      local want_spans = lego.npy.load(fx .. name .. ".spans.npy")
+      for k = 1, 3 do
+        assert.are.same({ want_spans:get(k, 1), want_spans:get(k, 2) }, spans[k], name .. " clip " .. k)
+      end
+      helper.assert_close(x, lego.npy.load(fx .. name .. ".fbank.npy"), 0, 1e-3, name)
+    end
+  end)
+
+  it("reads NaN and infinite samples as silence rather than spreading them", function()
+    local x = A.load(fx .. "nan.wav")
+    assert.are.same({ 3, 1, 128, 204 }, x:shape())
+    local s = x:abs():sum():item()
+    assert.truthy(s == s and s < math.huge)
+  end)
+
+  it("decodes only the clips' stretches of a three-hour file", function()
+    local dir = helper.tmpdir()
+    local path = dir .. "/three_hours.wav"
+    -- a sparse 16-bit mono 16 kHz WAV: 44-byte header, then 3 h of samples that read as zeros
+    local bytes = 3 * 3600 * 16000 * 2
+    local function u32(v) return string.char(v % 256, math.floor(v / 256) % 256, math.floor(v / 65536) % 256, math.floor(v / 16777216) % 256) end
+    local f = assert(io.open(path, "wb"))
+    f:write("RIFF", u32(36 + bytes), "WAVEfmt ", u32(16), "\1\0\1\0", u32(16000), u32(32000), "\2\0\16\0", "data", u32(bytes))
+    f:seek("set", 44 + bytes - 2)
+    f:write("\0\0")
+    f:close()
+    local before = peak_memory_kb()
+    local x, spans = A.load(path)
+    assert.are.same({ 3, 1, 128, 204 }, x:shape())
+    assert.are.same({ 115178666, 115210666 }, spans[3])
+    assert.truthy(peak_memory_kb() - before < 64 * 1024, "peak memory grew by more than 64 MiB")
+    os.execute("rm -rf " .. dir)
+  end)
+
+  it("refuses corrupt, truncated and non-audio files with an error naming them", function()
+    local ok, err = pcall(A.load, fx .. "truncated.flac")
+    assert.is_false(ok)
+    assert.truthy(err:find("truncated.flac", 1, true), err)
+    ok, err = pcall(A.load, helper.fixtures .. "/groundinggpt/photo.png")
+    assert.is_false(ok)
+    assert.truthy(err:find("photo.png: cannot read as audio", 1, true), err)
+    ok, err = pcall(A.load, fx .. "missing.wav")
+    assert.is_false(ok)
+    assert.truthy(err:find("missing.wav", 1, true), err)
+  end)
+end)
