@@ -290,18 +290,26 @@ int lego_video_probe(const char *path, lego_video_info *info, int count);
 lego_tensor *lego_video_frames(const char *path, const int64_t *indices, int64_t n, int32_t out_w, int32_t out_h);
 
 /* ---- audio (libsndfile) ------------------------------------------------------------------------- */
+enum { LEGO_AUDIO_SNDFILE = 0, LEGO_AUDIO_FFMPEG = 1 };
 typedef struct lego_audio_info {
     int64_t frames;      /* samples per channel */
     int32_t sample_rate; /* Hz */
     int32_t channels;
     double duration;     /* seconds */
+    int32_t decoder;     /* LEGO_AUDIO_SNDFILE (WAV, FLAC, Ogg, AIFF, MP3) or LEGO_AUDIO_FFMPEG (the rest) */
 } lego_audio_info;
+/* Opens with libsndfile, or failing that with FFmpeg (which decodes the file once to count its
+ * samples: compressed streams do not say exactly). */
 int lego_audio_probe(const char *path, lego_audio_info *info);
 /* Samples [start, end) (clipped to the signal) of the file resampled to `rate` Hz as
  * torchaudio.functional.resample does it (windowed sinc, Hann, lowpass 0.99, width 6): f32
- * [channels, end - start]. Only the input the filter needs for that stretch is read; NaN and
- * infinite samples read as 0. */
+ * [channels, end - start]. Only the input the filter needs for that stretch is read (FFmpeg
+ * decodes up to it); NaN and infinite samples read as 0. */
 lego_tensor *lego_audio_read(const char *path, int64_t rate, int64_t start, int64_t end);
+/* n stretches at once, out[s] as lego_audio_read's (one decoding pass with FFmpeg); info from
+ * lego_audio_probe, or NULL to probe here. On failure every out[s] is NULL. */
+int lego_audio_read_spans(const char *path, const lego_audio_info *info, int64_t rate, int n, const int64_t *starts, const int64_t *ends,
+                          lego_tensor **out);
 /* torchaudio.functional.resample of f32 [channels, n]: f32 [channels, ceil(n * to / from)] (gcd-reduced) */
 lego_tensor *lego_audio_resample(const lego_tensor *x, int64_t from, int64_t to);
 /* The length torchaudio's resampler gives n samples: ceil(n * to' / from'), rates reduced by their gcd */

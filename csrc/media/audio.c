@@ -14,28 +14,33 @@
  * from just the input samples that the resampling filter touches for them, so three 2-s clips
  * of a three-hour file cost three small reads, and agree exactly with resampling the whole file. */
 #include "../core/internal.h"
+#include "audio_internal.h"
 
 #include <float.h>
 #include <math.h>
 #include <sndfile.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 enum { LOWPASS_WIDTH = 6, MAX_RATE = 1000000 };
 
 int lego_audio_probe(const char *path, lego_audio_info *out) {
     if (!path || !out) return lego_fail("audio: NULL argument");
+    memset(out, 0, sizeof *out);
     SF_INFO info = {0};
     SNDFILE *f = sf_open(path, SFM_READ, &info);
-    if (!f) return lego_fail("%s: cannot read as audio: %s", path, sf_strerror(NULL));
-    sf_close(f);
-    if (info.channels < 1 || info.channels > 64) return lego_fail("%s: %d audio channels", path, info.channels);
-    if (info.samplerate < 1 || info.samplerate > MAX_RATE) return lego_fail("%s: sample rate %d Hz", path, info.samplerate);
-    if (info.frames < 0) return lego_fail("%s: unknown length", path);
-    out->frames = info.frames;
-    out->sample_rate = info.samplerate;
-    out->channels = info.channels;
-    out->duration = (double)info.frames / info.samplerate;
+    if (f) {
+        sf_close(f);
+        out->frames = info.frames, out->sample_rate = info.samplerate, out->channels = info.channels;
+        out->decoder = LEGO_AUDIO_SNDFILE;
+    } else if (lego_ff_audio_probe(path, out)) {
+        return -1;
+    }
+    if (out->channels < 1 || out->channels > 64) return lego_fail("%s: %d audio channels", path, out->channels);
+    if (out->sample_rate < 1 || out->sample_rate > MAX_RATE) return lego_fail("%s: sample rate %d Hz", path, out->sample_rate);
+    if (out->frames < 0) return lego_fail("%s: unknown length", path);
+    out->duration = (double)out->frames / out->sample_rate;
     return 0;
 }
 
@@ -136,47 +141,78 @@ int64_t lego_audio_resampled_length(int64_t n, int64_t from, int64_t to) {
     return (int64_t)ceil((double)(to / g) * (double)n / (double)(from / g));
 }
 
-lego_tensor *lego_audio_read(const char *path, int64_t rate, int64_t start, int64_t end) {
-    lego_audio_info ai;
-    if (lego_audio_probe(path, &ai)) return NULL;
-    if (rate < 1 || rate > MAX_RATE) return lego_fail_null("%s: cannot resample to %lld Hz", path, (long long)rate);
-    int64_t total = lego_audio_resampled_length(ai.frames, ai.sample_rate, rate);
-    if (start < 0) start = 0;
-    if (end > total) end = total;
-    if (end < start) end = start;
-    if ((end - start) * ai.channels > ((int64_t)1 << 31))
-        return lego_fail_null("%s: %lld samples asked for in one read (read shorter stretches)", path, (long long)(end - start));
-    int64_t shape[2] = {ai.channels, end - start};
-    lego_tensor *out = lego_tensor_new(LEGO_F32, 2, shape);
-    if (!out || end == start) return out;
+/* Input samples [first[s], first[s] + count[s]) into bufs[s] [channels, count[s]] (zeros outside the signal) */
+static int read_input(const char *path, const lego_audio_info *ai, int n, const int64_t *first, const int64_t *count, float **bufs) {
+    if (ai->decoder == LEGO_AUDIO_FFMPEG) return lego_ff_audio_read_spans(path, ai, n, first, count, bufs);
     SF_INFO info = {0};
     SNDFILE *f = sf_open(path, SFM_READ, &info);
-    if (!f) {
-        lego_tensor_free(out);
-        return lego_fail_null("%s: cannot read as audio: %s", path, sf_strerror(NULL));
+    if (!f) return lego_fail("%s: cannot read as audio: %s", path, sf_strerror(NULL));
+    if (info.channels != ai->channels || info.frames != ai->frames) {
+        sf_close(f);
+        return lego_fail("%s: the file changed while being read", path);
     }
     int failed = 0;
-    if (rate == ai.sample_rate) {
-        failed = read_frames(f, path, &info, start, end - start, lego_tensor_data(out));
-    } else {
-        resampler r;
-        failed = resampler_init(&r, ai.sample_rate, rate);
-        if (!failed) {
-            int64_t first, last;
-            span_inputs(&r, start, end, &first, &last);
-            float *xd = malloc((size_t)(last - first) * (size_t)ai.channels * sizeof(float));
-            failed = !xd ? lego_fail("%s: out of memory", path) : read_frames(f, path, &info, first, last - first, xd);
-            if (!failed) resample_span(&r, xd, ai.channels, last - first, first, start, end, lego_tensor_data(out));
-            free(xd);
-            free(r.kernel);
+    for (int s = 0; s < n && !failed; s++) failed = read_frames(f, path, &info, first[s], count[s], bufs[s]);
+    sf_close(f);
+    return failed;
+}
+
+int lego_audio_read_spans(const char *path, const lego_audio_info *info, int64_t rate, int n, const int64_t *starts, const int64_t *ends,
+                          lego_tensor **out) {
+    if (!path || n < 0 || n > 1024 || (n && (!starts || !ends || !out))) return lego_fail("audio: bad arguments to read_spans");
+    for (int s = 0; s < n; s++) out[s] = NULL;
+    lego_audio_info ai;
+    if (info) ai = *info;
+    else if (lego_audio_probe(path, &ai)) return -1;
+    if (rate < 1 || rate > MAX_RATE) return lego_fail("%s: cannot resample to %lld Hz", path, (long long)rate);
+    int64_t total = lego_audio_resampled_length(ai.frames, ai.sample_rate, rate);
+    resampler r = {0};
+    if (rate != ai.sample_rate && resampler_init(&r, ai.sample_rate, rate)) return -1;
+    int64_t *first = calloc((size_t)n + 1, sizeof(int64_t)), *count = calloc((size_t)n + 1, sizeof(int64_t));
+    int64_t *o0 = calloc((size_t)n + 1, sizeof(int64_t)), *o1 = calloc((size_t)n + 1, sizeof(int64_t));
+    float **bufs = calloc((size_t)n + 1, sizeof(float *));
+    int failed = !first || !count || !o0 || !o1 || !bufs ? lego_fail("%s: out of memory", path) : 0;
+    for (int s = 0; s < n && !failed; s++) {
+        o0[s] = starts[s] < 0 ? 0 : starts[s];
+        o1[s] = ends[s] > total ? total : ends[s];
+        if (o1[s] < o0[s]) o1[s] = o0[s];
+        if ((o1[s] - o0[s]) * ai.channels > ((int64_t)1 << 31)) {
+            failed = lego_fail("%s: %lld samples asked for in one read (read shorter stretches)", path, (long long)(o1[s] - o0[s]));
+            break;
+        }
+        int64_t shape[2] = {ai.channels, o1[s] - o0[s]};
+        out[s] = lego_tensor_new(LEGO_F32, 2, shape);
+        if (!out[s]) failed = -1;
+        else if (o1[s] == o0[s]) continue;
+        else if (rate == ai.sample_rate) first[s] = o0[s], count[s] = o1[s] - o0[s];
+        else {
+            int64_t last;
+            span_inputs(&r, o0[s], o1[s], &first[s], &last);
+            count[s] = last - first[s];
+        }
+        if (!failed && count[s] && !(bufs[s] = calloc((size_t)count[s] * (size_t)ai.channels, sizeof(float))))
+            failed = lego_fail("%s: out of memory", path);
+    }
+    if (!failed) failed = read_input(path, &ai, n, first, count, bufs);
+    for (int s = 0; s < n && !failed; s++) {
+        if (!count[s]) continue;
+        if (rate == ai.sample_rate) memcpy(lego_tensor_data(out[s]), bufs[s], (size_t)count[s] * ai.channels * sizeof(float));
+        else resample_span(&r, bufs[s], ai.channels, count[s], first[s], o0[s], o1[s], lego_tensor_data(out[s]));
+    }
+    for (int s = 0; s < n; s++) {
+        if (bufs) free(bufs[s]);
+        if (failed) {
+            lego_tensor_free(out[s]);
+            out[s] = NULL;
         }
     }
-    sf_close(f);
-    if (failed) {
-        lego_tensor_free(out);
-        return NULL;
-    }
-    return out;
+    free(bufs), free(first), free(count), free(o0), free(o1), free(r.kernel);
+    return failed ? -1 : 0;
+}
+
+lego_tensor *lego_audio_read(const char *path, int64_t rate, int64_t start, int64_t end) {
+    lego_tensor *out = NULL;
+    return lego_audio_read_spans(path, NULL, rate, 1, &start, &end, &out) ? NULL : out;
 }
 
 lego_tensor *lego_audio_resample(const lego_tensor *x, int64_t from, int64_t to) {

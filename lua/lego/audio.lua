@@ -1,9 +1,11 @@
 -- lego.audio: sound in, as GroundingGPT's audio branch takes it (ImageBind's
 -- load_and_transform_audio_data): resampled to 16 kHz, three 2-s clips, Kaldi filter banks.
---   local info = lego.audio.info("dog.flac")        -- {frames, sample_rate, channels, duration}
+--   local info = lego.audio.info("dog.flac")        -- {frames, sample_rate, channels, duration, decoder}
 --   local w = lego.audio.read("dog.flac", {start = 0, stop = 32000})  -- f32 [channels, n] at 16 kHz
 --   local x = lego.audio.load("dog.flac")           -- f32 [3, 1, 128, 204], normalized
--- Only the stretches the clips cover are decoded, so a three-hour file costs three short reads.
+-- libsndfile reads WAV, FLAC, Ogg, AIFF and MP3; FFmpeg the rest (M4A, Opus, a video's sound).
+-- Only the stretches the clips cover are decoded, so a three-hour file costs three short reads
+-- (with FFmpeg, which cannot seek to an exact sample, one pass to count and one to read).
 local ffi = require "ffi"
 local core = require "lego.core"
 local tensor = require "lego.tensor"
@@ -26,7 +28,8 @@ function audio.info(path)
   check_path(path, "audio.info")
   local i = ffi.new("lego_audio_info")
   core.check(C.lego_audio_probe(path, i), "audio.info")
-  return { frames = tonumber(i.frames), sample_rate = i.sample_rate, channels = i.channels, duration = i.duration }
+  return { frames = tonumber(i.frames), sample_rate = i.sample_rate, channels = i.channels, duration = i.duration,
+    decoder = i.decoder == C.LEGO_AUDIO_FFMPEG and "ffmpeg" or "sndfile", c = i }
 end
 
 -- Samples [start, stop) (0-based, clipped to the end) of the file resampled to opts.rate
@@ -91,9 +94,13 @@ function audio.load(path, opts)
   local info = audio.info(path)
   local samples = tonumber(C.lego_audio_resampled_length(info.frames, info.sample_rate, audio.RATE))
   local spans = audio.clip_spans(samples, opts)
+  local starts, stops = ffi.new("int64_t[?]", #spans), ffi.new("int64_t[?]", #spans)
+  for k, span in ipairs(spans) do starts[k - 1], stops[k - 1] = span[1], span[2] end
+  local out = ffi.new("lego_tensor *[?]", #spans)
+  core.check(C.lego_audio_read_spans(path, info.c, audio.RATE, #spans, starts, stops, out), "audio.load")
   local mels = {}
-  for k, span in ipairs(spans) do
-    local clip = audio.read(path, { start = span[1], stop = span[2] })
+  for k = 1, #spans do
+    local clip = tensor.wrap(out[k - 1])
     mels[k] = (audio.melspec(clip, opts) - (opts.mean or audio.MEAN)) / (opts.std or audio.STD)
   end
   return tensor.cat(mels, 1):view(#spans, 1, mels[1]:size(2), mels[1]:size(3)), spans, info
