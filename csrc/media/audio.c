@@ -14,6 +14,7 @@
  * from just the input samples that the resampling filter touches for them, so three 2-s clips
  * of a three-hour file cost three small reads, and agree exactly with resampling the whole file. */
 #include "../core/internal.h"
+#include "../kernels/vec.h"
 #include "audio_internal.h"
 
 #include <float.h>
@@ -118,15 +119,14 @@ static int resampler_init(resampler *r, int64_t from, int64_t to) {
  * (zeros outside the signal included), into y [ch, o1 - o0]. */
 static void resample_span(const resampler *r, const float *xd, int64_t ch, int64_t n, int64_t in0, int64_t o0, int64_t o1, float *y) {
     int64_t m = o1 - o0;
+    const lego_vec_kernels *vec = lego_vec_active();
 #pragma omp parallel for collapse(2) schedule(static)
     for (int64_t c = 0; c < ch; c++)
         for (int64_t o = o0; o < o1; o++) {
             int64_t f = o / r->neu, i = o % r->neu;
             const float *kr = r->kernel + i * r->klen;
             const float *x = xd + c * n + (f * r->orig - r->width - in0);
-            float s = 0;
-            for (int64_t j = 0; j < r->klen; j++) s += x[j] * kr[j];
-            y[c * m + (o - o0)] = s;
+            y[c * m + (o - o0)] = vec->dot_f32(x, kr, r->klen);
         }
 }
 
@@ -249,26 +249,36 @@ lego_tensor *lego_audio_resample(const lego_tensor *x, int64_t from, int64_t to)
 
 enum { FRAME = 400, SHIFT = 160, NFFT = 512, NBINS = NFFT / 2 + 1 };
 
+/* Per-call constants: the Hann window, the FFT's twiddles, and each mel bank as its nonzero stretch
+ * of FFT bins (a bank spans a few bins, so the mel product skips the zeros). */
+typedef struct fbank_tables {
+    double window[FRAME];
+    double cos_t[NFFT / 2], sin_t[NFFT / 2]; /* e^{-2 pi i k / NFFT} */
+    int32_t mel_bins;
+    int32_t *lo, *hi;                        /* [mel_bins]: bins [lo, hi) are nonzero */
+    double *weights;                         /* [mel_bins, NBINS] */
+} fbank_tables;
+
 /* In-place radix-2 FFT of NFFT complex values. */
-static void fft(double *re, double *im) {
+static void fft(const fbank_tables *t, double *re, double *im) {
     for (int i = 1, j = 0; i < NFFT; i++) {
         int bit = NFFT >> 1;
         for (; j & bit; bit >>= 1) j ^= bit;
         j ^= bit;
         if (i < j) {
-            double t = re[i];
+            double x = re[i];
             re[i] = re[j];
-            re[j] = t;
-            t = im[i];
+            re[j] = x;
+            x = im[i];
             im[i] = im[j];
-            im[j] = t;
+            im[j] = x;
         }
     }
     for (int len = 2; len <= NFFT; len <<= 1) {
-        double ang = -2 * M_PI / len;
+        int step = NFFT / len;
         for (int i = 0; i < NFFT; i += len)
             for (int k = 0; k < len / 2; k++) {
-                double wr = cos(ang * k), wi = sin(ang * k);
+                double wr = t->cos_t[k * step], wi = t->sin_t[k * step];
                 double ur = re[i + k], ui = im[i + k];
                 double vr = re[i + k + len / 2] * wr - im[i + k + len / 2] * wi;
                 double vi = re[i + k + len / 2] * wi + im[i + k + len / 2] * wr;
@@ -280,6 +290,39 @@ static void fft(double *re, double *im) {
 
 static double mel(double f) { return 1127.0 * log(1.0 + f / 700.0); }
 
+static void free_tables(fbank_tables *t) {
+    free(t->lo), free(t->hi), free(t->weights);
+}
+
+static int make_tables(fbank_tables *t, int64_t sample_rate, int32_t mel_bins) {
+    for (int i = 0; i < FRAME; i++) t->window[i] = 0.5 - 0.5 * cos(2 * M_PI * i / (FRAME - 1)); /* Hann, symmetric */
+    for (int k = 0; k < NFFT / 2; k++) t->cos_t[k] = cos(-2 * M_PI * k / NFFT), t->sin_t[k] = sin(-2 * M_PI * k / NFFT);
+    t->mel_bins = mel_bins;
+    t->lo = calloc((size_t)mel_bins, sizeof(int32_t));
+    t->hi = calloc((size_t)mel_bins, sizeof(int32_t));
+    t->weights = calloc((size_t)mel_bins * NBINS, sizeof(double));
+    if (!t->lo || !t->hi || !t->weights) {
+        free_tables(t);
+        return lego_fail("fbank: out of memory");
+    }
+    /* triangular banks over the 256 FFT bins between 20 Hz and Nyquist (the 257th bin gets 0) */
+    double lo = mel(20.0), hi = mel(sample_rate / 2.0), delta = (hi - lo) / (mel_bins + 1);
+    for (int b = 0; b < mel_bins; b++) {
+        double left = lo + b * delta, center = left + delta, right = center + delta;
+        t->lo[b] = NBINS, t->hi[b] = 0;
+        for (int k = 0; k < NFFT / 2; k++) {
+            double m = mel((double)sample_rate / NFFT * k);
+            double up = (m - left) / (center - left), down = (right - m) / (right - center);
+            double v = up < down ? up : down;
+            if (v <= 0) continue;
+            t->weights[b * NBINS + k] = v;
+            if (k < t->lo[b]) t->lo[b] = k;
+            t->hi[b] = k + 1;
+        }
+    }
+    return 0;
+}
+
 int lego_audio_fbank(lego_tensor *out, const lego_tensor *wave, int64_t sample_rate, int32_t mel_bins) {
     if (lego_check_tensor(wave, "fbank", "waveform")) return -1;
     if (wave->type != LEGO_F32 || wave->ndim != 1 || !lego_tensor_is_contiguous(wave))
@@ -290,19 +333,8 @@ int lego_audio_fbank(lego_tensor *out, const lego_tensor *wave, int64_t sample_r
     if (mel_bins < 1 || mel_bins > 512) return lego_fail("fbank: %d mel bins", mel_bins);
     if (lego_check_out(out, "fbank", 2, shape)) return -1;
     if (frames == 0) return 0;
-    /* triangular mel banks over the 256 FFT bins between 20 Hz and Nyquist (the 257th bin gets 0) */
-    double *banks = calloc((size_t)mel_bins * NBINS, sizeof(double));
-    if (!banks) return lego_fail("fbank: out of memory");
-    double lo = mel(20.0), hi = mel(sample_rate / 2.0), delta = (hi - lo) / (mel_bins + 1);
-    for (int b = 0; b < mel_bins; b++) {
-        double left = lo + b * delta, center = left + delta, right = center + delta;
-        for (int k = 0; k < NFFT / 2; k++) {
-            double m = mel((double)sample_rate / NFFT * k);
-            double up = (m - left) / (center - left), down = (right - m) / (right - center);
-            double v = up < down ? up : down;
-            banks[b * NBINS + k] = v > 0 ? v : 0;
-        }
-    }
+    fbank_tables t;
+    if (make_tables(&t, sample_rate, mel_bins)) return -1;
     const float *x = lego_tensor_data(wave);
     float *y = lego_tensor_data(out);
 #pragma omp parallel for schedule(static)
@@ -311,23 +343,19 @@ int lego_audio_fbank(lego_tensor *out, const lego_tensor *wave, int64_t sample_r
         double mean = 0;
         for (int i = 0; i < FRAME; i++) mean += frame[i] = x[f * SHIFT + i];
         mean /= FRAME;
-        for (int i = 0; i < FRAME; i++) frame[i] -= mean;                          /* DC removal */
-        for (int i = FRAME - 1; i > 0; i--) frame[i] -= 0.97 * frame[i - 1];      /* pre-emphasis */
-        frame[0] -= 0.97 * frame[0];
-        for (int i = 0; i < NFFT; i++) {
-            double w = i < FRAME ? 0.5 - 0.5 * cos(2 * M_PI * i / (FRAME - 1)) : 0; /* Hann, zero-padded */
-            re[i] = i < FRAME ? frame[i] * w : 0;
-            im[i] = 0;
-        }
-        fft(re, im);
+        for (int i = 0; i < FRAME; i++) frame[i] -= mean;                     /* DC removal */
+        for (int i = FRAME - 1; i > 0; i--) frame[i] -= 0.97 * frame[i - 1]; /* pre-emphasis; */
+        frame[0] -= 0.97 * frame[0];                                          /* Kaldi repeats x[0] */
+        for (int i = 0; i < NFFT; i++) re[i] = i < FRAME ? frame[i] * t.window[i] : 0, im[i] = 0;
+        fft(&t, re, im);
         for (int k = 0; k < NBINS; k++) power[k] = re[k] * re[k] + im[k] * im[k];
         for (int b = 0; b < mel_bins; b++) {
             double e = 0;
-            for (int k = 0; k < NBINS; k++) e += power[k] * banks[b * NBINS + k];
+            for (int k = t.lo[b]; k < t.hi[b]; k++) e += power[k] * t.weights[b * NBINS + k];
             y[f * mel_bins + b] = (float)log(e > FLT_EPSILON ? e : FLT_EPSILON);
         }
     }
-    free(banks);
+    free_tables(&t);
     return 0;
 }
 
