@@ -116,16 +116,30 @@ describe("audio", function()
     ok, err = pcall(A.load, helper.fixtures .. "/make_audio.py")
     assert.is_false(ok)
     assert.truthy(err:find("make_audio.py: cannot read as audio", 1, true), err)
-    local dir = helper.tmpdir() -- AAC cut short: FFmpeg decodes what is there, and the clips past it are refused
-    local f = assert(io.open(fx .. "aac_3s.m4a", "rb"))
-    local data = f:read("*a")
-    f:close()
-    f = assert(io.open(dir .. "/cut.m4a", "wb"))
-    f:write(data:sub(1, math.floor(#data / 2)))
-    f:close()
-    ok, err = pcall(A.load, dir .. "/cut.m4a")
+    local dir = helper.tmpdir()
+    local function write_altered(src, dst, alter)
+      local f = assert(io.open(src, "rb"))
+      local data = alter(f:read("*a"))
+      f:close()
+      f = assert(io.open(dir .. "/" .. dst, "wb"))
+      f:write(data)
+      f:close()
+      return dir .. "/" .. dst
+    end
+    -- AAC cut short, its index (at the end) lost
+    ok, err = pcall(A.load, write_altered(fx .. "aac_3s.m4a", "cut.m4a", function(d) return d:sub(1, math.floor(#d / 2)) end))
     assert.is_false(ok)
     assert.truthy(err:find("cut.m4a", 1, true), err)
+    -- FLAC with every 997th byte of its frames inverted
+    ok, err = pcall(A.load, write_altered(shared .. "dog.flac", "corrupt.flac", function(d)
+      local parts = { d:sub(1, 20000) }
+      for i = 20001, #d, 997 do
+        parts[#parts + 1] = string.char(255 - d:byte(i)) .. d:sub(i + 1, math.min(i + 996, #d))
+      end
+      return table.concat(parts)
+    end))
+    assert.is_false(ok)
+    assert.truthy(err:find("corrupt.flac: truncated or corrupt audio", 1, true), err)
     os.execute("rm -rf " .. dir)
     ok, err = pcall(A.load, fx .. "missing.wav")
     assert.is_false(ok)
