@@ -76,15 +76,28 @@ end
 
 -- ImageBind's waveform2melspec of one clip f32 [channels, n]: the clip less its mean, filter banks
 -- of channel 0, as [1, mel_bins, 204] with frames cut or zero-padded (not yet normalized).
+-- Returns the mean too.
 function audio.melspec(clip, opts)
   opts = opts or {}
   local target = opts.frames or audio.TARGET_FRAMES
-  local centered = clip:affine(1, -clip:mean():item())
-  local fb = audio.fbank(centered:select(1, 1), opts.mel_bins)
+  local mean = clip:numel() > 0 and clip:mean():item() or 0
+  local fb = audio.fbank(clip:affine(1, -mean):select(1, 1), opts.mel_bins)
   local out = tensor.zeros { 1, fb:size(2), target }
   local keep = math.min(fb:size(1), target)
   if keep > 0 then out:select(1, 1):narrow(2, 1, keep):copy(fb:narrow(1, 1, keep):transpose(1, 2)) end
-  return out
+  return out, mean
+end
+
+-- ImageBind subtracts each clip's mean in place, on a view of the whole waveform, so where clips
+-- overlap (sounds under 6 s) a later clip sees the earlier clips' means already subtracted.
+local function shift_by_earlier_clips(clip, k, spans, means)
+  for j = 1, k - 1 do
+    local a, b = math.max(spans[j][1], spans[k][1]), math.min(spans[j][2], spans[k][2])
+    if a < b then
+      local part = clip:narrow(2, a - spans[k][1] + 1, b - a)
+      part:copy(part:affine(1, -means[j]))
+    end
+  end
 end
 
 -- The audio branch's input: f32 [clips, 1, mel_bins, 204], each clip's filter banks normalized as
@@ -98,10 +111,13 @@ function audio.load(path, opts)
   for k, span in ipairs(spans) do starts[k - 1], stops[k - 1] = span[1], span[2] end
   local out = ffi.new("lego_tensor *[?]", #spans)
   core.check(C.lego_audio_read_spans(path, info.c, audio.RATE, #spans, starts, stops, out), "audio.load")
-  local mels = {}
+  local mels, means = {}, {}
   for k = 1, #spans do
     local clip = tensor.wrap(out[k - 1])
-    mels[k] = (audio.melspec(clip, opts) - (opts.mean or audio.MEAN)) / (opts.std or audio.STD)
+    shift_by_earlier_clips(clip, k, spans, means)
+    local mel
+    mel, means[k] = audio.melspec(clip, opts)
+    mels[k] = (mel - (opts.mean or audio.MEAN)) / (opts.std or audio.STD)
   end
   return tensor.cat(mels, 1):view(#spans, 1, mels[1]:size(2), mels[1]:size(3)), spans, info
 end
