@@ -17,6 +17,7 @@ local lego = {
   image = require "lego.image",
   video = require "lego.video",
   audio = require "lego.audio",
+  imagebind = require "lego.imagebind",
   clip = require "lego.clip",
   eva = require "lego.eva",
   qformer = require "lego.qformer",

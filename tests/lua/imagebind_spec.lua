@@ -1,0 +1,47 @@
+-- ImageBind's audio encoder against torch's own modules wired as ImageBind wires them
+-- (tests/fixtures/make_imagebind.py: width 64, 4 heads, 2 blocks, the real stem and input size).
+local lego = require "lego"
+local helper = require "helper"
+local fx = helper.fixtures .. "/imagebind/"
+
+describe("imagebind audio encoder", function()
+  local w = lego.weights.open(fx .. "audio_encoder.pth")
+  local enc = lego.imagebind.load_audio(w, { heads = 4 })
+  local fbank = lego.npy.load(helper.fixtures .. "/audio/dog.flac.fbank.npy")
+
+  it("reads imagebind_huge.pth's audio keys, the logit scale included", function()
+    assert.are.equal(2, #enc.blocks)
+    assert.are.equal(64, enc.width)
+    assert.truthy(math.abs(enc.scale - 20) < 1e-5)
+  end)
+
+  it("matches the trunk's tokens (stem, CLS, positions, blocks with add_bias_kv attention)", function()
+    helper.assert_close(enc:tokens(fbank:select(1, 1)), lego.npy.load(fx .. "tokens.npy"), 1e-4, 1e-5, "tokens")
+  end)
+
+  it("matches the normalized, scaled embeddings of all three clips", function()
+    local e = enc:forward(fbank)
+    helper.assert_close(e, lego.npy.load(fx .. "embeds.npy"), 1e-4, 1e-5, "embeds")
+    for i = 1, 3 do
+      local r = e:select(1, i)
+      assert.truthy(math.abs(math.sqrt((r * r):sum():item()) - 20) < 1e-3)
+    end
+  end)
+
+  it("gives the same embeddings from a sound file through lego.audio", function()
+    local e = enc:forward(lego.audio.load(helper.root .. "/../shared/assets/media/audio/dog.flac"))
+    helper.assert_close(e, lego.npy.load(fx .. "embeds.npy"), 1e-3, 1e-3, "embeds from dog.flac")
+  end)
+
+  it("refuses weights without the audio trunk and filter banks of the wrong size", function()
+    local ok, err = pcall(lego.imagebind.load_audio, lego.weights.open(helper.fixtures .. "/groundinggpt/model"))
+    assert.is_false(ok)
+    assert.truthy(err:find("modality_trunks.audio", 1, true), err)
+    ok, err = pcall(enc.forward, enc, lego.tensor.zeros { 3, 1, 128, 100 })
+    assert.is_false(ok)
+    assert.truthy(err:find("position embeddings", 1, true), err)
+    ok, err = pcall(enc.forward, enc, lego.tensor.zeros { 128, 204 })
+    assert.is_false(ok)
+    assert.truthy(err:find("[clips, 1, mel, frames]", 1, true), err)
+  end)
+end)
