@@ -18,6 +18,7 @@ local lego = {
   video = require "lego.video",
   audio = require "lego.audio",
   imagebind = require "lego.imagebind",
+  audio_branch = require "lego.audio_branch",
   clip = require "lego.clip",
   eva = require "lego.eva",
   qformer = require "lego.qformer",
