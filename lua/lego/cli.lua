@@ -20,18 +20,20 @@ usage: lego [command] [args]
                 [--top-p P] [--repetition-penalty R] [--seed S] [--stop TEXT] [--no-bos] [--json]
                            text from a LLaMA-architecture model (HF directory or GGUF), streamed;
                            --json prints one object {text, tokens, prompt_tokens, stopped, timing}
-  lego ground --model DIR [--vision-tower DIR] --image FILE | --video FILE [--json] [--draw OUT.png] [--max-new-tokens N]
-              [--temperature T] [--top-p P] [--seed S] [--threads N] [--template training] QUESTION
-                           GroundingGPT's answer about an image, with its boxes in pixels of the
-                           photo and spans in seconds of the video; --json prints {text, tokens, boxes,
-                           spans, image, video, timing}; --draw
+  lego ground --model DIR [--vision-tower DIR] [--image FILE] [--video FILE] [--audio FILE] [--json] [--draw OUT.png]
+              [--max-new-tokens N] [--temperature T] [--top-p P] [--seed S] [--threads N] [--template training]
+              [--eva F --blip2 F] [--imagebind F] QUESTION
+                           GroundingGPT's answer about an image, a video and/or a sound, with its boxes
+                           in pixels of the photo and spans in seconds of the video; --json prints
+                           {text, tokens, boxes, spans, image, video, timing}; --draw
                            writes the photo with the boxes numbered as listed
   lego chat --model DIR [--vision-tower DIR] --image FILE [--temperature T] [--max-new-tokens N]
                            a conversation about the image in the terminal (Ctrl-D ends it)
-  lego dump --model DIR [--vision-tower DIR] --image FILE | --video FILE --prompt QUESTION --out DIR
-            [--greedy N] [--pixel-values F.npy] [--frames F.npy]
+  lego dump --model DIR [--vision-tower DIR] [--image FILE] [--video FILE] [--audio FILE] --prompt QUESTION --out DIR
+            [--greedy N] [--pixel-values F.npy] [--frames F.npy] [--fbank F.npy]
                            every stage as .npy: pixel_values, image_features, image_embeds;
                            frame_indices, frames, eva_features (frame 0), video_embeds;
+                           fbank [3, 1, 128, 204], audio_clip_embeds, audio_embeds;
                            input_ids, logits (last prompt position), greedy
   lego info                version, library, CPU features, kernels and threads
   lego help                this text
@@ -228,6 +230,7 @@ function commands.generate(args)
 end
 
 local ground_spec = { ["--model"] = "string", ["--vision-tower"] = "string", ["--image"] = "string", ["--video"] = "string", ["--eva"] = "string", ["--blip2"] = "string",
+  ["--audio"] = "string", ["--imagebind"] = "string",
   ["--json"] = "flag", ["--draw"] = "string", ["--max-new-tokens"] = "number", ["--temperature"] = "number", ["--top-p"] = "number",
   ["--seed"] = "number", ["--threads"] = "number", ["--template"] = "string" }
 
@@ -235,17 +238,17 @@ local function load_groundinggpt(o)
   local lego = require "lego"
   if o["--threads"] then lego.set_num_threads(o["--threads"]) end
   return lego.load(o["--model"], { vision_tower = o["--vision-tower"], template = o["--template"], eva = o["--eva"],
-    blip2 = o["--blip2"] })
+    blip2 = o["--blip2"], imagebind = o["--imagebind"] })
 end
 
 function commands.ground(args)
   local o, pos = parse("ground", args, ground_spec, 1)
-  if not (o["--model"] and (o["--image"] or o["--video"]) and pos[1]) then
-    return fail("ground: need --model DIR, --image FILE or --video FILE, and a QUESTION\n" .. usage)
+  if not (o["--model"] and (o["--image"] or o["--video"] or o["--audio"]) and pos[1]) then
+    return fail("ground: need --model DIR, --image FILE, --video FILE and/or --audio FILE, and a QUESTION\n" .. usage)
   end
   local m = load_groundinggpt(o)
   local img = o["--image"] and require("lego").image.load(o["--image"])
-  local r = m:ground { image = img, video = o["--video"], question = pos[1], max_new_tokens = o["--max-new-tokens"],
+  local r = m:ground { image = img, video = o["--video"], audio = o["--audio"], question = pos[1], max_new_tokens = o["--max-new-tokens"],
     temperature = o["--temperature"], top_p = o["--top-p"], seed = o["--seed"] }
   if o["--draw"] and img then
     local I = require("lego").image
@@ -320,13 +323,14 @@ end
 
 function commands.dump(args)
   local spec = { ["--prompt"] = "string", ["--out"] = "string", ["--greedy"] = "number", ["--pixel-values"] = "string",
-    ["--frames"] = "string" }
+    ["--frames"] = "string", ["--fbank"] = "string" }
   for k, v in pairs(ground_spec) do spec[k] = v end
   local o = parse("dump", args, spec, 0)
   local has_image, has_video = o["--image"] or o["--pixel-values"], o["--video"] or o["--frames"]
-  if not (o["--model"] and o["--out"] and o["--prompt"] and (has_image or has_video)) then
-    return fail("dump: need --model DIR, --image FILE (or --pixel-values F.npy) or --video FILE (or --frames F.npy), "
-      .. "--prompt QUESTION and --out DIR\n" .. usage)
+  local has_audio = o["--audio"] or o["--fbank"]
+  if not (o["--model"] and o["--out"] and o["--prompt"] and (has_image or has_video or has_audio)) then
+    return fail("dump: need --model DIR, --image FILE (or --pixel-values F.npy), --video FILE (or --frames F.npy) "
+      .. "and/or --audio FILE (or --fbank F.npy), --prompt QUESTION and --out DIR\n" .. usage)
   end
   local lego = require "lego"
   local m = load_groundinggpt(o)
@@ -356,7 +360,16 @@ function commands.dump(args)
     save("eva_features", vfeats:select(1, 1))
     save("video_embeds", rows.video)
   end
-  local ids = m:input_ids(m:prompt { question = o["--prompt"], image = has_image ~= nil, video = has_video ~= nil })
+  if has_audio then
+    local fbank = o["--fbank"] and lego.npy.load(o["--fbank"]) or m:load_audio(o["--audio"])
+    save("fbank", fbank)
+    local clips
+    rows.sound, clips = m:encode_audio(fbank)
+    save("audio_clip_embeds", clips)
+    save("audio_embeds", rows.sound)
+  end
+  local ids = m:input_ids(m:prompt { question = o["--prompt"], image = has_image ~= nil, video = has_video ~= nil,
+    sound = has_audio ~= nil })
   save("input_ids", lego.tensor.from(ids, "i64"))
   local x = m:splice(ids, rows)
   save("logits", m:logits(x))

@@ -11,6 +11,8 @@
 --   local ids = m:input_ids(m:prompt{question = "...", image = true})
 --   local x = m:splice(ids, {image = rows})      -- [T, 4096] with the image rows in place
 --   local logits = m:logits(x)                   -- [vocab] at the last position
+--   local rows = m:encode_audio(m:load_audio("dog.flac"))  -- [8, 4096]: the audio branch (sound first
+--                                                          -- in the prompt: m:prompt{sound = true, ...})
 local llm = require "lego.llm"
 local clip = require "lego.clip"
 local nn = require "lego.nn"
@@ -23,6 +25,9 @@ local weights = require "lego.weights"
 local video = require "lego.video"
 local eva = require "lego.eva"
 local qformer = require "lego.qformer"
+local audio = require "lego.audio"
+local imagebind = require "lego.imagebind"
+local audio_branch = require "lego.audio_branch"
 
 local groundinggpt = {}
 local Model = {}
@@ -76,6 +81,7 @@ function groundinggpt.load(dir, opts)
   }, Model)
   self.tower = clip.load(self.tower_path)
   if w:has("model.video_Qformer.bert.embeddings.LayerNorm.weight") then self:load_video_branch(w, cfg, opts) end
+  if w:has("model.audio_llama_proj.weight") then self:load_audio_branch(w, cfg, opts) end
   return self
 end
 
@@ -105,6 +111,22 @@ function Model:load_video_branch(w, cfg, opts)
   self.llama_proj = nn.Linear(proj:size(2), proj:size(1))
   self.llama_proj:load_state({ weight = proj, bias = w:get("model.llama_proj.bias") })
   self.max_frame = cfg.max_frame or 64
+end
+
+-- The audio branch (ImageBind's audio encoder, audio positions, the audio Q-Former,
+-- audio_llama_proj); the encoder from the checkpoint, or opts.imagebind (imagebind_huge.pth) when
+-- the checkpoint lacks it.
+function Model:load_audio_branch(w, cfg, opts)
+  local hp = cfg.lego_hparams or {}
+  local ib, aq = hp.imagebind_audio or {}, hp.audio_qformer or {}
+  local encoder
+  if opts.imagebind then
+    encoder = imagebind.load_audio(weights.open(opts.imagebind), { heads = ib.heads })
+  elseif not w:has("model.audio_encoder.modality_trunks.audio.blocks.0.attn.in_proj_weight") then
+    error(self.dir .. ": the checkpoint has no ImageBind audio encoder (model.audio_encoder.*); give imagebind = "
+      .. "imagebind_huge.pth (--imagebind)", 3)
+  end
+  self.audio = audio_branch.load(w, { encoder = encoder, imagebind_heads = ib.heads, qformer_heads = aq.heads })
 end
 
 -- ---- stages ---------------------------------------------------------------------------------------
@@ -142,6 +164,15 @@ function Model:encode_video(pixels)
   q = q + self.frame_positions:narrow(1, 1, t):float():view(t, 1, h)        -- each frame's position, to all its queries
   local v = self.video_qformer:forward(q:contiguous():view(1, t * nq, h))   -- [1, Nv, H]
   return self.llama_proj:forward(v:view(v:size(2), h)), feats
+end
+
+-- ImageBind's audio input of a sound file: filter banks [3, 1, 128, 204], the clips' spans, the info
+function Model:load_audio(path) return audio.load(path) end
+
+-- Rows for the LLM [8, D] from filter banks [clips, 1, 128, 204], and the clips' embeddings.
+function Model:encode_audio(fbank)
+  if not self.audio then error(self.dir .. ": the checkpoint has no audio branch (model.audio_llama_proj.*)", 2) end
+  return self.audio:forward(fbank)
 end
 
 function Model:prompt(opts)
@@ -184,7 +215,8 @@ end
 
 local clock = require("lego.core").clock
 
--- opts: image (path or u8 tensor), question, history, template; generation options as
+-- opts: image (path or u8 tensor), video (path), audio (path) or fbank (filter banks [clips, 1, 128,
+-- 204]), question, history, template; generation options as
 -- lego.llm's generate (max_new_tokens: 512 or what the context has room for; temperature 0 =
 -- greedy, top_p, seed, on_token, ...).
 -- Returns {text, tokens, boxes, spans, problems, timing}; boxes in pixels of the original image.
@@ -199,6 +231,13 @@ function Model:ground(opts)
     timing.video_encode_s = clock() - t1
     duration = duration or info.duration
   end
+  if opts.audio or opts.fbank then
+    local fbank = opts.fbank or self:load_audio(opts.audio)
+    local t1 = clock()
+    timing.audio_decode_s = t1 - t0
+    rows.sound = self:encode_audio(fbank)
+    timing.audio_encode_s = clock() - t1
+  end
   if opts.image then
     local px
     px, width, height = self:preprocess_image(opts.image)
@@ -211,13 +250,14 @@ function Model:ground(opts)
     timing.project_s = clock() - t2
   end
   local text = self:prompt { question = opts.question, image = opts.image ~= nil, video = opts.video ~= nil,
-    history = opts.history, template = opts.template }
+    sound = rows.sound ~= nil, history = opts.history, template = opts.template }
   local ids = self:input_ids(text)
   local x = self:splice(ids, rows)
   local t3 = clock()
   local gen = {}
   for k, v in pairs(opts) do gen[k] = v end
   gen.embeds, gen.ids, gen.prompt, gen.image, gen.video, gen.question, gen.history = x, ids, nil, nil, nil, nil, nil
+  gen.audio, gen.fbank = nil, nil
   -- by default up to 512 new tokens, fewer when the context has less room left
   gen.max_new_tokens = opts.max_new_tokens or math.max(1, math.min(512, self.llm.config.max_context - #ids))
   gen.stop = opts.stop or { prompt.STOP }

@@ -70,13 +70,56 @@ describe("groundinggpt", function()
     os.execute("rm -rf " .. tmp)
   end)
 
-  it("takes EVA and the frame Q-Former from eva_vit_g.pth and BLIP-2's .pth when the checkpoint lacks them", function()
+  it("matches the reference along the audio path, alone and with the photo: rows, ids, logits, greedy", function()
+    local fbank = lego.npy.load(helper.fixtures .. "/audio/dog.flac.fbank.npy") -- torchaudio's
+    local rows = m:encode_audio(fbank)
+    helper.assert_close(rows, npy "audio_embeds", 1e-4, 1e-5, "audio embeds")
+    local image_rows = m:project_image(m:encode_image(m:preprocess_image(fx .. "photo.png")))
+    for _, case in ipairs {
+      { "audio", "What is making this sound?" },
+      { "audio_image", "Where is the sound's point of emission in this image?", fx .. "photo.png" },
+    } do
+      local name, question, photo = case[1], case[2], case[3]
+      local ids = m:input_ids(m:prompt { question = question, sound = true, image = photo ~= nil })
+      assert.are.same(npy(name .. "_input_ids"):totable(), ids)
+      local x = m:splice(ids, { sound = rows, image = photo and image_rows or nil })
+      helper.assert_close(m:logits(x), npy(name .. "_logits"), 1e-3, 1e-5, name .. " logits")
+      local r = m:ground { fbank = fbank, image = photo, question = question, max_new_tokens = 8, stop = {} }
+      assert.are.same(npy(name .. "_greedy"):totable(), r.tokens)
+    end
+    -- from the sound file itself, through lego.audio: the same greedy answer
+    local r = m:ground { audio = helper.root .. "/../shared/assets/media/audio/dog.flac", question = "What is making this sound?",
+      max_new_tokens = 8, stop = {} }
+    assert.are.same(npy("audio_greedy"):totable(), r.tokens)
+    local tmp = helper.tmpdir()
+    local rc, out = helper.sh(("%s dump --model %smodel --fbank %s/audio/dog.flac.fbank.npy --image %sphoto.png --prompt %s --out %s --greedy 8")
+      :format(helper.lego_cmd, fx, helper.fixtures, fx, "\"Where is the sound's point of emission in this image?\"", tmp))
+    assert.are.equal(0, rc, out)
+    helper.assert_close(lego.npy.load(tmp .. "/audio_embeds.npy"), npy "audio_embeds", 1e-4, 1e-5)
+    assert.are.same(npy("audio_image_input_ids"):totable(), lego.npy.load(tmp .. "/input_ids.npy"):totable())
+    helper.assert_close(lego.npy.load(tmp .. "/logits.npy"), npy "audio_image_logits", 1e-3, 1e-5)
+    rc, out = helper.sh(("%s dump --model %smodel --audio %s/../shared/assets/media/audio/dog.flac --prompt 'What is making this sound?' --out %s/a")
+      :format(helper.lego_cmd, fx, helper.root, tmp))
+    assert.are.equal(0, rc, out)
+    assert.are.same({ 3, 1, 128, 204 }, lego.npy.load(tmp .. "/a/fbank.npy"):shape())
+    helper.assert_close(lego.npy.load(tmp .. "/a/logits.npy"), npy "audio_logits", 1e-3, 1e-3)
+    os.execute("rm -rf " .. tmp)
+  end)
+
+  it("takes EVA, the frame Q-Former and ImageBind from eva_vit_g.pth, BLIP-2's .pth and imagebind_huge.pth when the checkpoint lacks them", function()
     local ok, err = pcall(lego.load, fx .. "model_split")
     assert.is_false(ok)
     assert.truthy(err:find("give eva = eva_vit_g.pth and blip2", 1, true), err)
-    local split = lego.load(fx .. "model_split", { eva = fx .. "eva_vit_g.pth", blip2 = fx .. "blip2.pth" })
+    ok, err = pcall(lego.load, fx .. "model_split", { eva = fx .. "eva_vit_g.pth", blip2 = fx .. "blip2.pth" })
+    assert.is_false(ok)
+    assert.truthy(err:find("no ImageBind audio encoder (model.audio_encoder.*); give imagebind = imagebind_huge.pth", 1, true), err)
+    local split = lego.load(fx .. "model_split", { eva = fx .. "eva_vit_g.pth", blip2 = fx .. "blip2.pth",
+      imagebind = helper.fixtures .. "/imagebind/audio_encoder.pth" })
     local r = split:ground { video = helper.fixtures .. "/video/count.mp4", question = "When does the circle move?", max_new_tokens = 8 }
     assert.are.same(npy("video_greedy"):totable(), r.tokens)
+    r = split:ground { fbank = lego.npy.load(helper.fixtures .. "/audio/dog.flac.fbank.npy"), question = "What is making this sound?",
+      max_new_tokens = 8, stop = {} }
+    assert.are.same(npy("audio_greedy"):totable(), r.tokens)
   end)
 
   it("keeps <im_start> and <im_end> and overwrites exactly the patch rows", function()
