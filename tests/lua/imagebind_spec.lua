@@ -34,7 +34,7 @@ describe("imagebind audio encoder", function()
   end)
 
   it("refuses weights without the audio trunk and filter banks of the wrong size", function()
-    local ok, err = pcall(lego.imagebind.load_audio, lego.weights.open(helper.fixtures .. "/groundinggpt/model"))
+    local ok, err = pcall(lego.imagebind.load_audio, lego.weights.open(helper.fixtures .. "/groundinggpt/clip"))
     assert.is_false(ok)
     assert.truthy(err:find("modality_trunks.audio", 1, true), err)
     ok, err = pcall(enc.forward, enc, lego.tensor.zeros { 3, 1, 128, 100 })
