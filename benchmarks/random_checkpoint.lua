@@ -58,6 +58,33 @@ function M.clip_l336()
   return list
 end
 
+-- a Q-Former's query path (BERT-base width) in LAVIS's layout
+local function bert(add, prefix, layers, every, enc)
+  add(prefix .. "embeddings.LayerNorm.weight", { 768 })
+  add(prefix .. "embeddings.LayerNorm.bias", { 768 })
+  for l = 0, layers - 1 do
+    local p = prefix .. "encoder.layer." .. l .. "."
+    local parts = { { "attention.", 768 } }
+    if l % every == 0 then parts[2] = { "crossattention.", enc } end
+    for _, part in ipairs(parts) do
+      for _, n in ipairs { "query", "key", "value" } do
+        add(p .. part[1] .. "self." .. n .. ".weight", { 768, n == "query" and 768 or part[2] })
+        add(p .. part[1] .. "self." .. n .. ".bias", { 768 })
+      end
+      add(p .. part[1] .. "output.dense.weight", { 768, 768 })
+      add(p .. part[1] .. "output.dense.bias", { 768 })
+      add(p .. part[1] .. "output.LayerNorm.weight", { 768 })
+      add(p .. part[1] .. "output.LayerNorm.bias", { 768 })
+    end
+    add(p .. "intermediate_query.dense.weight", { 3072, 768 })
+    add(p .. "intermediate_query.dense.bias", { 3072 })
+    add(p .. "output_query.dense.weight", { 768, 3072 })
+    add(p .. "output_query.dense.bias", { 768 })
+    add(p .. "output_query.LayerNorm.weight", { 768 })
+    add(p .. "output_query.LayerNorm.bias", { 768 })
+  end
+end
+
 -- GroundingGPT's video branch: EVA ViT-g (39 layers, 1408 wide), ln_vision, the BLIP-2 Q-Former
 -- (BERT-base, 32 queries, cross-attention every 2nd layer), frame positions, the 2-layer video
 -- Q-Former (64 queries) and llama_proj.
@@ -86,38 +113,51 @@ function M.video_branch()
   end
   add("model.ln_vision.weight", { 1408 })
   add("model.ln_vision.bias", { 1408 })
-  local function bert(prefix, layers, every, enc)
-    add(prefix .. "embeddings.LayerNorm.weight", { 768 })
-    add(prefix .. "embeddings.LayerNorm.bias", { 768 })
-    for l = 0, layers - 1 do
-      local p = prefix .. "encoder.layer." .. l .. "."
-      local parts = { { "attention.", 768 } }
-      if l % every == 0 then parts[2] = { "crossattention.", enc } end
-      for _, part in ipairs(parts) do
-        for _, n in ipairs { "query", "key", "value" } do
-          add(p .. part[1] .. "self." .. n .. ".weight", { 768, n == "query" and 768 or part[2] })
-          add(p .. part[1] .. "self." .. n .. ".bias", { 768 })
-        end
-        add(p .. part[1] .. "output.dense.weight", { 768, 768 })
-        add(p .. part[1] .. "output.dense.bias", { 768 })
-        add(p .. part[1] .. "output.LayerNorm.weight", { 768 })
-        add(p .. part[1] .. "output.LayerNorm.bias", { 768 })
-      end
-      add(p .. "intermediate_query.dense.weight", { 3072, 768 })
-      add(p .. "intermediate_query.dense.bias", { 3072 })
-      add(p .. "output_query.dense.weight", { 768, 3072 })
-      add(p .. "output_query.dense.bias", { 768 })
-      add(p .. "output_query.LayerNorm.weight", { 768 })
-      add(p .. "output_query.LayerNorm.bias", { 768 })
-    end
-  end
-  bert("model.Qformer.bert.", 12, 2, 1408)
+  bert(add, "model.Qformer.bert.", 12, 2, 1408)
   add("model.query_tokens", { 1, 32, 768 })
   add("model.video_frame_position_embedding.weight", { 64, 768 })
-  bert("model.video_Qformer.bert.", 2, 1, 768)
+  bert(add, "model.video_Qformer.bert.", 2, 1, 768)
   add("model.video_query_tokens", { 1, 64, 768 })
   add("model.llama_proj.weight", { 4096, 768 })
   add("model.llama_proj.bias", { 4096 })
+  return list
+end
+
+-- GroundingGPT's audio branch at its real shapes: ImageBind-huge's audio modality under
+-- model.audio_encoder., the audio positions, the 2-layer audio Q-Former, audio_llama_proj.
+function M.audio_branch()
+  local list, p = {}, "model.audio_encoder."
+  local function add(name, shape) list[#list + 1] = { name, shape } end
+  add(p .. "modality_preprocessors.audio.cls_token", { 1, 1, 768 })
+  add(p .. "modality_preprocessors.audio.rgbt_stem.proj.weight", { 768, 1, 16, 16 })
+  add(p .. "modality_preprocessors.audio.rgbt_stem.norm_layer.weight", { 768 })
+  add(p .. "modality_preprocessors.audio.rgbt_stem.norm_layer.bias", { 768 })
+  add(p .. "modality_preprocessors.audio.pos_embedding_helper.pos_embed", { 1, 229, 768 })
+  for l = 0, 11 do
+    local b = p .. "modality_trunks.audio.blocks." .. l .. "."
+    for _, n in ipairs { "norm_1", "norm_2" } do
+      add(b .. n .. ".weight", { 768 })
+      add(b .. n .. ".bias", { 768 })
+    end
+    add(b .. "attn.in_proj_weight", { 2304, 768 })
+    add(b .. "attn.in_proj_bias", { 2304 })
+    add(b .. "attn.bias_k", { 1, 1, 768 })
+    add(b .. "attn.bias_v", { 1, 1, 768 })
+    add(b .. "attn.out_proj.weight", { 768, 768 })
+    add(b .. "attn.out_proj.bias", { 768 })
+    add(b .. "mlp.fc1.weight", { 3072, 768 })
+    add(b .. "mlp.fc1.bias", { 3072 })
+    add(b .. "mlp.fc2.weight", { 768, 3072 })
+    add(b .. "mlp.fc2.bias", { 768 })
+  end
+  add(p .. "modality_heads.audio.0.weight", { 768 })
+  add(p .. "modality_heads.audio.0.bias", { 768 })
+  add(p .. "modality_heads.audio.2.weight", { 1024, 768 })
+  add("model.audio_position_embedding.weight", { 8, 1024 })
+  bert(add, "model.audio_Qformer.bert.", 2, 1, 1024)
+  add("model.audio_query_tokens", { 1, 8, 768 })
+  add("model.audio_llama_proj.weight", { 4096, 768 })
+  add("model.audio_llama_proj.bias", { 4096 })
   return list
 end
 
