@@ -5,8 +5,9 @@ local A = lego.audio
 local fx = helper.fixtures .. "/audio/"
 local shared = helper.root .. "/../shared/assets/media/audio/"
 
+-- The shared sounds (../shared/assets) are checked when they are there; the fixtures' own always.
 local function path_of(name)
-  for _, dir in ipairs { shared, shared .. "../video/", fx } do
+  for _, dir in ipairs { fx, shared, shared .. "../video/" } do
     local f = io.open(dir .. name)
     if f then f:close(); return dir .. name end
   end
@@ -21,30 +22,31 @@ end
 
 describe("audio", function()
   it("reads rate, channels and length", function()
-    local i = A.info(shared .. "bird_audio.wav")
-    assert.are.same({ 44100, 2, 220500 }, { i.sample_rate, i.channels, i.frames })
-    assert.are.equal(5, i.duration)
-    assert.are.equal("sndfile", i.decoder)
+    local i = A.info(fx .. "u8_6ch_8k.wav")
+    assert.are.same({ 8000, 6, 21600, "sndfile" }, { i.sample_rate, i.channels, i.frames, i.decoder })
+    assert.are.equal(2.7, i.duration)
     local m = A.info(fx .. "aac_3s.m4a") -- FFmpeg counts the decoded samples, priming included as torchaudio has them
     assert.are.same({ 44100, 2, 146432, "ffmpeg" }, { m.sample_rate, m.channels, m.frames, m.decoder })
   end)
 
   it("resamples to 16 kHz as torchaudio.functional.resample does", function()
-    for _, name in ipairs { "dog.flac", "u8_6ch_8k.wav", "s16_192k.wav", "short_0.1s.wav" } do
+    for _, name in ipairs { "dog.flac", "tone_32k.flac", "u8_6ch_8k.wav", "s16_192k.wav", "short_0.1s.wav" } do
+      if not path_of(name) then goto continue end
       local want = lego.npy.load(fx .. name .. ".resampled.npy")
       local w = A.read(path_of(name)):select(1, 1)
       local got = want:size(1) == 1 and w:view(1, -1)
         or lego.tensor.cat({ w:narrow(1, 1, 8000), w:narrow(1, w:size(1) - 7999, 8000) }, 1):view(2, 8000)
       helper.assert_close(got, want, 0, 2e-5, name)
+      ::continue::
     end
   end)
 
   it("reads any stretch exactly as resampling the whole file gives it, through libsndfile or FFmpeg", function()
-    for _, case in ipairs { { shared .. "dog.flac", 32000, 405856 }, { fx .. "aac_3s.m4a", 44100, 53128 } } do
+    for _, case in ipairs { { fx .. "tone_32k.flac", 32000, 64000 }, { fx .. "aac_3s.m4a", 44100, 53128 } } do
       local path, rate, n16 = case[1], case[2], case[3]
       local whole = A.resample(A.read(path, { rate = rate }), rate, 16000)
       assert.are.equal(n16, whole:size(2))
-      for _, span in ipairs { { 0, 100 }, { 1, 17 }, { 12461, 15661 }, { n16 - 56, n16 }, { n16 - 856, n16 + 999999 } } do
+      for _, span in ipairs { { 0, 100 }, { 1, 17 }, { 12461, 15661 }, { 21333, 53333 }, { n16 - 56, n16 }, { n16 - 856, n16 + 999999 } } do
         local got = A.read(path, { start = span[1], stop = span[2] })
         local n = math.min(span[2], n16) - span[1]
         helper.assert_equal(got, whole:narrow(2, span[1] + 1, n), path .. " samples " .. span[1] .. ".." .. span[2])
@@ -69,14 +71,16 @@ describe("audio", function()
   end)
 
   it("computes ImageBind's normalized Kaldi filter banks within 1e-3 of torchaudio", function()
-    for _, name in ipairs { "bird_audio.wav", "dog.flac", "mmaction2_test.wav", "machine.wav", "baby.mp4", "aac_3s.m4a",
-      "u8_6ch_8k.wav", "s16_192k.wav", "short_0.1s.wav", "silent.wav" } do
+    for _, name in ipairs { "bird_audio.wav", "dog.flac", "mmaction2_test.wav", "machine.wav", "baby.mp4", "tone_32k.flac",
+      "aac_3s.m4a", "u8_6ch_8k.wav", "s16_192k.wav", "short_0.1s.wav", "silent.wav" } do
+      if not path_of(name) then goto continue end
       local x, spans = A.load(path_of(name))
       local want_spans = lego.npy.load(fx .. name .. ".spans.npy")
       for k = 1, 3 do
         assert.are.same({ want_spans:get(k, 1), want_spans:get(k, 2) }, spans[k], name .. " clip " .. k)
       end
       helper.assert_close(x, lego.npy.load(fx .. name .. ".fbank.npy"), 0, 1e-3, name)
+      ::continue::
     end
   end)
 
@@ -131,7 +135,7 @@ describe("audio", function()
     assert.is_false(ok)
     assert.truthy(err:find("cut.m4a", 1, true), err)
     -- FLAC with every 997th byte of its frames inverted
-    ok, err = pcall(A.load, write_altered(shared .. "dog.flac", "corrupt.flac", function(d)
+    ok, err = pcall(A.load, write_altered(fx .. "tone_32k.flac", "corrupt.flac", function(d)
       local parts = { d:sub(1, 20000) }
       for i = 20001, #d, 997 do
         parts[#parts + 1] = string.char(255 - d:byte(i)) .. d:sub(i + 1, math.min(i + 996, #d))

@@ -29,7 +29,11 @@ describe("imagebind audio encoder", function()
   end)
 
   it("gives the same embeddings from a sound file through lego.audio", function()
-    local e = enc:forward(lego.audio.load(helper.root .. "/../shared/assets/media/audio/dog.flac"))
+    local dog = helper.root .. "/../shared/assets/media/audio/dog.flac"
+    local f = io.open(dog)
+    if not f then return pending("../shared/assets is absent") end
+    f:close()
+    local e = enc:forward(lego.audio.load(dog))
     helper.assert_close(e, lego.npy.load(fx .. "embeds.npy"), 1e-3, 1e-3, "embeds from dog.flac")
   end)
 
