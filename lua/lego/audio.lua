@@ -56,7 +56,8 @@ function audio.fbank(wave, mel_bins)
   local n = wave:size(1)
   local frames = n < 400 and 0 or 1 + math.floor((n - 400) / 160)
   local out = tensor.empty { frames, mel_bins }
-  core.check(C.lego_audio_fbank(out.p, wave:contiguous().p, audio.RATE, mel_bins), "audio.fbank")
+  local w = wave:contiguous() -- kept in a local so that its handle outlives the call
+  core.check(C.lego_audio_fbank(out.p, w.p, audio.RATE, mel_bins), "audio.fbank")
   return out
 end
 

@@ -112,7 +112,8 @@ function llm.load(path, opts)
     core.check(C.lego_decoder_set_layer(d, i - 1, t.attn_norm.p, t.wq.p, t.wk.p, t.wv.p, t.wo.p, t.ffn_norm.p, t.w_gate.p,
       t.w_up.p, t.w_down.p), path)
   end
-  core.check(C.lego_decoder_set_output(d, w:get(r.norm).p, w:get(r.lm_head).p), path)
+  local norm, lm_head = w:get(r.norm), w:get(r.lm_head) -- locals: a temporary's .p may be freed by the next allocation
+  core.check(C.lego_decoder_set_output(d, norm.p, lm_head.p), path)
   local tok = opts.tokenizer
   if type(tok) == "string" then
     tok = tokenizer.load(tok)

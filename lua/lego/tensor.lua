@@ -283,7 +283,8 @@ function Tensor:reshape(...)
   local a, n = shape_array(shape)
   local v = C.lego_view_reshape(self.p, n, a)
   if v ~= nil then return wrap(v) end
-  return wrap(C.lego_view_reshape(self:contiguous().p, n, a), "reshape")
+  local c = self:contiguous() -- a local, so that its handle outlives the call
+  return wrap(C.lego_view_reshape(c.p, n, a), "reshape")
 end
 
 function Tensor:expand(...)

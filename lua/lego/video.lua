@@ -63,7 +63,9 @@ function video.preprocess(frames, opts)
   local mean = ffi.new("float[3]", opts.mean or image.CLIP_MEAN)
   local std = ffi.new("float[3]", opts.std or image.CLIP_STD)
   for i = 1, t do
-    core.check(C.lego_image_normalize(out:select(1, i).p, frames:select(1, i).p, mean, std), "video.preprocess")
+    -- both views in locals: a temporary's .p would dangle once the next allocation collects it
+    local dst, src = out:select(1, i), frames:select(1, i)
+    core.check(C.lego_image_normalize(dst.p, src.p, mean, std), "video.preprocess")
   end
   return out
 end
