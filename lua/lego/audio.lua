@@ -29,7 +29,7 @@ function audio.info(path)
   local i = ffi.new("lego_audio_info")
   core.check(C.lego_audio_probe(path, i), "audio.info")
   return { frames = tonumber(i.frames), sample_rate = i.sample_rate, channels = i.channels, duration = i.duration,
-    decoder = i.decoder == C.LEGO_AUDIO_FFMPEG and "ffmpeg" or "sndfile", c = i }
+    decoder = i.decoder == C.LEGO_AUDIO_FFMPEG and "ffmpeg" or "sndfile", probed = i } -- probed: for C, to skip a second probe
 end
 
 -- Samples [start, stop) (0-based, clipped to the end) of the file resampled to opts.rate
@@ -111,7 +111,7 @@ function audio.load(path, opts)
   local starts, stops = ffi.new("int64_t[?]", #spans), ffi.new("int64_t[?]", #spans)
   for k, span in ipairs(spans) do starts[k - 1], stops[k - 1] = span[1], span[2] end
   local out = ffi.new("lego_tensor *[?]", #spans)
-  core.check(C.lego_audio_read_spans(path, info.c, audio.RATE, #spans, starts, stops, out), "audio.load")
+  core.check(C.lego_audio_read_spans(path, info.probed, audio.RATE, #spans, starts, stops, out), "audio.load")
   local mels, means = {}, {}
   for k = 1, #spans do
     local clip = tensor.wrap(out[k - 1])
