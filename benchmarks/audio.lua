@@ -2,8 +2,8 @@
 -- 25-s 32 kHz FLAC (the shared dog.flac) and a one-hour 44.1 kHz WAV (written once to build/), next
 -- to ImageBind's own preprocessing (torchaudio, tests/fixtures/reference.py) in the same run; then
 -- the audio branch at GroundingGPT's shapes, the encoder next to PyTorch (benchmarks/imagebind_torch.py).
---   bin/lego run benchmarks/audio.lua
-local root = lego.core.checkout_root
+--   bin/locus run benchmarks/audio.lua
+local root = locus.core.checkout_root
 local long = root .. "/build/bench-1h-44k.wav"
 local function exists(p) local f = io.open(p); if f then f:close() end; return f ~= nil end
 if not exists(long) then
@@ -16,9 +16,9 @@ end
 local function best_of(n, fn)
   local best = math.huge
   for _ = 1, n do
-    local t0 = lego.clock()
+    local t0 = locus.clock()
     fn()
-    best = math.min(best, lego.clock() - t0)
+    best = math.min(best, locus.clock() - t0)
   end
   return best
 end
@@ -35,16 +35,16 @@ print(best)
 ]]
 
 local f
-print(("%-34s %10s %12s %8s"):format("sound", "lego", "torchaudio", "ratio"))
+print(("%-34s %10s %12s %8s"):format("sound", "locus", "torchaudio", "ratio"))
 for _, case in ipairs { { "dog.flac (25 s, 32 kHz, FLAC)", root .. "/../shared/assets/media/audio/dog.flac" },
   { "1 h, 44.1 kHz, stereo WAV", long } } do
   local name, path = case[1], case[2]
-  local lego_s = best_of(3, function() lego.audio.load(path) end)
-  f = io.popen(("/usr/bin/python3 - <<'EOF'\n%sEOF\n"):format(torch_script:format(root, lego.num_threads(), path)))
+  local locus_s = best_of(3, function() locus.audio.load(path) end)
+  f = io.popen(("/usr/bin/python3 - <<'EOF'\n%sEOF\n"):format(torch_script:format(root, locus.num_threads(), path)))
   local torch_s = tonumber(f:read("*a"))
   f:close()
-  print(("%-34s %9.3fs %11s %8s"):format(name, lego_s, torch_s and ("%.3fs"):format(torch_s) or "n/a",
-    torch_s and ("%.1fx"):format(torch_s / lego_s) or ""))
+  print(("%-34s %9.3fs %11s %8s"):format(name, locus_s, torch_s and ("%.3fs"):format(torch_s) or "n/a",
+    torch_s and ("%.1fx"):format(torch_s / locus_s) or ""))
 end
 
 -- The audio branch at GroundingGPT's shapes (random bf16 weights, written once to
@@ -56,13 +56,13 @@ if not exists(dir .. "/model.safetensors") then
   io.stderr:write("writing " .. dir .. "\n")
   rc.write(dir, rc.audio_branch(), { dtype = "bf16", shard_bytes = 1e12 })
 end
-local branch = lego.audio_branch.load(lego.weights.open(dir))
-local fbank = lego.audio.load(root .. "/../shared/assets/media/audio/dog.flac")
+local branch = locus.audio_branch.load(locus.weights.open(dir))
+local fbank = locus.audio.load(root .. "/../shared/assets/media/audio/dog.flac")
 local clips
 local encode_s = best_of(3, function() clips = branch.encoder:forward(fbank) end)
 local rows
 local adapt_s = best_of(3, function() rows = branch:from_embeddings(clips) end)
-f = io.popen(("/usr/bin/python3 %s/benchmarks/imagebind_torch.py %d"):format(root, lego.num_threads()))
+f = io.popen(("/usr/bin/python3 %s/benchmarks/imagebind_torch.py %d"):format(root, locus.num_threads()))
 local torch_s = tonumber(f:read("*a"))
 f:close()
 print(("%-34s %9.3fs %11s %8s   (3 clips x 229 tokens, 12 blocks of width 768)"):format("ImageBind audio encoder", encode_s,

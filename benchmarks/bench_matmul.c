@@ -1,19 +1,19 @@
-/* bench_matmul — GFLOP/s of y = x W^T at LLM shapes, lego next to the libraries it stands on.
+/* bench_matmul — GFLOP/s of y = x W^T at LLM shapes, locus next to the libraries it stands on.
  *
  *   build/benchmarks/bench_matmul [--quick] [--csv]
  * (benchmarks/matmul.lua runs it next to PyTorch and prints both with ratios.)
  *
  * For M (rows of x: 1 = one decoded token, 16 = a short prompt, 576 = an image's patches) and
  * (N, K) of LLaMA-7B's projections, it times
- *   lego f32       lego_linear with f32 weights (OpenBLAS underneath)
- *   lego bf16      lego_linear with bf16 weights and f32 activations (our kernels)
+ *   locus f32       locus_linear with f32 weights (OpenBLAS underneath)
+ *   locus bf16      locus_linear with bf16 weights and f32 activations (our kernels)
  *   OpenBLAS f32   cblas_sgemm directly
  *   oneDNN f32     dnnl matmul, f32, weights reordered once into oneDNN's preferred layout
- *   oneDNN bf16    dnnl matmul, bf16 x bf16 -> f32 (activations rounded to bf16, which lego
+ *   oneDNN bf16    dnnl matmul, bf16 x bf16 -> f32 (activations rounded to bf16, which locus
  *                  does not do), weights reordered once
  * Each cell is the median of repeated runs (at least 3, about 0.6 s in all) after one warm-up.
  * Prints a Markdown table, or CSV lines with --csv. */
-#include "lego.h"
+#include "locus.h"
 
 #include <cblas.h>
 #include <oneapi/dnnl/dnnl.h>
@@ -49,14 +49,14 @@ static double median_seconds(run_fn fn, void *ctx, double budget) {
     return times[n / 2];
 }
 
-/* ---- lego and OpenBLAS ------------------------------------------------------------------------ */
-struct lego_case {
-    lego_tensor *out, *x, *w;
+/* ---- locus and OpenBLAS ------------------------------------------------------------------------ */
+struct locus_case {
+    locus_tensor *out, *x, *w;
 };
-static void run_lego(void *c) {
-    struct lego_case *l = c;
-    if (lego_linear(l->out, l->x, l->w, NULL)) {
-        fprintf(stderr, "lego_linear: %s\n", lego_last_error());
+static void run_locus(void *c) {
+    struct locus_case *l = c;
+    if (locus_linear(l->out, l->x, l->w, NULL)) {
+        fprintf(stderr, "locus_linear: %s\n", locus_last_error());
         exit(1);
     }
 }
@@ -160,35 +160,35 @@ int main(int argc, char **argv) {
     dnnl_engine_t engine;
     DNNL_OK(dnnl_engine_create(&engine, dnnl_cpu, 0));
     if (csv) {
-        printf("M,N,K,lego_f32,lego_bf16,openblas_f32,onednn_f32,onednn_bf16\n");
+        printf("M,N,K,locus_f32,locus_bf16,openblas_f32,onednn_f32,onednn_bf16\n");
     } else {
-        printf("threads %d, kernels %s, cpu: %s\n\n", lego_num_threads(), lego_kernel_path(), lego_cpu_features());
-        printf("| M | N | K | lego f32 | lego bf16 | OpenBLAS f32 | oneDNN f32 | oneDNN bf16 | lego bf16 / best f32 lib |\n");
+        printf("threads %d, kernels %s, cpu: %s\n\n", locus_num_threads(), locus_kernel_path(), locus_cpu_features());
+        printf("| M | N | K | locus f32 | locus bf16 | OpenBLAS f32 | oneDNN f32 | oneDNN bf16 | locus bf16 / best f32 lib |\n");
         printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     }
     for (size_t s = 0; s < sizeof nks / sizeof *nks; s++) {
         int n = nks[s][0], k = nks[s][1];
         int64_t wshape[2] = {n, k};
-        lego_tensor *w = lego_tensor_empty(LEGO_F32, 2, wshape);
-        lego_fill_randn(w, 1, 0, 0.02);
-        lego_tensor *wb = lego_cast(w, LEGO_BF16);
+        locus_tensor *w = locus_tensor_empty(LOCUS_F32, 2, wshape);
+        locus_fill_randn(w, 1, 0, 0.02);
+        locus_tensor *wb = locus_cast(w, LOCUS_BF16);
         for (size_t mi = 0; mi < sizeof ms / sizeof *ms; mi++) {
             int m = ms[mi];
             if (quick && m == 576 && s > 0) continue;
             int64_t xshape[2] = {m, k}, oshape[2] = {m, n};
-            lego_tensor *x = lego_tensor_empty(LEGO_F32, 2, xshape), *out = lego_tensor_empty(LEGO_F32, 2, oshape);
-            lego_fill_randn(x, 2, 0, 1);
+            locus_tensor *x = locus_tensor_empty(LOCUS_F32, 2, xshape), *out = locus_tensor_empty(LOCUS_F32, 2, oshape);
+            locus_fill_randn(x, 2, 0, 1);
             double flop = 2.0 * m * n * k, gf[5];
-            struct lego_case lf = {out, x, w}, lb = {out, x, wb};
-            gf[0] = flop / median_seconds(run_lego, &lf, budget) / 1e9;
-            gf[1] = flop / median_seconds(run_lego, &lb, budget) / 1e9;
-            struct blas_case bc = {m, n, k, lego_tensor_data(x), lego_tensor_data(w), lego_tensor_data(out)};
+            struct locus_case lf = {out, x, w}, lb = {out, x, wb};
+            gf[0] = flop / median_seconds(run_locus, &lf, budget) / 1e9;
+            gf[1] = flop / median_seconds(run_locus, &lb, budget) / 1e9;
+            struct blas_case bc = {m, n, k, locus_tensor_data(x), locus_tensor_data(w), locus_tensor_data(out)};
             gf[2] = flop / median_seconds(run_blas, &bc, budget) / 1e9;
             struct dnnl_case d;
-            dnnl_setup(&d, engine, dnnl_f32, m, n, k, lego_tensor_data(x), lego_tensor_data(w));
+            dnnl_setup(&d, engine, dnnl_f32, m, n, k, locus_tensor_data(x), locus_tensor_data(w));
             gf[3] = flop / median_seconds(run_dnnl, &d, budget) / 1e9;
             dnnl_teardown(&d);
-            dnnl_setup(&d, engine, dnnl_bf16, m, n, k, lego_tensor_data(x), lego_tensor_data(w));
+            dnnl_setup(&d, engine, dnnl_bf16, m, n, k, locus_tensor_data(x), locus_tensor_data(w));
             gf[4] = flop / median_seconds(run_dnnl, &d, budget) / 1e9;
             dnnl_teardown(&d);
             double best_f32 = gf[2] > gf[3] ? gf[2] : gf[3];
@@ -198,11 +198,11 @@ int main(int argc, char **argv) {
                 printf("| %d | %d | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f |\n", m, n, k, gf[0], gf[1], gf[2],
                        gf[3], gf[4], gf[1] / best_f32);
             fflush(stdout);
-            lego_tensor_free(x);
-            lego_tensor_free(out);
+            locus_tensor_free(x);
+            locus_tensor_free(out);
         }
-        lego_tensor_free(w);
-        lego_tensor_free(wb);
+        locus_tensor_free(w);
+        locus_tensor_free(wb);
     }
     dnnl_engine_destroy(engine);
     return 0;

@@ -1,17 +1,17 @@
 -- One image-grounding request with GroundingGPT-7B's shapes, stage by stage: random weights in the
 -- real layout (bf16 GroundingGPT-7B, f32 CLIP ViT-L/14-336), written once to build/ by
 -- benchmarks/random_checkpoint.lua; the tokenizer is LLaMA's from ../shared/assets.
---   bin/lego run benchmarks/ground.lua [IMAGE]
+--   bin/locus run benchmarks/ground.lua [IMAGE]
 -- Prints each stage's time, the peak resident memory, and CLIP's tower next to PyTorch's on the
 -- same weights.
 local ffi = require "ffi"
-local root = lego.core.checkout_root
+local root = locus.core.checkout_root
 local shared = root .. "/../shared/assets/"
 local model_dir, clip_dir = root .. "/build/bench-groundinggpt-7b", root .. "/build/bench-clip-l336"
 local image_path = arg[1] or (shared .. "media/images/dog.jpeg")
 local rc = dofile(root .. "/benchmarks/random_checkpoint.lua")
 
-local clock = lego.clock
+local clock = locus.clock
 local function status(key)
   for line in io.lines("/proc/self/status") do
     local kb = line:match("^" .. key .. ":%s+(%d+)")
@@ -38,7 +38,7 @@ end
 
 local t = {}
 local t0 = clock()
-local m = lego.load(model_dir, { max_context = 1024 })
+local m = locus.load(model_dir, { max_context = 1024 })
 t.load = clock() - t0
 local t1 = clock()
 local px, w, h = m:preprocess_image(image_path)
@@ -62,12 +62,12 @@ end }
 local t2 = clock()
 t.prefill, t.decode = first - t1, t2 - first
 
-local p = io.popen(("/usr/bin/python3 %s/benchmarks/clip_torch.py %s %d 2>/dev/null"):format(root, clip_dir, lego.num_threads()))
+local p = io.popen(("/usr/bin/python3 %s/benchmarks/clip_torch.py %s %d 2>/dev/null"):format(root, clip_dir, locus.num_threads()))
 local torch_line = p:read("*a")
 p:close()
 local ok, torch_clip = pcall(require("cjson").decode, torch_line)
 
-print(("machine: %s, %d threads; image %s (%dx%d); prompt %d tokens"):format(lego.cpu_features(), lego.num_threads(),
+print(("machine: %s, %d threads; image %s (%dx%d); prompt %d tokens"):format(locus.cpu_features(), locus.num_threads(),
   image_path:match("[^/]+$"), w, h, #ids))
 print("\n| stage | seconds |\n|---|---:|")
 for _, k in ipairs { "load", "preprocess", "encode", "project", "prompt", "prefill", "decode" } do
@@ -76,6 +76,6 @@ for _, k in ipairs { "load", "preprocess", "encode", "project", "prompt", "prefi
 end
 print(("\npeak resident memory %.1f GB (mapped weights count as they are touched)"):format(status("VmHWM")))
 if ok and torch_clip then
-  print(("CLIP tower to layer -2: lego %.2f s, PyTorch %.2f s (ratio %.2f)"):format(t.encode, torch_clip.encode_s,
+  print(("CLIP tower to layer -2: locus %.2f s, PyTorch %.2f s (ratio %.2f)"):format(t.encode, torch_clip.encode_s,
     torch_clip.encode_s / t.encode))
 end

@@ -1,12 +1,12 @@
--- Prefill and decode speed of LLaMA-shaped models, lego next to llama.cpp (node-llama-cpp 3.21.1)
+-- Prefill and decode speed of LLaMA-shaped models, locus next to llama.cpp (node-llama-cpp 3.21.1)
 -- on the same GGUF file, in one run.
---   bin/lego run benchmarks/llm.lua [tinyllama|7b ...]        (default: both)
+--   bin/locus run benchmarks/llm.lua [tinyllama|7b ...]        (default: both)
 -- Each model has random bf16 weights with the real shapes (one random block, viewed per tensor)
 -- and LLaMA's 32000-token vocabulary from ../shared/assets; it is written once to build/bench-*.gguf.
 -- Prefill: 650 tokens (GroundingGPT's image prompt is ~650); decode: 32 greedy tokens after it.
 local ffi = require "ffi"
-local T = lego.tensor
-local root = lego.core.checkout_root
+local T = locus.tensor
+local root = locus.core.checkout_root
 local PROMPT, DECODE = 650, 32
 
 local shapes = {
@@ -14,10 +14,10 @@ local shapes = {
   ["7b"] = { name = "LLaMA-7B", dim = 4096, layers = 32, heads = 32, kv = 32, hidden = 11008 },
 }
 
-local clock = lego.clock
+local clock = locus.clock
 
 local function write_model(s, path)
-  local vocab_src = lego.weights.open(root .. "/../shared/assets/tokenizer/ggml-vocab-llama-spm.gguf")
+  local vocab_src = locus.weights.open(root .. "/../shared/assets/tokenizer/ggml-vocab-llama-spm.gguf")
   local meta = vocab_src:metadata()
   local block = T.randn { 132 * 2 ^ 20, seed = 11, std = 0.02, dtype = "bf16" } -- holds the largest (32000 x 4096)
   local function weight(rows, cols) return block:narrow(1, 1, rows * cols):view(rows, cols) end
@@ -46,7 +46,7 @@ local function write_model(s, path)
   for k, v in pairs(meta) do if k:match("^tokenizer%.") then md[k] = v end end
   local src_types = require("cjson").decode(vocab_src:metadata_types_json())
   for k, v in pairs(src_types) do if k:match("^tokenizer%.") then types[k] = v end end
-  lego.gguf.save(path, list, { metadata = md, types = types })
+  locus.gguf.save(path, list, { metadata = md, types = types })
 end
 
 local function run(key)
@@ -68,7 +68,7 @@ local function run(key)
   f:write("[", table.concat(ids, ","), "]")
   f:close()
 
-  local m = lego.llm.load(path, { max_context = 1024 })
+  local m = locus.llm.load(path, { max_context = 1024 })
   local x650 = m:embed(ids)
   local t0 = clock()
   local logits = m:forward(x650, 0, { last = true })
@@ -79,8 +79,8 @@ local function run(key)
   local t1 = clock()
   for step = 1, DECODE do
     idp[0] = logits:argmax(2):item()
-    lego.core.check(lego.core.C.lego_embedding(row.p, m.embed_tokens.p, one.p))
-    lego.core.check(lego.core.C.lego_decoder_forward(m.decoder, row.p, PROMPT + step - 1, logits.p))
+    locus.core.check(locus.core.C.locus_embedding(row.p, m.embed_tokens.p, one.p))
+    locus.core.check(locus.core.C.locus_decoder_forward(m.decoder, row.p, PROMPT + step - 1, logits.p))
   end
   local decode = clock() - t1
   m = nil
@@ -88,26 +88,26 @@ local function run(key)
 
   local npm = root .. "/build/npm"
   local cmd = ("cp %s/benchmarks/llm_llamacpp.mjs %s/ && cd %s && node llm_llamacpp.mjs %s %s %d %d 2>/dev/null | tail -1")
-    :format(root, npm, npm, path, ids_path, DECODE, lego.num_threads())
+    :format(root, npm, npm, path, ids_path, DECODE, locus.num_threads())
   local p = io.popen(cmd)
   local line = p:read("*a")
   p:close()
   os.remove(ids_path)
   local ok, lc = pcall(require("cjson").decode, line)
   if not ok then lc = nil end
-  return { name = s.name, lego_prefill = PROMPT / prefill, lego_decode = DECODE / decode,
+  return { name = s.name, locus_prefill = PROMPT / prefill, locus_decode = DECODE / decode,
     cpp_prefill = lc and PROMPT / lc.prefill_s, cpp_decode = lc and lc.decode_tokens / lc.decode_s }
 end
 
 local keys = #arg > 0 and arg or { "tinyllama", "7b" }
-print(("%d threads, kernels %s, cpu: %s; bf16 weights, prompt %d tokens, %d decoded"):format(lego.num_threads(),
-  lego.kernel_path(), lego.cpu_features(), PROMPT, DECODE))
-print("\n| model | lego prefill tok/s | llama.cpp prefill tok/s | ratio | lego decode tok/s | llama.cpp decode tok/s | ratio |")
+print(("%d threads, kernels %s, cpu: %s; bf16 weights, prompt %d tokens, %d decoded"):format(locus.num_threads(),
+  locus.kernel_path(), locus.cpu_features(), PROMPT, DECODE))
+print("\n| model | locus prefill tok/s | llama.cpp prefill tok/s | ratio | locus decode tok/s | llama.cpp decode tok/s | ratio |")
 print("|---|---:|---:|---:|---:|---:|---:|")
 for _, key in ipairs(keys) do
   local r = run(key)
   local function f(v) return v and ("%.2f"):format(v) or "n/a" end
   local function q(a, b) return (a and b) and ("%.2f"):format(a / b) or "n/a" end
-  print(("| %s | %s | %s | %s | %s | %s | %s |"):format(r.name, f(r.lego_prefill), f(r.cpp_prefill), q(r.lego_prefill, r.cpp_prefill),
-    f(r.lego_decode), f(r.cpp_decode), q(r.lego_decode, r.cpp_decode)))
+  print(("| %s | %s | %s | %s | %s | %s | %s |"):format(r.name, f(r.locus_prefill), f(r.cpp_prefill), q(r.locus_prefill, r.cpp_prefill),
+    f(r.locus_decode), f(r.cpp_decode), q(r.locus_decode, r.cpp_decode)))
 end

@@ -1,14 +1,14 @@
 -- Opening a checkpoint the size of GroundingGPT-7B: time and resident memory.
---   bin/lego run benchmarks/open_checkpoint.lua [DIR]      (default build/bench-groundinggpt-7b)
+--   bin/locus run benchmarks/open_checkpoint.lua [DIR]      (default build/bench-groundinggpt-7b)
 -- The first run writes DIR (benchmarks/random_checkpoint.lua): the LLaMA-7B + image adapter tensors
 -- of GroundingGPT-7B (vocab 32009) in bf16, random values, two safetensors shards with an index,
 -- 13.5 GB in all. Then it times
--- lego.weights.open on the directory, and reads resident memory (VmRSS) after opening, after
+-- locus.weights.open on the directory, and reads resident memory (VmRSS) after opening, after
 -- taking every tensor (views: nothing is read), and after summing one 11008 x 4096 weight.
-local T = lego.tensor
-local dir = arg[1] or (lego.core.checkout_root .. "/build/bench-groundinggpt-7b")
+local T = locus.tensor
+local dir = arg[1] or (locus.core.checkout_root .. "/build/bench-groundinggpt-7b")
 
-local clock = lego.clock
+local clock = locus.clock
 
 local function rss_mb()
   for line in io.lines("/proc/self/status") do
@@ -18,7 +18,7 @@ local function rss_mb()
 end
 
 if not io.open(dir .. "/model.safetensors.index.json") then
-  local rc = dofile(lego.core.checkout_root .. "/benchmarks/random_checkpoint.lua")
+  local rc = dofile(locus.core.checkout_root .. "/benchmarks/random_checkpoint.lua")
   rc.write(dir, rc.groundinggpt_7b(), { dtype = "bf16" })
 end
 
@@ -29,7 +29,7 @@ local w
 for i = 1, 7 do
   if w then w:close() end
   local t0 = clock()
-  w = lego.weights.open(dir)
+  w = locus.weights.open(dir)
   times[i] = clock() - t0
 end
 table.sort(times)
@@ -48,7 +48,7 @@ local s = w:get("model.layers.0.mlp.gate_proj.weight"):float():sum():item()
 local read_s = clock() - t0
 local rss_read = rss_mb()
 
-print(("machine: %s, %d threads"):format(lego.cpu_features(), lego.num_threads()))
+print(("machine: %s, %d threads"):format(locus.cpu_features(), locus.num_threads()))
 print(("checkpoint: %s, %d tensors, %.2f GB bf16 in 2 shards"):format(dir, #names, total / 1e9))
 print(("open (index + 2 shard headers + mmap): median %.2f ms, min %.2f ms, max %.2f ms over %d runs"):format(
   times[4] * 1e3, times[1] * 1e3, times[#times] * 1e3, #times))

@@ -1,9 +1,9 @@
 -- Random checkpoints with real shapes, for the benchmarks: safetensors written by hand (8-byte
 -- header length, JSON header, data), values taken from one random block, sharded like HF's.
---   local rc = dofile(lego.core.checkout_root .. "/benchmarks/random_checkpoint.lua")
+--   local rc = dofile(locus.core.checkout_root .. "/benchmarks/random_checkpoint.lua")
 --   rc.write(dir, rc.groundinggpt_7b(), {dtype = "bf16"})
 local ffi = require "ffi"
-local T = lego.tensor
+local T = locus.tensor
 
 local M = {}
 

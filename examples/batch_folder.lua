@@ -1,12 +1,12 @@
 -- Ask one question about every image of a folder; one JSON object per line.
---   bin/lego run examples/batch_folder.lua MODEL_DIR FOLDER "Where is the dog?" > answers.jsonl
+--   bin/locus run examples/batch_folder.lua MODEL_DIR FOLDER "Where is the dog?" > answers.jsonl
 local cjson = require "cjson"
 local model_dir, folder, question = arg[1], arg[2], arg[3]
 if not (model_dir and folder and question) then
-  io.stderr:write('usage: lego run examples/batch_folder.lua MODEL_DIR FOLDER "question" > answers.jsonl\n')
+  io.stderr:write('usage: locus run examples/batch_folder.lua MODEL_DIR FOLDER "question" > answers.jsonl\n')
   return 2
 end
-local m = lego.load(model_dir) -- loaded once: weights stay mapped, the KV cache is reused
+local m = locus.load(model_dir) -- loaded once: weights stay mapped, the KV cache is reused
 local p = io.popen("ls -1 '" .. folder:gsub("'", "'\\''") .. "'")
 for name in p:lines() do
   if name:lower():match("%.jpe?g$") or name:lower():match("%.png$") then

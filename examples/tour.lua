@@ -1,8 +1,8 @@
--- A tour of lego's tensors and modules: the README's first command runs it.
---   bin/lego run examples/tour.lua
-local T, nn = lego.tensor, lego.nn
-print(("lego %s on %s, %d threads, %s kernels"):format(lego.version, lego.cpu_features(), lego.num_threads(),
-  lego.kernel_path()))
+-- A tour of locus's tensors and modules: the README's first command runs it.
+--   bin/locus run examples/tour.lua
+local T, nn = locus.tensor, locus.nn
+print(("locus %s on %s, %d threads, %s kernels"):format(locus.version, locus.cpu_features(), locus.num_threads(),
+  locus.kernel_path()))
 
 -- tensors: creation, views without copies, printing
 local x = T.randn { 4, 6, seed = 1 }
@@ -25,6 +25,6 @@ print(mlp:forward(x):softmax())
 
 -- .npy in and out, for comparing any stage with numpy or PyTorch
 local path = os.tmpname() .. ".npy"
-lego.npy.save(path, x)
-print("saved and reloaded equal:", (lego.npy.load(path) - x):max():item() == 0)
+locus.npy.save(path, x)
+print("saved and reloaded equal:", (locus.npy.load(path) - x):max():item() == 0)
 os.remove(path)

@@ -1,6 +1,6 @@
 /* cpu.c — threads and the run-time choice of kernels from the CPU's features.
  * One build runs on any x86-64: optimized kernels are compiled with per-function target
- * attributes and chosen here; LEGO_KERNEL=ref|avx2|avx512 (or lego_set_kernel_path) forces a
+ * attributes and chosen here; LOCUS_KERNEL=ref|avx2|avx512 (or locus_set_kernel_path) forces a
  * path, which tests use to compare every optimized path against the plain C one. */
 #include "internal.h"
 
@@ -24,9 +24,9 @@ static int detect(void) {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl"))
-        return LEGO_PATH_AVX512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c()) return LEGO_PATH_AVX2;
-    return LEGO_PATH_REF;
+        return LOCUS_PATH_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c()) return LOCUS_PATH_AVX2;
+    return LOCUS_PATH_REF;
 }
 
 static const char *path_names[] = {"ref", "avx2", "avx512"};
@@ -40,37 +40,37 @@ static int path_from_name(const char *name) {
 static void init_once(void) {
     if (detected >= 0) return;
     detected = detect();
-    const char *env = getenv("LEGO_KERNEL");
+    const char *env = getenv("LOCUS_KERNEL");
     if (env && *env && strcmp(env, "auto") != 0) {
         int p = path_from_name(env);
         if (p >= 0 && p <= detected) forced = p;
     }
 }
 
-int lego_active_path(void) {
+int locus_active_path(void) {
     init_once();
     return forced >= 0 ? forced : detected;
 }
 
-const char *lego_kernel_path(void) { return path_names[lego_active_path()]; }
+const char *locus_kernel_path(void) { return path_names[locus_active_path()]; }
 
-int lego_set_kernel_path(const char *name) {
+int locus_set_kernel_path(const char *name) {
     init_once();
-    if (!name) return lego_fail("lego_set_kernel_path: name is NULL");
+    if (!name) return locus_fail("locus_set_kernel_path: name is NULL");
     if (strcmp(name, "auto") == 0) {
         forced = -1;
         return 0;
     }
     int p = path_from_name(name);
-    if (p < 0) return lego_fail("lego_set_kernel_path: unknown path '%s' (auto, avx512, avx2, ref)", name);
+    if (p < 0) return locus_fail("locus_set_kernel_path: unknown path '%s' (auto, avx512, avx2, ref)", name);
     if (p > detected)
-        return lego_fail("lego_set_kernel_path: this CPU does not support '%s' (best: %s)", name,
+        return locus_fail("locus_set_kernel_path: this CPU does not support '%s' (best: %s)", name,
                          path_names[detected]);
     forced = p;
     return 0;
 }
 
-const char *lego_cpu_features(void) {
+const char *locus_cpu_features(void) {
     static char buf[128];
     if (buf[0]) return buf;
     __builtin_cpu_init();
@@ -94,22 +94,22 @@ const char *lego_cpu_features(void) {
 
 static int threads = 0;
 
-int lego_num_threads(void) {
+int locus_num_threads(void) {
     if (threads == 0) {
-        const char *env = getenv("LEGO_NUM_THREADS");
+        const char *env = getenv("LOCUS_NUM_THREADS");
         int n = env ? atoi(env) : 0;
-        lego_set_num_threads(n > 0 ? n : omp_get_num_procs());
+        locus_set_num_threads(n > 0 ? n : omp_get_num_procs());
     }
     return threads;
 }
 
-int lego_set_num_threads(int n) {
-    if (n < 1 || n > 4096) return lego_fail("lego_set_num_threads: %d is not in 1..4096", n);
+int locus_set_num_threads(int n) {
+    if (n < 1 || n > 4096) return locus_fail("locus_set_num_threads: %d is not in 1..4096", n);
     threads = n;
     omp_set_num_threads(n); /* oneDNN (OpenMP build) follows this too */
     openblas_set_num_threads(n);
     return 0;
 }
 
-/* Applies LEGO_NUM_THREADS when the library is loaded, before any op runs. */
-__attribute__((constructor)) static void init_threads(void) { (void)lego_num_threads(); }
+/* Applies LOCUS_NUM_THREADS when the library is loaded, before any op runs. */
+__attribute__((constructor)) static void init_threads(void) { (void)locus_num_threads(); }

@@ -7,17 +7,17 @@
 
 static _Thread_local char last_error[1024];
 
-const char *lego_last_error(void) { return last_error; }
+const char *locus_last_error(void) { return last_error; }
 
-void lego_clear_error(void) { last_error[0] = '\0'; }
+void locus_clear_error(void) { last_error[0] = '\0'; }
 
-const char *lego_version(void) { return "0.1.0"; }
+const char *locus_version(void) { return "0.1.0"; }
 
 static void set_error(const char *fmt, va_list ap) {
     vsnprintf(last_error, sizeof last_error, fmt, ap);
 }
 
-int lego_fail(const char *fmt, ...) {
+int locus_fail(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     set_error(fmt, ap);
@@ -25,7 +25,7 @@ int lego_fail(const char *fmt, ...) {
     return -1;
 }
 
-void *lego_fail_null(const char *fmt, ...) {
+void *locus_fail_null(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     set_error(fmt, ap);
@@ -33,10 +33,10 @@ void *lego_fail_null(const char *fmt, ...) {
     return NULL;
 }
 
-void *lego_aligned_alloc(size_t nbytes) {
-    size_t rounded = (nbytes + LEGO_ALIGN - 1) / LEGO_ALIGN * LEGO_ALIGN;
+void *locus_aligned_alloc(size_t nbytes) {
+    size_t rounded = (nbytes + LOCUS_ALIGN - 1) / LOCUS_ALIGN * LOCUS_ALIGN;
     if (rounded < nbytes) return NULL; /* overflow */
-    return aligned_alloc(LEGO_ALIGN, rounded ? rounded : LEGO_ALIGN);
+    return aligned_alloc(LOCUS_ALIGN, rounded ? rounded : LOCUS_ALIGN);
 }
 
-void lego_aligned_free(void *p) { free(p); }
+void locus_aligned_free(void *p) { free(p); }

@@ -9,24 +9,24 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-struct lego_storage {
+struct locus_storage {
     atomic_int refcount;
     int kind;
     void *data;
     size_t nbytes;
     void (*release)(void *ctx); /* borrowed */
     void *ctx;
-    lego_storage *parent;       /* window */
+    locus_storage *parent;       /* window */
 };
 
 static atomic_llong live_storages, live_bytes;
 
-int64_t lego_live_storages(void) { return atomic_load(&live_storages); }
-int64_t lego_live_bytes(void) { return atomic_load(&live_bytes); }
+int64_t locus_live_storages(void) { return atomic_load(&live_storages); }
+int64_t locus_live_bytes(void) { return atomic_load(&live_bytes); }
 
-static lego_storage *storage_alloc(int kind, void *data, size_t nbytes) {
-    lego_storage *s = calloc(1, sizeof *s);
-    if (!s) return lego_fail_null("out of memory allocating a storage header");
+static locus_storage *storage_alloc(int kind, void *data, size_t nbytes) {
+    locus_storage *s = calloc(1, sizeof *s);
+    if (!s) return locus_fail_null("out of memory allocating a storage header");
     atomic_init(&s->refcount, 1);
     s->kind = kind;
     s->data = data;
@@ -35,26 +35,26 @@ static lego_storage *storage_alloc(int kind, void *data, size_t nbytes) {
     return s;
 }
 
-lego_storage *lego_storage_uninit(size_t nbytes) {
-    void *data = lego_aligned_alloc(nbytes);
-    if (!data) return lego_fail_null("out of memory allocating %zu bytes", nbytes);
-    lego_storage *s = storage_alloc(LEGO_STORAGE_OWNED, data, nbytes);
+locus_storage *locus_storage_uninit(size_t nbytes) {
+    void *data = locus_aligned_alloc(nbytes);
+    if (!data) return locus_fail_null("out of memory allocating %zu bytes", nbytes);
+    locus_storage *s = storage_alloc(LOCUS_STORAGE_OWNED, data, nbytes);
     if (s)
         atomic_fetch_add(&live_bytes, (long long)nbytes);
     else
-        lego_aligned_free(data);
+        locus_aligned_free(data);
     return s;
 }
 
-lego_storage *lego_storage_new(size_t nbytes) {
-    lego_storage *s = lego_storage_uninit(nbytes);
+locus_storage *locus_storage_new(size_t nbytes) {
+    locus_storage *s = locus_storage_uninit(nbytes);
     if (s) memset(s->data, 0, nbytes);
     return s;
 }
 
-lego_storage *lego_storage_borrow(void *data, size_t nbytes, void (*release)(void *), void *ctx) {
-    if (!data && nbytes) return lego_fail_null("lego_storage_borrow: NULL data for %zu bytes", nbytes);
-    lego_storage *s = storage_alloc(LEGO_STORAGE_BORROWED, data, nbytes);
+locus_storage *locus_storage_borrow(void *data, size_t nbytes, void (*release)(void *), void *ctx) {
+    if (!data && nbytes) return locus_fail_null("locus_storage_borrow: NULL data for %zu bytes", nbytes);
+    locus_storage *s = storage_alloc(LOCUS_STORAGE_BORROWED, data, nbytes);
     if (s) {
         s->release = release;
         s->ctx = ctx;
@@ -62,14 +62,14 @@ lego_storage *lego_storage_borrow(void *data, size_t nbytes, void (*release)(voi
     return s;
 }
 
-lego_storage *lego_storage_map_file(const char *path) {
-    if (!path) return lego_fail_null("lego_storage_map_file: path is NULL");
+locus_storage *locus_storage_map_file(const char *path) {
+    if (!path) return locus_fail_null("locus_storage_map_file: path is NULL");
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return lego_fail_null("%s: cannot open: %s", path, strerror(errno));
+    if (fd < 0) return locus_fail_null("%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        return lego_fail_null("%s: not a regular file", path);
+        return locus_fail_null("%s: not a regular file", path);
     }
     size_t n = (size_t)st.st_size;
     void *data = NULL;
@@ -80,52 +80,52 @@ lego_storage *lego_storage_map_file(const char *path) {
         if (data == MAP_FAILED) {
             int e = errno;
             close(fd);
-            return lego_fail_null("%s: mmap of %zu bytes failed: %s", path, n, strerror(e));
+            return locus_fail_null("%s: mmap of %zu bytes failed: %s", path, n, strerror(e));
         }
     }
     close(fd);
-    lego_storage *s = storage_alloc(LEGO_STORAGE_MAPPED, data, n);
+    locus_storage *s = storage_alloc(LOCUS_STORAGE_MAPPED, data, n);
     if (!s && data) munmap(data, n);
     return s;
 }
 
-lego_storage *lego_storage_window(lego_storage *parent, size_t off, size_t nbytes) {
-    if (!parent) return lego_fail_null("lego_storage_window: parent is NULL");
+locus_storage *locus_storage_window(locus_storage *parent, size_t off, size_t nbytes) {
+    if (!parent) return locus_fail_null("locus_storage_window: parent is NULL");
     if (off > parent->nbytes || nbytes > parent->nbytes - off)
-        return lego_fail_null("lego_storage_window: bytes [%zu, %zu) lie outside a storage of %zu bytes",
+        return locus_fail_null("locus_storage_window: bytes [%zu, %zu) lie outside a storage of %zu bytes",
                               off, off + nbytes, parent->nbytes);
-    lego_storage *s = storage_alloc(LEGO_STORAGE_WINDOW, (char *)parent->data + off, nbytes);
+    locus_storage *s = storage_alloc(LOCUS_STORAGE_WINDOW, (char *)parent->data + off, nbytes);
     if (s) {
         s->parent = parent;
-        lego_storage_retain(parent);
+        locus_storage_retain(parent);
     }
     return s;
 }
 
-void lego_storage_retain(lego_storage *s) {
+void locus_storage_retain(locus_storage *s) {
     if (s) atomic_fetch_add(&s->refcount, 1);
 }
 
-void lego_storage_release(lego_storage *s) {
+void locus_storage_release(locus_storage *s) {
     if (!s || atomic_fetch_sub(&s->refcount, 1) != 1) return;
     switch (s->kind) {
-    case LEGO_STORAGE_OWNED:
-        lego_aligned_free(s->data);
+    case LOCUS_STORAGE_OWNED:
+        locus_aligned_free(s->data);
         atomic_fetch_sub(&live_bytes, (long long)s->nbytes);
         break;
-    case LEGO_STORAGE_BORROWED:
+    case LOCUS_STORAGE_BORROWED:
         if (s->release) s->release(s->ctx);
         break;
-    case LEGO_STORAGE_MAPPED:
+    case LOCUS_STORAGE_MAPPED:
         if (s->data) munmap(s->data, s->nbytes);
         break;
-    case LEGO_STORAGE_WINDOW: lego_storage_release(s->parent); break;
+    case LOCUS_STORAGE_WINDOW: locus_storage_release(s->parent); break;
     }
     atomic_fetch_sub(&live_storages, 1);
     free(s);
 }
 
-void *lego_storage_data(const lego_storage *s) { return s ? s->data : NULL; }
-size_t lego_storage_nbytes(const lego_storage *s) { return s ? s->nbytes : 0; }
-int lego_storage_kind_of(const lego_storage *s) { return s ? s->kind : -1; }
-int lego_storage_refcount(const lego_storage *s) { return s ? atomic_load(&s->refcount) : 0; }
+void *locus_storage_data(const locus_storage *s) { return s ? s->data : NULL; }
+size_t locus_storage_nbytes(const locus_storage *s) { return s ? s->nbytes : 0; }
+int locus_storage_kind_of(const locus_storage *s) { return s ? s->kind : -1; }
+int locus_storage_refcount(const locus_storage *s) { return s ? atomic_load(&s->refcount) : 0; }

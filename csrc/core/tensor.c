@@ -7,19 +7,19 @@
 
 static int normalize_dim(int dim, int ndim, const char *op) {
     int d = dim < 0 ? dim + ndim : dim;
-    if (d < 0 || d >= ndim) return lego_fail("%s: dim %d out of range for %d dims", op, dim, ndim);
+    if (d < 0 || d >= ndim) return locus_fail("%s: dim %d out of range for %d dims", op, dim, ndim);
     return d;
 }
 
 static int check_shape(int ndim, const int64_t *shape, const char *op, int64_t *numel) {
-    if (ndim < 0 || ndim > LEGO_MAX_DIMS)
-        return lego_fail("%s: %d dims (at most %d)", op, ndim, LEGO_MAX_DIMS);
-    if (ndim > 0 && !shape) return lego_fail("%s: shape is NULL", op);
+    if (ndim < 0 || ndim > LOCUS_MAX_DIMS)
+        return locus_fail("%s: %d dims (at most %d)", op, ndim, LOCUS_MAX_DIMS);
+    if (ndim > 0 && !shape) return locus_fail("%s: shape is NULL", op);
     int64_t n = 1;
     for (int i = 0; i < ndim; i++) {
-        if (shape[i] < 0) return lego_fail("%s: negative size %lld in dim %d", op, (long long)shape[i], i);
+        if (shape[i] < 0) return locus_fail("%s: negative size %lld in dim %d", op, (long long)shape[i], i);
         if (__builtin_mul_overflow(n, shape[i], &n))
-            return lego_fail("%s: the shape's element count overflows", op);
+            return locus_fail("%s: the shape's element count overflows", op);
     }
     *numel = n;
     return 0;
@@ -37,7 +37,7 @@ static void contiguous_strides(int ndim, const int64_t *shape, int64_t *stride) 
 /* Block-quantized tensors keep whole blocks in the innermost dim: it is contiguous and a
  * multiple of the block, and every other step lands on a block boundary. */
 static bool block_layout_ok(int dtype, int64_t offset, int ndim, const int64_t *shape, const int64_t *stride) {
-    int64_t b = lego_dtype_block(dtype);
+    int64_t b = locus_dtype_block(dtype);
     if (b == 1) return true;
     if (ndim == 0 || shape[ndim - 1] % b || offset % b || (shape[ndim - 1] > 1 && stride[ndim - 1] != 1)) return false;
     for (int i = 0; i < ndim - 1; i++)
@@ -45,15 +45,15 @@ static bool block_layout_ok(int dtype, int64_t offset, int ndim, const int64_t *
     return true;
 }
 
-static lego_tensor *header(lego_storage *s, int dtype, int64_t offset, int ndim,
+static locus_tensor *header(locus_storage *s, int dtype, int64_t offset, int ndim,
                            const int64_t *shape, const int64_t *stride) {
     if (!block_layout_ok(dtype, offset, ndim, shape, stride))
-        return lego_fail_null("%s tensors keep whole blocks of %d contiguous elements in their last dim; "
-                              "this view would split them", lego_dtype_name(dtype), lego_dtype_block(dtype));
-    lego_tensor *t = calloc(1, sizeof *t);
-    if (!t) return lego_fail_null("out of memory allocating a tensor header");
+        return locus_fail_null("%s tensors keep whole blocks of %d contiguous elements in their last dim; "
+                              "this view would split them", locus_dtype_name(dtype), locus_dtype_block(dtype));
+    locus_tensor *t = calloc(1, sizeof *t);
+    if (!t) return locus_fail_null("out of memory allocating a tensor header");
     t->storage = s;
-    lego_storage_retain(s);
+    locus_storage_retain(s);
     t->type = dtype;
     t->offset = offset;
     t->ndim = ndim;
@@ -64,84 +64,84 @@ static lego_tensor *header(lego_storage *s, int dtype, int64_t offset, int ndim,
     return t;
 }
 
-static lego_tensor *tensor_alloc(int dtype, int ndim, const int64_t *shape, bool zero) {
-    int64_t block = lego_dtype_block(dtype);
-    if (!block) return lego_fail_null("lego_tensor_new: unknown dtype %d", dtype);
+static locus_tensor *tensor_alloc(int dtype, int ndim, const int64_t *shape, bool zero) {
+    int64_t block = locus_dtype_block(dtype);
+    if (!block) return locus_fail_null("locus_tensor_new: unknown dtype %d", dtype);
     int64_t n;
-    if (check_shape(ndim, shape, "lego_tensor_new", &n)) return NULL;
+    if (check_shape(ndim, shape, "locus_tensor_new", &n)) return NULL;
     if (block > 1 && (ndim == 0 || shape[ndim - 1] % block))
-        return lego_fail_null("lego_tensor_new: %s tensors need a last dim that is a multiple of %lld",
-                              lego_dtype_name(dtype), (long long)block);
+        return locus_fail_null("locus_tensor_new: %s tensors need a last dim that is a multiple of %lld",
+                              locus_dtype_name(dtype), (long long)block);
     size_t nbytes;
-    if (__builtin_mul_overflow((size_t)(n / block), lego_dtype_block_bytes(dtype), &nbytes))
-        return lego_fail_null("lego_tensor_new: %lld elements overflow the address space", (long long)n);
-    lego_storage *s = zero ? lego_storage_new(nbytes) : lego_storage_uninit(nbytes);
+    if (__builtin_mul_overflow((size_t)(n / block), locus_dtype_block_bytes(dtype), &nbytes))
+        return locus_fail_null("locus_tensor_new: %lld elements overflow the address space", (long long)n);
+    locus_storage *s = zero ? locus_storage_new(nbytes) : locus_storage_uninit(nbytes);
     if (!s) return NULL;
-    int64_t stride[LEGO_MAX_DIMS];
+    int64_t stride[LOCUS_MAX_DIMS];
     contiguous_strides(ndim, shape, stride);
-    lego_tensor *t = header(s, dtype, 0, ndim, shape, stride);
-    lego_storage_release(s);
+    locus_tensor *t = header(s, dtype, 0, ndim, shape, stride);
+    locus_storage_release(s);
     return t;
 }
 
-lego_tensor *lego_tensor_new(int dtype, int ndim, const int64_t *shape) {
+locus_tensor *locus_tensor_new(int dtype, int ndim, const int64_t *shape) {
     return tensor_alloc(dtype, ndim, shape, true);
 }
 
-lego_tensor *lego_tensor_empty(int dtype, int ndim, const int64_t *shape) {
+locus_tensor *locus_tensor_empty(int dtype, int ndim, const int64_t *shape) {
     return tensor_alloc(dtype, ndim, shape, false);
 }
 
-lego_tensor *lego_tensor_from_storage(lego_storage *s, int dtype, int64_t offset, int ndim,
+locus_tensor *locus_tensor_from_storage(locus_storage *s, int dtype, int64_t offset, int ndim,
                                       const int64_t *shape, const int64_t *stride) {
-    const char *op = "lego_tensor_from_storage";
-    if (!s) return lego_fail_null("%s: storage is NULL", op);
-    int64_t block = lego_dtype_block(dtype);
-    if (!block) return lego_fail_null("%s: unknown dtype %d", op, dtype);
+    const char *op = "locus_tensor_from_storage";
+    if (!s) return locus_fail_null("%s: storage is NULL", op);
+    int64_t block = locus_dtype_block(dtype);
+    if (!block) return locus_fail_null("%s: unknown dtype %d", op, dtype);
     int64_t n;
     if (check_shape(ndim, shape, op, &n)) return NULL;
-    int64_t st[LEGO_MAX_DIMS];
+    int64_t st[LOCUS_MAX_DIMS];
     if (stride) {
         for (int i = 0; i < ndim; i++) st[i] = stride[i];
     } else {
         contiguous_strides(ndim, shape, st);
     }
-    if (offset < 0) return lego_fail_null("%s: negative offset %lld", op, (long long)offset);
+    if (offset < 0) return locus_fail_null("%s: negative offset %lld", op, (long long)offset);
     if (n > 0) { /* every element must lie inside the storage */
         int64_t lo = offset, hi = offset;
         for (int i = 0; i < ndim; i++) {
             int64_t span;
             if (__builtin_mul_overflow(shape[i] - 1, st[i], &span))
-                return lego_fail_null("%s: strides overflow", op);
+                return locus_fail_null("%s: strides overflow", op);
             if (span < 0) lo += span; else hi += span;
         }
-        uint64_t elems = lego_storage_nbytes(s) / lego_dtype_block_bytes(dtype) * (uint64_t)block;
+        uint64_t elems = locus_storage_nbytes(s) / locus_dtype_block_bytes(dtype) * (uint64_t)block;
         if (lo < 0 || (uint64_t)hi >= elems)
-            return lego_fail_null("%s: view [%s elements %lld..%lld] exceeds a storage of %llu elements",
-                                  op, lego_dtype_name(dtype), (long long)lo, (long long)hi,
+            return locus_fail_null("%s: view [%s elements %lld..%lld] exceeds a storage of %llu elements",
+                                  op, locus_dtype_name(dtype), (long long)lo, (long long)hi,
                                   (unsigned long long)elems);
     }
     return header(s, dtype, offset, ndim, shape, st);
 }
 
-void lego_tensor_free(lego_tensor *t) {
+void locus_tensor_free(locus_tensor *t) {
     if (!t) return;
-    lego_storage_release(t->storage);
+    locus_storage_release(t->storage);
     free(t);
 }
 
-void *lego_tensor_data(const lego_tensor *t) {
-    char *base = lego_storage_data(t->storage);
-    return base ? base + lego_bytes_for(t->type, t->offset) : NULL;
+void *locus_tensor_data(const locus_tensor *t) {
+    char *base = locus_storage_data(t->storage);
+    return base ? base + locus_bytes_for(t->type, t->offset) : NULL;
 }
 
-int64_t lego_tensor_numel(const lego_tensor *t) {
+int64_t locus_tensor_numel(const locus_tensor *t) {
     int64_t n = 1;
     for (int i = 0; i < t->ndim; i++) n *= t->sizes[i];
     return n;
 }
 
-int lego_tensor_is_contiguous(const lego_tensor *t) {
+int locus_tensor_is_contiguous(const locus_tensor *t) {
     int64_t s = 1;
     for (int i = t->ndim - 1; i >= 0; i--) {
         if (t->sizes[i] != 1 && t->strides[i] != s) return 0;
@@ -150,55 +150,55 @@ int lego_tensor_is_contiguous(const lego_tensor *t) {
     return 1;
 }
 
-const char *lego_tensor_describe(const lego_tensor *t) {
+const char *locus_tensor_describe(const locus_tensor *t) {
     static _Thread_local char buf[256];
     if (!t) return "(null tensor)";
     size_t n = 0;
     n += (size_t)snprintf(buf + n, sizeof buf - n, "[");
     for (int i = 0; i < t->ndim && n < sizeof buf; i++)
         n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%lld", i ? ", " : "", (long long)t->sizes[i]);
-    if (n < sizeof buf) snprintf(buf + n, sizeof buf - n, "] %s", lego_dtype_name(t->type));
+    if (n < sizeof buf) snprintf(buf + n, sizeof buf - n, "] %s", locus_dtype_name(t->type));
     return buf;
 }
 
 /* ---- views ---------------------------------------------------------------------------------- */
 
-lego_tensor *lego_view_alias(const lego_tensor *t) {
+locus_tensor *locus_view_alias(const locus_tensor *t) {
     return header(t->storage, t->type, t->offset, t->ndim, t->sizes, t->strides);
 }
 
-/* Views edited in place after lego_view_alias are checked here, as header() checks the others. */
-static lego_tensor *checked_view(lego_tensor *v) {
+/* Views edited in place after locus_view_alias are checked here, as header() checks the others. */
+static locus_tensor *checked_view(locus_tensor *v) {
     if (v && !block_layout_ok(v->type, v->offset, v->ndim, v->sizes, v->strides)) {
         int type = v->type;
-        lego_tensor_free(v);
-        return lego_fail_null("%s tensors keep whole blocks of %d contiguous elements in their last dim; "
-                              "this view would split them", lego_dtype_name(type), lego_dtype_block(type));
+        locus_tensor_free(v);
+        return locus_fail_null("%s tensors keep whole blocks of %d contiguous elements in their last dim; "
+                              "this view would split them", locus_dtype_name(type), locus_dtype_block(type));
     }
     return v;
 }
 
-lego_tensor *lego_view_narrow(const lego_tensor *t, int dim, int64_t start, int64_t length) {
+locus_tensor *locus_view_narrow(const locus_tensor *t, int dim, int64_t start, int64_t length) {
     int d = normalize_dim(dim, t->ndim, "narrow");
     if (d < 0) return NULL;
     if (start < 0 || length < 0 || start > t->sizes[d] || length > t->sizes[d] - start)
-        return lego_fail_null("narrow: [%lld, %lld) is outside dim %d of size %lld", (long long)start,
+        return locus_fail_null("narrow: [%lld, %lld) is outside dim %d of size %lld", (long long)start,
                               (long long)(start + length), d, (long long)t->sizes[d]);
-    lego_tensor *v = lego_view_alias(t);
+    locus_tensor *v = locus_view_alias(t);
     if (!v) return NULL;
     v->offset += start * t->strides[d];
     v->sizes[d] = length;
     return checked_view(v);
 }
 
-lego_tensor *lego_view_select(const lego_tensor *t, int dim, int64_t index) {
+locus_tensor *locus_view_select(const locus_tensor *t, int dim, int64_t index) {
     int d = normalize_dim(dim, t->ndim, "select");
     if (d < 0) return NULL;
     int64_t i = index < 0 ? index + t->sizes[d] : index;
     if (i < 0 || i >= t->sizes[d])
-        return lego_fail_null("select: index %lld out of range for dim %d of size %lld",
+        return locus_fail_null("select: index %lld out of range for dim %d of size %lld",
                               (long long)index, d, (long long)t->sizes[d]);
-    lego_tensor *v = lego_view_alias(t);
+    locus_tensor *v = locus_view_alias(t);
     if (!v) return NULL;
     v->offset += i * t->strides[d];
     for (int k = d; k + 1 < t->ndim; k++) {
@@ -209,10 +209,10 @@ lego_tensor *lego_view_select(const lego_tensor *t, int dim, int64_t index) {
     return checked_view(v);
 }
 
-lego_tensor *lego_view_transpose(const lego_tensor *t, int dim0, int dim1) {
+locus_tensor *locus_view_transpose(const locus_tensor *t, int dim0, int dim1) {
     int a = normalize_dim(dim0, t->ndim, "transpose"), b;
     if (a < 0 || (b = normalize_dim(dim1, t->ndim, "transpose")) < 0) return NULL;
-    lego_tensor *v = lego_view_alias(t);
+    locus_tensor *v = locus_view_alias(t);
     if (!v) return NULL;
     v->sizes[a] = t->sizes[b];
     v->strides[a] = t->strides[b];
@@ -221,17 +221,17 @@ lego_tensor *lego_view_transpose(const lego_tensor *t, int dim0, int dim1) {
     return checked_view(v);
 }
 
-lego_tensor *lego_view_permute(const lego_tensor *t, const int *dims) {
-    bool seen[LEGO_MAX_DIMS] = {false};
-    int p[LEGO_MAX_DIMS];
+locus_tensor *locus_view_permute(const locus_tensor *t, const int *dims) {
+    bool seen[LOCUS_MAX_DIMS] = {false};
+    int p[LOCUS_MAX_DIMS];
     for (int i = 0; i < t->ndim; i++) {
         int d = normalize_dim(dims[i], t->ndim, "permute");
         if (d < 0) return NULL;
-        if (seen[d]) return lego_fail_null("permute: dim %d appears twice", d);
+        if (seen[d]) return locus_fail_null("permute: dim %d appears twice", d);
         seen[d] = true;
         p[i] = d;
     }
-    lego_tensor *v = lego_view_alias(t);
+    locus_tensor *v = locus_view_alias(t);
     if (!v) return NULL;
     for (int i = 0; i < t->ndim; i++) {
         v->sizes[i] = t->sizes[p[i]];
@@ -241,19 +241,19 @@ lego_tensor *lego_view_permute(const lego_tensor *t, const int *dims) {
 }
 
 /* Resolves a -1 in a requested shape against numel. */
-static int infer_shape(const lego_tensor *t, int ndim, const int64_t *shape, int64_t *out, const char *op) {
-    if (ndim < 0 || ndim > LEGO_MAX_DIMS) return lego_fail("%s: %d dims (at most %d)", op, ndim, LEGO_MAX_DIMS);
-    int64_t numel = lego_tensor_numel(t), known = 1;
+static int infer_shape(const locus_tensor *t, int ndim, const int64_t *shape, int64_t *out, const char *op) {
+    if (ndim < 0 || ndim > LOCUS_MAX_DIMS) return locus_fail("%s: %d dims (at most %d)", op, ndim, LOCUS_MAX_DIMS);
+    int64_t numel = locus_tensor_numel(t), known = 1;
     int infer = -1;
     for (int i = 0; i < ndim; i++) {
         out[i] = shape[i];
         if (shape[i] == -1) {
-            if (infer >= 0) return lego_fail("%s: more than one -1 in the shape", op);
+            if (infer >= 0) return locus_fail("%s: more than one -1 in the shape", op);
             infer = i;
         } else if (shape[i] < 0) {
-            return lego_fail("%s: negative size %lld", op, (long long)shape[i]);
+            return locus_fail("%s: negative size %lld", op, (long long)shape[i]);
         } else if (__builtin_mul_overflow(known, shape[i], &known)) {
-            return lego_fail("%s: shape overflows", op);
+            return locus_fail("%s: shape overflows", op);
         }
     }
     if (infer >= 0) {
@@ -264,14 +264,14 @@ static int infer_shape(const lego_tensor *t, int ndim, const int64_t *shape, int
     }
     return 0;
 mismatch:
-    return lego_fail("%s: cannot view %s (%lld elements) with %d dims of the requested shape", op,
-                     lego_tensor_describe(t), (long long)numel, ndim);
+    return locus_fail("%s: cannot view %s (%lld elements) with %d dims of the requested shape", op,
+                     locus_tensor_describe(t), (long long)numel, ndim);
 }
 
 /* Computes strides for viewing t with a new shape without copying, as torch's view does:
  * groups of old dims that are contiguous among themselves map onto groups of new dims. */
-static bool view_strides(const lego_tensor *t, int ndim, const int64_t *shape, int64_t *stride) {
-    if (lego_tensor_numel(t) == 0 || lego_tensor_is_contiguous(t)) {
+static bool view_strides(const locus_tensor *t, int ndim, const int64_t *shape, int64_t *stride) {
+    if (locus_tensor_numel(t) == 0 || locus_tensor_is_contiguous(t)) {
         contiguous_strides(ndim, shape, stride);
         return true;
     }
@@ -297,24 +297,24 @@ static bool view_strides(const lego_tensor *t, int ndim, const int64_t *shape, i
     return view_d == -1;
 }
 
-lego_tensor *lego_view_reshape(const lego_tensor *t, int ndim, const int64_t *shape) {
-    int64_t sh[LEGO_MAX_DIMS], st[LEGO_MAX_DIMS];
+locus_tensor *locus_view_reshape(const locus_tensor *t, int ndim, const int64_t *shape) {
+    int64_t sh[LOCUS_MAX_DIMS], st[LOCUS_MAX_DIMS];
     if (infer_shape(t, ndim, shape, sh, "reshape")) return NULL;
     if (!view_strides(t, ndim, sh, st))
-        return lego_fail_null("reshape: %s is not contiguous enough to view without a copy "
-                              "(call contiguous() first)", lego_tensor_describe(t));
+        return locus_fail_null("reshape: %s is not contiguous enough to view without a copy "
+                              "(call contiguous() first)", locus_tensor_describe(t));
     return header(t->storage, t->type, t->offset, ndim, sh, st);
 }
 
-lego_tensor *lego_view_expand(const lego_tensor *t, int ndim, const int64_t *shape) {
-    if (ndim < t->ndim || ndim > LEGO_MAX_DIMS)
-        return lego_fail_null("expand: cannot expand %s to %d dims", lego_tensor_describe(t), ndim);
-    int64_t sh[LEGO_MAX_DIMS], st[LEGO_MAX_DIMS];
+locus_tensor *locus_view_expand(const locus_tensor *t, int ndim, const int64_t *shape) {
+    if (ndim < t->ndim || ndim > LOCUS_MAX_DIMS)
+        return locus_fail_null("expand: cannot expand %s to %d dims", locus_tensor_describe(t), ndim);
+    int64_t sh[LOCUS_MAX_DIMS], st[LOCUS_MAX_DIMS];
     int lead = ndim - t->ndim;
     for (int i = 0; i < ndim; i++) {
         int64_t want = shape[i];
         if (i < lead) {
-            if (want < 0) return lego_fail_null("expand: size -1 is not allowed in a new leading dim");
+            if (want < 0) return locus_fail_null("expand: size -1 is not allowed in a new leading dim");
             sh[i] = want;
             st[i] = 0;
             continue;
@@ -327,7 +327,7 @@ lego_tensor *lego_view_expand(const lego_tensor *t, int ndim, const int64_t *sha
             sh[i] = want;
             st[i] = 0;
         } else {
-            return lego_fail_null("expand: dim %d has size %lld, which cannot become %lld", i - lead,
+            return locus_fail_null("expand: dim %d has size %lld, which cannot become %lld", i - lead,
                                   (long long)have, (long long)want);
         }
     }
@@ -336,14 +336,14 @@ lego_tensor *lego_view_expand(const lego_tensor *t, int ndim, const int64_t *sha
 
 /* ---- copies --------------------------------------------------------------------------------- */
 
-bool lego_same_shape(const lego_tensor *a, const lego_tensor *b) {
+bool locus_same_shape(const locus_tensor *a, const locus_tensor *b) {
     if (a->ndim != b->ndim) return false;
     for (int i = 0; i < a->ndim; i++)
         if (a->sizes[i] != b->sizes[i]) return false;
     return true;
 }
 
-int64_t lego_row_offset(const lego_tensor *t, int64_t r) {
+int64_t locus_row_offset(const locus_tensor *t, int64_t r) {
     int64_t off = 0;
     for (int d = t->ndim - 2; d >= 0; d--) {
         off += (r % t->sizes[d]) * t->strides[d];
@@ -356,14 +356,14 @@ typedef void (*row_converter)(char *dst, int64_t ds, const char *src, int64_t ss
                               int ddt, int sdt);
 
 static void convert_generic(char *dst, int64_t ds, const char *src, int64_t ss, int64_t n, int ddt, int sdt) {
-    size_t de = lego_dtype_size(ddt), se = lego_dtype_size(sdt);
+    size_t de = locus_dtype_size(ddt), se = locus_dtype_size(sdt);
     for (int64_t i = 0; i < n; i++)
-        lego_store_elem(dst + i * ds * (int64_t)de, ddt, lego_load_elem(src + i * ss * (int64_t)se, sdt));
+        locus_store_elem(dst + i * ds * (int64_t)de, ddt, locus_load_elem(src + i * ss * (int64_t)se, sdt));
 }
 
 static void convert_same(char *dst, int64_t ds, const char *src, int64_t ss, int64_t n, int ddt, int sdt) {
     (void)sdt;
-    size_t e = lego_dtype_size(ddt);
+    size_t e = locus_dtype_size(ddt);
     if (ds == 1 && ss == 1) {
         memcpy(dst, src, (size_t)n * e);
         return;
@@ -375,71 +375,71 @@ static void convert_to_f32(char *dst, int64_t ds, const char *src, int64_t ss, i
     (void)ddt;
     float *d = (float *)dst;
     const uint16_t *h = (const uint16_t *)src;
-    if (sdt == LEGO_BF16)
+    if (sdt == LOCUS_BF16)
         for (int64_t i = 0; i < n; i++) d[i * ds] = bf16_to_f32(h[i * ss]);
     else
-        for (int64_t i = 0; i < n; i++) d[i * ds] = lego_half_to_float(h[i * ss]);
+        for (int64_t i = 0; i < n; i++) d[i * ds] = locus_half_to_float(h[i * ss]);
 }
 
 static void convert_from_f32(char *dst, int64_t ds, const char *src, int64_t ss, int64_t n, int ddt, int sdt) {
     (void)sdt;
     uint16_t *d = (uint16_t *)dst;
     const float *f = (const float *)src;
-    if (ddt == LEGO_BF16)
+    if (ddt == LOCUS_BF16)
         for (int64_t i = 0; i < n; i++) d[i * ds] = f32_to_bf16(f[i * ss]);
     else
-        for (int64_t i = 0; i < n; i++) d[i * ds] = lego_float_to_half(f[i * ss]);
+        for (int64_t i = 0; i < n; i++) d[i * ds] = locus_float_to_half(f[i * ss]);
 }
 
 static row_converter pick_converter(int ddt, int sdt) {
     if (ddt == sdt) return convert_same;
-    if (ddt == LEGO_F32 && (sdt == LEGO_BF16 || sdt == LEGO_F16)) return convert_to_f32;
-    if (sdt == LEGO_F32 && (ddt == LEGO_BF16 || ddt == LEGO_F16)) return convert_from_f32;
+    if (ddt == LOCUS_F32 && (sdt == LOCUS_BF16 || sdt == LOCUS_F16)) return convert_to_f32;
+    if (sdt == LOCUS_F32 && (ddt == LOCUS_BF16 || ddt == LOCUS_F16)) return convert_from_f32;
     return convert_generic;
 }
 
 /* Copies involving block types go row by row through f32: dequantize, convert, quantize. */
-static int copy_blocks(lego_tensor *dst, const lego_tensor *src) {
+static int copy_blocks(locus_tensor *dst, const locus_tensor *src) {
     int last = src->ndim - 1;
-    int64_t cols = src->sizes[last], rows = lego_tensor_numel(src) / (cols ? cols : 1);
+    int64_t cols = src->sizes[last], rows = locus_tensor_numel(src) / (cols ? cols : 1);
     float *tmp = malloc((size_t)(cols ? cols : 1) * sizeof(float));
-    if (!tmp) return lego_fail("copy: out of memory");
+    if (!tmp) return locus_fail("copy: out of memory");
     for (int64_t r = 0; r < rows; r++) {
-        const char *sp = (const char *)lego_tensor_data(src);
-        char *dp = lego_tensor_data(dst);
-        int64_t so = lego_row_offset(src, r), dof = lego_row_offset(dst, r);
+        const char *sp = (const char *)locus_tensor_data(src);
+        char *dp = locus_tensor_data(dst);
+        int64_t so = locus_row_offset(src, r), dof = locus_row_offset(dst, r);
         if (is_block_dtype(src->type)) {
-            lego_dequantize_row(src->type, sp + lego_bytes_for(src->type, so), tmp, cols);
+            locus_dequantize_row(src->type, sp + locus_bytes_for(src->type, so), tmp, cols);
         } else {
-            size_t se = lego_dtype_size(src->type);
-            for (int64_t c = 0; c < cols; c++) tmp[c] = (float)lego_load_elem(sp + (so + c * src->strides[last]) * (int64_t)se, src->type);
+            size_t se = locus_dtype_size(src->type);
+            for (int64_t c = 0; c < cols; c++) tmp[c] = (float)locus_load_elem(sp + (so + c * src->strides[last]) * (int64_t)se, src->type);
         }
         if (is_block_dtype(dst->type)) {
-            lego_quantize_row(dst->type, tmp, dp + lego_bytes_for(dst->type, dof), cols);
+            locus_quantize_row(dst->type, tmp, dp + locus_bytes_for(dst->type, dof), cols);
         } else {
-            size_t de = lego_dtype_size(dst->type);
-            for (int64_t c = 0; c < cols; c++) lego_store_elem(dp + (dof + c * dst->strides[last]) * (int64_t)de, dst->type, tmp[c]);
+            size_t de = locus_dtype_size(dst->type);
+            for (int64_t c = 0; c < cols; c++) locus_store_elem(dp + (dof + c * dst->strides[last]) * (int64_t)de, dst->type, tmp[c]);
         }
     }
     free(tmp);
     return 0;
 }
 
-int lego_copy(lego_tensor *dst, const lego_tensor *src) {
-    if (!dst || !src) return lego_fail("copy: NULL tensor");
-    if (!lego_same_shape(dst, src)) {
+int locus_copy(locus_tensor *dst, const locus_tensor *src) {
+    if (!dst || !src) return locus_fail("copy: NULL tensor");
+    if (!locus_same_shape(dst, src)) {
         char a[256];
-        snprintf(a, sizeof a, "%s", lego_tensor_describe(dst));
-        return lego_fail("copy: destination %s and source %s differ in shape", a, lego_tensor_describe(src));
+        snprintf(a, sizeof a, "%s", locus_tensor_describe(dst));
+        return locus_fail("copy: destination %s and source %s differ in shape", a, locus_tensor_describe(src));
     }
-    int64_t n = lego_tensor_numel(src);
+    int64_t n = locus_tensor_numel(src);
     if (n == 0) return 0;
     if (is_block_dtype(dst->type) || is_block_dtype(src->type)) return copy_blocks(dst, src);
-    size_t de = lego_dtype_size(dst->type), se = lego_dtype_size(src->type);
-    char *d = lego_tensor_data(dst);
-    const char *s = lego_tensor_data(src);
+    size_t de = locus_dtype_size(dst->type), se = locus_dtype_size(src->type);
+    char *d = locus_tensor_data(dst);
+    const char *s = locus_tensor_data(src);
     row_converter conv = pick_converter(dst->type, src->type);
-    if (lego_tensor_is_contiguous(dst) && lego_tensor_is_contiguous(src)) {
+    if (locus_tensor_is_contiguous(dst) && locus_tensor_is_contiguous(src)) {
         const int64_t chunk = 1 << 16;
 #pragma omp parallel for if (n > 4 * chunk) schedule(static)
         for (int64_t c = 0; c < (n + chunk - 1) / chunk; c++) {
@@ -454,47 +454,47 @@ int lego_copy(lego_tensor *dst, const lego_tensor *src) {
     int64_t dstride = last >= 0 ? dst->strides[last] : 1, sstride = last >= 0 ? src->strides[last] : 1;
 #pragma omp parallel for if (n > (1 << 18)) schedule(static)
     for (int64_t r = 0; r < rows; r++)
-        conv(d + lego_row_offset(dst, r) * (int64_t)de, dstride, s + lego_row_offset(src, r) * (int64_t)se, sstride,
+        conv(d + locus_row_offset(dst, r) * (int64_t)de, dstride, s + locus_row_offset(src, r) * (int64_t)se, sstride,
              cols, dst->type, src->type);
     return 0;
 }
 
-lego_tensor *lego_cast(const lego_tensor *t, int dtype) {
-    lego_tensor *c = lego_tensor_empty(dtype, t->ndim, t->sizes);
-    if (c && lego_copy(c, t)) {
-        lego_tensor_free(c);
+locus_tensor *locus_cast(const locus_tensor *t, int dtype) {
+    locus_tensor *c = locus_tensor_empty(dtype, t->ndim, t->sizes);
+    if (c && locus_copy(c, t)) {
+        locus_tensor_free(c);
         return NULL;
     }
     return c;
 }
 
-lego_tensor *lego_clone(const lego_tensor *t) { return lego_cast(t, t->type); }
+locus_tensor *locus_clone(const locus_tensor *t) { return locus_cast(t, t->type); }
 
-lego_tensor *lego_contiguous(const lego_tensor *t) {
-    return lego_tensor_is_contiguous(t) ? lego_view_alias(t) : lego_clone(t);
+locus_tensor *locus_contiguous(const locus_tensor *t) {
+    return locus_tensor_is_contiguous(t) ? locus_view_alias(t) : locus_clone(t);
 }
 
-lego_tensor *lego_expanded_f32(const lego_tensor *t, int ndim, const int64_t *shape, lego_tensor **base) {
-    *base = t->type == LEGO_F32 ? lego_view_alias(t) : lego_cast(t, LEGO_F32);
-    return *base ? lego_view_expand(*base, ndim, shape) : NULL;
+locus_tensor *locus_expanded_f32(const locus_tensor *t, int ndim, const int64_t *shape, locus_tensor **base) {
+    *base = t->type == LOCUS_F32 ? locus_view_alias(t) : locus_cast(t, LOCUS_F32);
+    return *base ? locus_view_expand(*base, ndim, shape) : NULL;
 }
 
-const float *lego_f32_view(const lego_tensor *t, lego_tensor **owned) {
+const float *locus_f32_view(const locus_tensor *t, locus_tensor **owned) {
     *owned = NULL;
-    if (t->type == LEGO_F32 && lego_tensor_is_contiguous(t)) return lego_tensor_data(t);
-    *owned = lego_cast(t, LEGO_F32);
-    return *owned ? lego_tensor_data(*owned) : NULL;
+    if (t->type == LOCUS_F32 && locus_tensor_is_contiguous(t)) return locus_tensor_data(t);
+    *owned = locus_cast(t, LOCUS_F32);
+    return *owned ? locus_tensor_data(*owned) : NULL;
 }
 
 /* ---- element access and filling ------------------------------------------------------------- */
 
-static int64_t elem_offset(const lego_tensor *t, const int64_t *index, int *err) {
+static int64_t elem_offset(const locus_tensor *t, const int64_t *index, int *err) {
     int64_t off = 0;
     for (int i = 0; i < t->ndim; i++) {
         int64_t k = index[i] < 0 ? index[i] + t->sizes[i] : index[i];
         if (k < 0 || k >= t->sizes[i]) {
-            *err = lego_fail("index %lld out of range for dim %d of %s", (long long)index[i], i,
-                             lego_tensor_describe(t));
+            *err = locus_fail("index %lld out of range for dim %d of %s", (long long)index[i], i,
+                             locus_tensor_describe(t));
             return 0;
         }
         off += k * t->strides[i];
@@ -502,52 +502,52 @@ static int64_t elem_offset(const lego_tensor *t, const int64_t *index, int *err)
     return off;
 }
 
-double lego_get(const lego_tensor *t, const int64_t *index) {
+double locus_get(const locus_tensor *t, const int64_t *index) {
     int err = 0;
     int64_t off = elem_offset(t, index, &err);
     if (err) return NAN;
     if (is_block_dtype(t->type)) { /* dequantize the element's block */
         float block[32];
         int64_t first = (t->offset + off) / 32 * 32;
-        lego_dequantize_row(t->type, (char *)lego_storage_data(t->storage) + lego_bytes_for(t->type, first), block, 32);
+        locus_dequantize_row(t->type, (char *)locus_storage_data(t->storage) + locus_bytes_for(t->type, first), block, 32);
         return block[t->offset + off - first];
     }
-    return lego_load_elem((char *)lego_tensor_data(t) + off * (int64_t)lego_dtype_size(t->type), t->type);
+    return locus_load_elem((char *)locus_tensor_data(t) + off * (int64_t)locus_dtype_size(t->type), t->type);
 }
 
-int lego_set(lego_tensor *t, const int64_t *index, double value) {
+int locus_set(locus_tensor *t, const int64_t *index, double value) {
     if (is_block_dtype(t->type))
-        return lego_fail("set: %s elements cannot be written one by one (quantize a f32 tensor instead)",
-                         lego_dtype_name(t->type));
+        return locus_fail("set: %s elements cannot be written one by one (quantize a f32 tensor instead)",
+                         locus_dtype_name(t->type));
     int err = 0;
     int64_t off = elem_offset(t, index, &err);
     if (err) return err;
-    lego_store_elem((char *)lego_tensor_data(t) + off * (int64_t)lego_dtype_size(t->type), t->type, value);
+    locus_store_elem((char *)locus_tensor_data(t) + off * (int64_t)locus_dtype_size(t->type), t->type, value);
     return 0;
 }
 
 /* Applies fn(dst_element_pointer, linear_index, ctx) to every element in row-major order. */
-static void for_each_elem(lego_tensor *t, void (*fn)(void *, int64_t, void *), void *ctx) {
-    int64_t n = lego_tensor_numel(t);
+static void for_each_elem(locus_tensor *t, void (*fn)(void *, int64_t, void *), void *ctx) {
+    int64_t n = locus_tensor_numel(t);
     if (n == 0) return;
-    size_t es = lego_dtype_size(t->type);
+    size_t es = locus_dtype_size(t->type);
     int last = t->ndim - 1;
     int64_t cols = last >= 0 ? t->sizes[last] : 1, cs = last >= 0 ? t->strides[last] : 1;
-    char *base = lego_tensor_data(t);
+    char *base = locus_tensor_data(t);
     for (int64_t r = 0; r < n / cols; r++) {
-        char *row = base + lego_row_offset(t, r) * (int64_t)es;
+        char *row = base + locus_row_offset(t, r) * (int64_t)es;
         for (int64_t c = 0; c < cols; c++) fn(row + c * cs * (int64_t)es, r * cols + c, ctx);
     }
 }
 
 static void fill_one(void *p, int64_t i, void *ctx) {
     (void)i;
-    const lego_tensor *t = ((void **)ctx)[0];
-    lego_store_elem(p, t->type, *(double *)((void **)ctx)[1]);
+    const locus_tensor *t = ((void **)ctx)[0];
+    locus_store_elem(p, t->type, *(double *)((void **)ctx)[1]);
 }
 
-int lego_fill(lego_tensor *t, double value) {
-    if (is_block_dtype(t->type)) return lego_fail("fill: not for %s tensors", lego_dtype_name(t->type));
+int locus_fill(locus_tensor *t, double value) {
+    if (is_block_dtype(t->type)) return locus_fail("fill: not for %s tensors", locus_dtype_name(t->type));
     void *ctx[2] = {t, &value};
     for_each_elem(t, fill_one, ctx);
     return 0;
@@ -578,11 +578,11 @@ struct randn_ctx {
 
 static void randn_one(void *p, int64_t i, void *vctx) {
     struct randn_ctx *c = vctx;
-    lego_store_elem(p, c->type, c->mean + c->std * normal_at(c->seed, i));
+    locus_store_elem(p, c->type, c->mean + c->std * normal_at(c->seed, i));
 }
 
-int lego_fill_randn(lego_tensor *t, uint64_t seed, double mean, double std) {
-    if (is_block_dtype(t->type)) return lego_fail("randn: not for %s tensors", lego_dtype_name(t->type));
+int locus_fill_randn(locus_tensor *t, uint64_t seed, double mean, double std) {
+    if (is_block_dtype(t->type)) return locus_fail("randn: not for %s tensors", locus_dtype_name(t->type));
     struct randn_ctx c = {t->type, seed, mean, std};
     for_each_elem(t, randn_one, &c);
     return 0;
@@ -590,17 +590,17 @@ int lego_fill_randn(lego_tensor *t, uint64_t seed, double mean, double std) {
 
 /* ---- checks shared by the ops --------------------------------------------------------------- */
 
-int lego_check_tensor(const lego_tensor *t, const char *op, const char *what) {
-    if (!t) return lego_fail("%s: %s is NULL", op, what);
-    if (!lego_dtype_block(t->type)) return lego_fail("%s: %s has unknown dtype %d", op, what, t->type);
+int locus_check_tensor(const locus_tensor *t, const char *op, const char *what) {
+    if (!t) return locus_fail("%s: %s is NULL", op, what);
+    if (!locus_dtype_block(t->type)) return locus_fail("%s: %s has unknown dtype %d", op, what, t->type);
     return 0;
 }
 
-int lego_check_out(const lego_tensor *out, const char *op, int ndim, const int64_t *shape) {
-    if (lego_check_tensor(out, op, "out")) return -1;
-    if (out->type != LEGO_F32 || !lego_tensor_is_contiguous(out))
-        return lego_fail("%s: out must be contiguous f32, got %s%s", op, lego_tensor_describe(out),
-                         lego_tensor_is_contiguous(out) ? "" : " (strided)");
+int locus_check_out(const locus_tensor *out, const char *op, int ndim, const int64_t *shape) {
+    if (locus_check_tensor(out, op, "out")) return -1;
+    if (out->type != LOCUS_F32 || !locus_tensor_is_contiguous(out))
+        return locus_fail("%s: out must be contiguous f32, got %s%s", op, locus_tensor_describe(out),
+                         locus_tensor_is_contiguous(out) ? "" : " (strided)");
     bool ok = out->ndim == ndim;
     for (int i = 0; ok && i < ndim; i++) ok = out->sizes[i] == shape[i];
     if (!ok) {
@@ -609,7 +609,7 @@ int lego_check_out(const lego_tensor *out, const char *op, int ndim, const int64
         for (int i = 0; i < ndim && n < sizeof want; i++)
             n += (size_t)snprintf(want + n, sizeof want - n, "%s%lld", i ? ", " : "", (long long)shape[i]);
         if (n < sizeof want) snprintf(want + n, sizeof want - n, "]");
-        return lego_fail("%s: out has shape %s, expected %s", op, lego_tensor_describe(out), want);
+        return locus_fail("%s: out has shape %s, expected %s", op, locus_tensor_describe(out), want);
     }
     return 0;
 }

@@ -1,6 +1,6 @@
 /* gguf.c — reads GGUF v2/v3 (llama.cpp's format): key/value metadata of every type (arrays
  * included), tensor infos, alignment, and tensor data. GGUF lists dims innermost first (ggml's
- * ne[0]); lego's shapes are outermost first, so they are reversed here. Every count, length and
+ * ne[0]); locus's shapes are outermost first, so they are reversed here. Every count, length and
  * offset is checked against the file before it is used. */
 #include "weights.h"
 #include "gguf.h"
@@ -8,19 +8,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-const lego_gguf_type lego_gguf_types[] = {
-    {0, "F32", 1, 4, LEGO_F32},      {1, "F16", 1, 2, LEGO_F16},      {2, "Q4_0", 32, 18, LEGO_Q4_0},
+const locus_gguf_type locus_gguf_types[] = {
+    {0, "F32", 1, 4, LOCUS_F32},      {1, "F16", 1, 2, LOCUS_F16},      {2, "Q4_0", 32, 18, LOCUS_Q4_0},
     {3, "Q4_1", 32, 20, -1},         {6, "Q5_0", 32, 22, -1},         {7, "Q5_1", 32, 24, -1},
-    {8, "Q8_0", 32, 34, LEGO_Q8_0},         {9, "Q8_1", 32, 36, -1},         {10, "Q2_K", 256, 84, -1},
+    {8, "Q8_0", 32, 34, LOCUS_Q8_0},         {9, "Q8_1", 32, 36, -1},         {10, "Q2_K", 256, 84, -1},
     {11, "Q3_K", 256, 110, -1},      {12, "Q4_K", 256, 144, -1},      {13, "Q5_K", 256, 176, -1},
-    {14, "Q6_K", 256, 210, -1},      {15, "Q8_K", 256, 292, -1},      {24, "I8", 1, 1, LEGO_I8},
-    {25, "I16", 1, 2, -1},           {26, "I32", 1, 4, LEGO_I32},     {27, "I64", 1, 8, LEGO_I64},
-    {28, "F64", 1, 8, -1},           {30, "BF16", 1, 2, LEGO_BF16},
+    {14, "Q6_K", 256, 210, -1},      {15, "Q8_K", 256, 292, -1},      {24, "I8", 1, 1, LOCUS_I8},
+    {25, "I16", 1, 2, -1},           {26, "I32", 1, 4, LOCUS_I32},     {27, "I64", 1, 8, LOCUS_I64},
+    {28, "F64", 1, 8, -1},           {30, "BF16", 1, 2, LOCUS_BF16},
     {-1, NULL, 0, 0, 0},
 };
 
-const lego_gguf_type *lego_gguf_type_of(int ggml_type) {
-    for (const lego_gguf_type *t = lego_gguf_types; t->name; t++)
+const locus_gguf_type *locus_gguf_type_of(int ggml_type) {
+    for (const locus_gguf_type *t = locus_gguf_types; t->name; t++)
         if (t->ggml == ggml_type) return t;
     return NULL;
 }
@@ -33,7 +33,7 @@ typedef struct {
 
 static int need(cursor *c, uint64_t n, const char *what) {
     if (n > c->size - c->pos)
-        return lego_fail("%s: truncated GGUF file: %s at byte %llu runs past the end (%llu bytes)", c->path, what,
+        return locus_fail("%s: truncated GGUF file: %s at byte %llu runs past the end (%llu bytes)", c->path, what,
                          (unsigned long long)c->pos, (unsigned long long)c->size);
     return 0;
 }
@@ -56,7 +56,7 @@ static int read_string(cursor *c, const char **s, uint64_t *len, const char *wha
 }
 
 enum { T_U8, T_I8, T_U16, T_I16, T_U32, T_I32, T_F32, T_BOOL, T_STRING, T_ARRAY, T_U64, T_I64, T_F64 };
-const char *const lego_gguf_value_types[13] = {"u8",  "i8",     "u16",   "i16", "u32", "i32", "f32",
+const char *const locus_gguf_value_types[13] = {"u8",  "i8",     "u16",   "i16", "u32", "i32", "f32",
                                                "bool", "string", "array", "u64", "i64", "f64"};
 static const int scalar_bytes[] = {1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8};
 
@@ -92,21 +92,21 @@ static cJSON *read_value(cursor *c, uint32_t type, int depth) {
         uint64_t len;
         if (read_string(c, &s, &len, "a metadata string")) return NULL;
         char *z = malloc(len + 1);
-        if (!z) return lego_fail_null("%s: out of memory", c->path);
+        if (!z) return locus_fail_null("%s: out of memory", c->path);
         memcpy(z, s, len);
         z[len] = '\0';
         cJSON *j = cJSON_CreateString(z);
         free(z);
         return j;
     }
-    if (type != T_ARRAY) return lego_fail_null("%s: unknown metadata value type %u at byte %llu", c->path, type,
+    if (type != T_ARRAY) return locus_fail_null("%s: unknown metadata value type %u at byte %llu", c->path, type,
                                                (unsigned long long)c->pos);
-    if (depth > 8) return lego_fail_null("%s: metadata arrays nested too deep", c->path);
+    if (depth > 8) return locus_fail_null("%s: metadata arrays nested too deep", c->path);
     if (need(c, 12, "an array header")) return NULL;
     uint32_t elem = (uint32_t)u64le(c, 4);
     uint64_t n = u64le(c, 8);
     /* every element takes at least one byte (strings eight): a count beyond that is a lie */
-    if (n > c->size - c->pos) return lego_fail_null("%s: metadata array of %llu elements is longer than the file",
+    if (n > c->size - c->pos) return locus_fail_null("%s: metadata array of %llu elements is longer than the file",
                                                     c->path, (unsigned long long)n);
     cJSON *arr = cJSON_CreateArray();
     for (uint64_t i = 0; arr && i < n; i++) {
@@ -120,18 +120,18 @@ static cJSON *read_value(cursor *c, uint32_t type, int depth) {
     return arr;
 }
 
-int lego_read_gguf(lego_weights *w, const char *path) {
-    int file = lego_weights_add_file(w, path);
+int locus_read_gguf(locus_weights *w, const char *path) {
+    int file = locus_weights_add_file(w, path);
     if (file < 0) return -1;
-    cursor c = {lego_storage_data(w->files[file].map), lego_storage_nbytes(w->files[file].map), 0, path};
+    cursor c = {locus_storage_data(w->files[file].map), locus_storage_nbytes(w->files[file].map), 0, path};
     if (need(&c, 24, "the header")) return -1;
     c.pos = 4;
     uint32_t version = (uint32_t)u64le(&c, 4);
     if (version < 2 || version > 3)
-        return lego_fail("%s: GGUF version %u (lego reads versions 2 and 3)", path, version);
+        return locus_fail("%s: GGUF version %u (locus reads versions 2 and 3)", path, version);
     uint64_t n_tensors = u64le(&c, 8), n_kv = u64le(&c, 8);
     if (n_tensors > c.size / 24 || n_kv > c.size / 12)
-        return lego_fail("%s: header claims %llu tensors and %llu metadata keys, more than the file can hold", path,
+        return locus_fail("%s: header claims %llu tensors and %llu metadata keys, more than the file can hold", path,
                          (unsigned long long)n_tensors, (unsigned long long)n_kv);
     uint64_t alignment = 32;
     for (uint64_t i = 0; i < n_kv; i++) {
@@ -145,7 +145,7 @@ int lego_read_gguf(lego_weights *w, const char *path) {
         char *k = malloc(klen + 1);
         if (!k) {
             cJSON_Delete(value);
-            return lego_fail("%s: out of memory", path);
+            return locus_fail("%s: out of memory", path);
         }
         memcpy(k, key, klen);
         k[klen] = '\0';
@@ -154,7 +154,7 @@ int lego_read_gguf(lego_weights *w, const char *path) {
             if (!(a >= 1 && a <= 65536) || a != (double)(uint64_t)a || ((uint64_t)a & ((uint64_t)a - 1))) {
                 free(k);
                 cJSON_Delete(value);
-                return lego_fail("%s: general.alignment must be a power of two up to 65536", path);
+                return locus_fail("%s: general.alignment must be a power of two up to 65536", path);
             }
             alignment = (uint64_t)value->valuedouble;
         }
@@ -162,9 +162,9 @@ int lego_read_gguf(lego_weights *w, const char *path) {
         uint32_t elem_type = 0;
         if (type == T_ARRAY) { /* the element type sits just after the array's start */
             memcpy(&elem_type, c.buf + value_start, 4);
-            snprintf(tname + 6, sizeof tname - 6, "%s", elem_type < 13 ? lego_gguf_value_types[elem_type] : "?");
+            snprintf(tname + 6, sizeof tname - 6, "%s", elem_type < 13 ? locus_gguf_value_types[elem_type] : "?");
         } else {
-            snprintf(tname, sizeof tname, "%s", lego_gguf_value_types[type]);
+            snprintf(tname, sizeof tname, "%s", locus_gguf_value_types[type]);
         }
         cJSON_DeleteItemFromObjectCaseSensitive(w->metadata, k); /* the last one wins */
         cJSON_AddItemToObject(w->metadata, k, value);
@@ -176,11 +176,11 @@ int lego_read_gguf(lego_weights *w, const char *path) {
         const char *name;
         uint64_t name_len, offset, nbytes;
         int ndim;
-        int64_t sizes[LEGO_MAX_DIMS];
-        const lego_gguf_type *type;
+        int64_t sizes[LOCUS_MAX_DIMS];
+        const locus_gguf_type *type;
     } info;
     info *infos = calloc(n_tensors ? n_tensors : 1, sizeof *infos);
-    if (!infos) return lego_fail("%s: out of memory", path);
+    if (!infos) return locus_fail("%s: out of memory", path);
     int rc = 0;
     for (uint64_t i = 0; i < n_tensors && rc == 0; i++) {
         info *t = &infos[i];
@@ -189,8 +189,8 @@ int lego_read_gguf(lego_weights *w, const char *path) {
             break;
         }
         uint32_t ndim = (uint32_t)u64le(&c, 4);
-        if (ndim > LEGO_MAX_DIMS || need(&c, 8ull * ndim + 12, "a tensor info")) {
-            rc = ndim > LEGO_MAX_DIMS ? lego_fail("%s: tensor %.*s has %u dims", path, (int)t->name_len, t->name, ndim) : -1;
+        if (ndim > LOCUS_MAX_DIMS || need(&c, 8ull * ndim + 12, "a tensor info")) {
+            rc = ndim > LOCUS_MAX_DIMS ? locus_fail("%s: tensor %.*s has %u dims", path, (int)t->name_len, t->name, ndim) : -1;
             break;
         }
         t->ndim = (int)ndim;
@@ -198,7 +198,7 @@ int lego_read_gguf(lego_weights *w, const char *path) {
         for (uint32_t d = 0; d < ndim; d++) {
             uint64_t ne = u64le(&c, 8);
             if (ne > (uint64_t)INT64_MAX || __builtin_mul_overflow(numel, ne, &numel)) {
-                rc = lego_fail("%s: tensor %.*s has a shape whose size overflows", path, (int)t->name_len, t->name);
+                rc = locus_fail("%s: tensor %.*s has a shape whose size overflows", path, (int)t->name_len, t->name);
                 break;
             }
             t->sizes[ndim - 1 - d] = (int64_t)ne; /* reversed: GGUF lists the innermost dim first */
@@ -206,19 +206,19 @@ int lego_read_gguf(lego_weights *w, const char *path) {
         if (rc) break;
         uint32_t ggml = (uint32_t)u64le(&c, 4);
         t->offset = u64le(&c, 8);
-        t->type = lego_gguf_type_of((int)ggml);
+        t->type = locus_gguf_type_of((int)ggml);
         if (!t->type) {
-            rc = lego_fail("%s: tensor %.*s has unknown ggml type %u", path, (int)t->name_len, t->name, ggml);
+            rc = locus_fail("%s: tensor %.*s has unknown ggml type %u", path, (int)t->name_len, t->name, ggml);
             break;
         }
         uint64_t inner = ndim ? (uint64_t)t->sizes[ndim - 1] : 1;
         if (inner % (uint64_t)t->type->block) {
-            rc = lego_fail("%s: tensor %.*s of type %s has rows of %llu elements, not a multiple of %d", path,
+            rc = locus_fail("%s: tensor %.*s of type %s has rows of %llu elements, not a multiple of %d", path,
                            (int)t->name_len, t->name, t->type->name, (unsigned long long)inner, t->type->block);
             break;
         }
         if (t->offset % alignment || __builtin_mul_overflow(numel / (uint64_t)t->type->block, (uint64_t)t->type->bytes, &t->nbytes)) {
-            rc = lego_fail("%s: tensor %.*s has a misaligned offset or an overflowing size", path, (int)t->name_len, t->name);
+            rc = locus_fail("%s: tensor %.*s has a misaligned offset or an overflowing size", path, (int)t->name_len, t->name);
             break;
         }
     }
@@ -227,17 +227,17 @@ int lego_read_gguf(lego_weights *w, const char *path) {
         info *t = &infos[i];
         char name[512];
         if (t->name_len >= sizeof name) {
-            rc = lego_fail("%s: a tensor name of %llu bytes", path, (unsigned long long)t->name_len);
+            rc = locus_fail("%s: a tensor name of %llu bytes", path, (unsigned long long)t->name_len);
             break;
         }
         memcpy(name, t->name, t->name_len);
         name[t->name_len] = '\0';
         if (data > c.size || t->offset > c.size - data) {
-            rc = lego_fail("%s: tensor '%s' starts at %llu, past the end of the file (truncated?)", path, name,
+            rc = locus_fail("%s: tensor '%s' starts at %llu, past the end of the file (truncated?)", path, name,
                            (unsigned long long)(data + t->offset));
             break;
         }
-        rc = lego_weights_add(w, file, name, t->type->name, t->type->lego, t->ndim, t->sizes, NULL, data + t->offset,
+        rc = locus_weights_add(w, file, name, t->type->name, t->type->locus, t->ndim, t->sizes, NULL, data + t->offset,
                               t->nbytes);
     }
     free(infos);

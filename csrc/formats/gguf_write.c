@@ -34,7 +34,7 @@ static void put_string(sink *s, const char *str) {
 
 static int type_code(const char *name) {
     for (int i = 0; i < 13; i++)
-        if (strcmp(name, lego_gguf_value_types[i]) == 0) return i;
+        if (strcmp(name, locus_gguf_value_types[i]) == 0) return i;
     return -1;
 }
 
@@ -49,17 +49,17 @@ static int inferred_type(const cJSON *v) {
 static int put_value(sink *s, const cJSON *v, int type, int elem, const char *key) {
     switch (type) {
     case 7:
-        if (!cJSON_IsBool(v)) return lego_fail("gguf: metadata '%s' must be a boolean", key);
+        if (!cJSON_IsBool(v)) return locus_fail("gguf: metadata '%s' must be a boolean", key);
         put_le(s, cJSON_IsTrue(v), 1);
         return 0;
     case 8:
-        if (!cJSON_IsString(v)) return lego_fail("gguf: metadata '%s' must be a string", key);
+        if (!cJSON_IsString(v)) return locus_fail("gguf: metadata '%s' must be a string", key);
         put_string(s, v->valuestring);
         return 0;
     case 9: {
-        if (!cJSON_IsArray(v)) return lego_fail("gguf: metadata '%s' must be an array", key);
+        if (!cJSON_IsArray(v)) return locus_fail("gguf: metadata '%s' must be an array", key);
         if (elem < 0) elem = v->child ? inferred_type(v->child) : 5;
-        if (elem < 0 || elem == 9) return lego_fail("gguf: metadata '%s' has elements lego cannot type", key);
+        if (elem < 0 || elem == 9) return locus_fail("gguf: metadata '%s' has elements locus cannot type", key);
         put_le(s, (uint64_t)elem, 4);
         put_le(s, (uint64_t)cJSON_GetArraySize(v), 8);
         for (const cJSON *it = v->child; it; it = it->next)
@@ -67,7 +67,7 @@ static int put_value(sink *s, const cJSON *v, int type, int elem, const char *ke
         return 0;
     }
     default: {
-        if (!cJSON_IsNumber(v)) return lego_fail("gguf: metadata '%s' must be a number", key);
+        if (!cJSON_IsNumber(v)) return locus_fail("gguf: metadata '%s' must be a number", key);
         double d = v->valuedouble;
         static const int bytes[] = {1, 1, 2, 2, 4, 4, 4, 0, 0, 0, 8, 8, 8};
         if (type == 6) {
@@ -97,14 +97,14 @@ static int put_metadata(sink *s, const cJSON *meta, const cJSON *types) {
             if (strncmp(t->valuestring, "array:", 6) == 0) {
                 type = 9;
                 elem = type_code(t->valuestring + 6);
-                if (elem < 0) return lego_fail("gguf: unknown element type '%s' for '%s'", t->valuestring, kv->string);
+                if (elem < 0) return locus_fail("gguf: unknown element type '%s' for '%s'", t->valuestring, kv->string);
             } else {
                 type = type_code(t->valuestring);
-                if (type < 0 || type == 9) return lego_fail("gguf: unknown type '%s' for '%s'", t->valuestring, kv->string);
+                if (type < 0 || type == 9) return locus_fail("gguf: unknown type '%s' for '%s'", t->valuestring, kv->string);
             }
         } else {
             type = inferred_type(kv);
-            if (type < 0) return lego_fail("gguf: metadata '%s' is neither a number, string, bool nor array", kv->string);
+            if (type < 0) return locus_fail("gguf: metadata '%s' is neither a number, string, bool nor array", kv->string);
         }
         put_string(s, kv->string);
         put_le(s, (uint64_t)type, 4);
@@ -113,43 +113,43 @@ static int put_metadata(sink *s, const cJSON *meta, const cJSON *types) {
     return 0;
 }
 
-static const lego_gguf_type *ggml_type_for(int lego_type) {
-    for (const lego_gguf_type *t = lego_gguf_types; t->name; t++)
-        if (t->lego == lego_type) return t;
+static const locus_gguf_type *ggml_type_for(int locus_type) {
+    for (const locus_gguf_type *t = locus_gguf_types; t->name; t++)
+        if (t->locus == locus_type) return t;
     return NULL;
 }
 
-static int check_inputs(int64_t n, const char *const *names, const lego_tensor *const *tensors) {
+static int check_inputs(int64_t n, const char *const *names, const locus_tensor *const *tensors) {
     for (int64_t i = 0; i < n; i++) {
-        if (!names[i] || !tensors[i]) return lego_fail("gguf: tensor %lld has no name or no data", (long long)i);
+        if (!names[i] || !tensors[i]) return locus_fail("gguf: tensor %lld has no name or no data", (long long)i);
         if (strlen(names[i]) >= GGML_MAX_NAME)
-            return lego_fail("gguf: tensor name '%s' is longer than llama.cpp's %d-byte limit", names[i], GGML_MAX_NAME - 1);
+            return locus_fail("gguf: tensor name '%s' is longer than llama.cpp's %d-byte limit", names[i], GGML_MAX_NAME - 1);
         if (!ggml_type_for(tensors[i]->type))
-            return lego_fail("gguf: tensor '%s' is %s, which GGUF cannot hold", names[i], lego_dtype_name(tensors[i]->type));
+            return locus_fail("gguf: tensor '%s' is %s, which GGUF cannot hold", names[i], locus_dtype_name(tensors[i]->type));
         if (tensors[i]->ndim > 4)
-            return lego_fail("gguf: tensor '%s' has %d dims (ggml handles at most 4)", names[i], tensors[i]->ndim);
+            return locus_fail("gguf: tensor '%s' has %d dims (ggml handles at most 4)", names[i], tensors[i]->ndim);
         for (int64_t j = 0; j < i; j++)
-            if (strcmp(names[i], names[j]) == 0) return lego_fail("gguf: duplicate tensor name '%s'", names[i]);
+            if (strcmp(names[i], names[j]) == 0) return locus_fail("gguf: duplicate tensor name '%s'", names[i]);
     }
     return 0;
 }
 
-int lego_gguf_save(const char *path, const char *metadata_json, const char *types_json, int64_t n,
-                   const char *const *names, const lego_tensor *const *tensors) {
-    if (!path || n < 0 || (n > 0 && (!names || !tensors))) return lego_fail("gguf: bad arguments");
+int locus_gguf_save(const char *path, const char *metadata_json, const char *types_json, int64_t n,
+                   const char *const *names, const locus_tensor *const *tensors) {
+    if (!path || n < 0 || (n > 0 && (!names || !tensors))) return locus_fail("gguf: bad arguments");
     if (check_inputs(n, names, tensors)) return -1;
     cJSON *meta = cJSON_Parse(metadata_json ? metadata_json : "{}"), *types = types_json ? cJSON_Parse(types_json) : NULL;
     if (!cJSON_IsObject(meta) || (types_json && !cJSON_IsObject(types))) {
         cJSON_Delete(meta);
         cJSON_Delete(types);
-        return lego_fail("%s: metadata and types must be JSON objects", path);
+        return locus_fail("%s: metadata and types must be JSON objects", path);
     }
     const cJSON *al = cJSON_GetObjectItemCaseSensitive(meta, "general.alignment");
     uint64_t alignment = cJSON_IsNumber(al) ? (uint64_t)al->valuedouble : 32;
     if (alignment == 0 || alignment > 65536 || (alignment & (alignment - 1))) {
         cJSON_Delete(meta);
         cJSON_Delete(types);
-        return lego_fail("%s: general.alignment must be a power of two up to 65536", path);
+        return locus_fail("%s: general.alignment must be a power of two up to 65536", path);
     }
     if (cJSON_IsNumber(al) && !(types && cJSON_GetObjectItemCaseSensitive(types, "general.alignment"))) {
         if (!types) types = cJSON_CreateObject();
@@ -160,13 +160,13 @@ int lego_gguf_save(const char *path, const char *metadata_json, const char *type
     if (!tmp) {
         cJSON_Delete(meta);
         cJSON_Delete(types);
-        return lego_fail("%s: out of memory", path);
+        return locus_fail("%s: out of memory", path);
     }
     snprintf(tmp, plen + 16, "%s.tmp%05d", path, (int)(getpid() % 100000));
     sink s = {fopen(tmp, "wb"), true};
     int rc = 0;
     if (!s.f) {
-        rc = lego_fail("%s: cannot write: %s", path, strerror(errno));
+        rc = locus_fail("%s: cannot write: %s", path, strerror(errno));
         goto done;
     }
     put(&s, "GGUF", 4);
@@ -176,13 +176,13 @@ int lego_gguf_save(const char *path, const char *metadata_json, const char *type
     if ((rc = put_metadata(&s, meta, types)) != 0) goto close;
     uint64_t offset = 0;
     for (int64_t i = 0; i < n; i++) {
-        const lego_tensor *t = tensors[i];
+        const locus_tensor *t = tensors[i];
         put_string(&s, names[i]);
         put_le(&s, (uint64_t)t->ndim, 4);
         for (int d = t->ndim - 1; d >= 0; d--) put_le(&s, (uint64_t)t->sizes[d], 8); /* innermost first */
         put_le(&s, (uint64_t)ggml_type_for(t->type)->ggml, 4);
         put_le(&s, offset, 8);
-        offset += ((uint64_t)lego_bytes_for(t->type, lego_tensor_numel(t)) + alignment - 1) / alignment * alignment;
+        offset += ((uint64_t)locus_bytes_for(t->type, locus_tensor_numel(t)) + alignment - 1) / alignment * alignment;
     }
     static const unsigned char zeros[64] = {0};
     long pos = ftell(s.f);
@@ -192,24 +192,24 @@ int lego_gguf_save(const char *path, const char *metadata_json, const char *type
         pad -= k;
     }
     for (int64_t i = 0; i < n && rc == 0; i++) {
-        lego_tensor *c = lego_contiguous(tensors[i]);
+        locus_tensor *c = locus_contiguous(tensors[i]);
         if (!c) {
             rc = -1;
             break;
         }
-        uint64_t bytes = (uint64_t)lego_bytes_for(c->type, lego_tensor_numel(c));
-        put(&s, lego_tensor_data(c), (size_t)bytes);
+        uint64_t bytes = (uint64_t)locus_bytes_for(c->type, locus_tensor_numel(c));
+        put(&s, locus_tensor_data(c), (size_t)bytes);
         for (uint64_t pad = (alignment - bytes % alignment) % alignment; pad > 0;) {
             size_t k = pad < sizeof zeros ? (size_t)pad : sizeof zeros;
             put(&s, zeros, k);
             pad -= k;
         }
-        lego_tensor_free(c);
+        locus_tensor_free(c);
     }
 close:
     if (fclose(s.f) != 0) s.ok = false;
-    if (rc == 0 && !s.ok) rc = lego_fail("%s: write failed: %s", path, strerror(errno));
-    if (rc == 0 && rename(tmp, path) != 0) rc = lego_fail("%s: cannot rename the finished file: %s", path, strerror(errno));
+    if (rc == 0 && !s.ok) rc = locus_fail("%s: write failed: %s", path, strerror(errno));
+    if (rc == 0 && rename(tmp, path) != 0) rc = locus_fail("%s: cannot rename the finished file: %s", path, strerror(errno));
     if (rc != 0) unlink(tmp);
 done:
     free(tmp);

@@ -1,4 +1,4 @@
-/* npy.c — NumPy's .npy format (versions 1.0, 2.0 and 3.0), the exchange format of `lego dump`
+/* npy.c — NumPy's .npy format (versions 1.0, 2.0 and 3.0), the exchange format of `locus dump`
  * and of the test fixtures. The header is a Python dict literal; we parse exactly the three keys
  * numpy writes ('descr', 'fortran_order', 'shape') and refuse anything else. */
 #include "../core/internal.h"
@@ -12,8 +12,8 @@ static const struct {
     const char *descr;
     int dtype;
 } descrs[] = {
-    {"<f4", LEGO_F32}, {"<f2", LEGO_F16}, {"<i4", LEGO_I32}, {"<i8", LEGO_I64}, {"|i1", LEGO_I8},
-    {"|u1", LEGO_U8},  {"|b1", LEGO_BOOL}, {"<f8", -2}, /* read as f32 */
+    {"<f4", LOCUS_F32}, {"<f2", LOCUS_F16}, {"<i4", LOCUS_I32}, {"<i8", LOCUS_I64}, {"|i1", LOCUS_I8},
+    {"|u1", LOCUS_U8},  {"|b1", LOCUS_BOOL}, {"<f8", -2}, /* read as f32 */
 };
 
 /* Finds 'key': in the header and returns a pointer just past the colon and spaces. */
@@ -30,34 +30,34 @@ static const char *find_key(const char *hdr, const char *key) {
 typedef struct {
     int dtype; /* -2: f64 on disk */
     int ndim;
-    int64_t shape[LEGO_MAX_DIMS];
+    int64_t shape[LOCUS_MAX_DIMS];
     size_t data_offset;
 } npy_header;
 
 static int parse_header(const char *path, const unsigned char *buf, size_t filesize, npy_header *h) {
-    if (filesize < 10 || memcmp(buf, "\x93NUMPY", 6) != 0) return lego_fail("%s: not a .npy file (bad magic)", path);
+    if (filesize < 10 || memcmp(buf, "\x93NUMPY", 6) != 0) return locus_fail("%s: not a .npy file (bad magic)", path);
     int major = buf[6];
     size_t hlen, start;
     if (major == 1) {
         hlen = buf[8] | (size_t)buf[9] << 8;
         start = 10;
     } else if (major == 2 || major == 3) {
-        if (filesize < 12) return lego_fail("%s: truncated .npy header", path);
+        if (filesize < 12) return locus_fail("%s: truncated .npy header", path);
         hlen = buf[8] | (size_t)buf[9] << 8 | (size_t)buf[10] << 16 | (size_t)buf[11] << 24;
         start = 12;
     } else {
-        return lego_fail("%s: unsupported .npy format version %d.%d", path, major, buf[7]);
+        return locus_fail("%s: unsupported .npy format version %d.%d", path, major, buf[7]);
     }
     if (hlen > filesize - start || hlen > (1u << 20))
-        return lego_fail("%s: .npy header of %zu bytes runs past the end of the file (%zu bytes)", path, hlen, filesize);
+        return locus_fail("%s: .npy header of %zu bytes runs past the end of the file (%zu bytes)", path, hlen, filesize);
     char *hdr = malloc(hlen + 1);
-    if (!hdr) return lego_fail("%s: out of memory", path);
+    if (!hdr) return locus_fail("%s: out of memory", path);
     memcpy(hdr, buf + start, hlen);
     hdr[hlen] = '\0';
     int rc = 0;
     const char *d = find_key(hdr, "descr"), *f = find_key(hdr, "fortran_order"), *s = find_key(hdr, "shape");
     if (!d || !f || !s) {
-        rc = lego_fail("%s: .npy header lacks descr, fortran_order or shape: %.200s", path, hdr);
+        rc = locus_fail("%s: .npy header lacks descr, fortran_order or shape: %.200s", path, hdr);
         goto out;
     }
     /* the descr string, normalized: native '=' is little-endian here, and one-byte types may be
@@ -71,16 +71,16 @@ static int parse_header(const char *path, const unsigned char *buf, size_t files
     for (size_t i = 0; i < sizeof descrs / sizeof *descrs; i++)
         if (strcmp(ds, descrs[i].descr) == 0) h->dtype = descrs[i].dtype;
     if (h->dtype == -1) {
-        rc = lego_fail("%s: unsupported .npy dtype '%s' (lego reads f32, f16, f64, i8, u8, i32, i64, bool; "
+        rc = locus_fail("%s: unsupported .npy dtype '%s' (locus reads f32, f16, f64, i8, u8, i32, i64, bool; "
                        "object arrays and big-endian data are refused)", path, ds);
         goto out;
     }
     if (strncmp(f, "False", 5) != 0) {
-        rc = lego_fail("%s: Fortran-order .npy arrays are not supported; save with np.ascontiguousarray", path);
+        rc = locus_fail("%s: Fortran-order .npy arrays are not supported; save with np.ascontiguousarray", path);
         goto out;
     }
     if (*s != '(') {
-        rc = lego_fail("%s: malformed shape in .npy header", path);
+        rc = locus_fail("%s: malformed shape in .npy header", path);
         goto out;
     }
     s++;
@@ -92,11 +92,11 @@ static int parse_header(const char *path, const unsigned char *buf, size_t files
         errno = 0;
         long long v = strtoll(s, &end, 10);
         if (end == s || errno || v < 0) {
-            rc = lego_fail("%s: malformed shape in .npy header", path);
+            rc = locus_fail("%s: malformed shape in .npy header", path);
             goto out;
         }
-        if (h->ndim == LEGO_MAX_DIMS) {
-            rc = lego_fail("%s: .npy array has more than %d dims", path, LEGO_MAX_DIMS);
+        if (h->ndim == LOCUS_MAX_DIMS) {
+            rc = locus_fail("%s: .npy array has more than %d dims", path, LOCUS_MAX_DIMS);
             goto out;
         }
         h->shape[h->ndim++] = v;
@@ -109,49 +109,49 @@ out:
 }
 
 static int64_t data_bytes(const npy_header *h, int *overflow) {
-    int64_t n = h->dtype == -2 ? 8 : (int64_t)lego_dtype_size(h->dtype);
+    int64_t n = h->dtype == -2 ? 8 : (int64_t)locus_dtype_size(h->dtype);
     *overflow = 0;
     for (int i = 0; i < h->ndim; i++)
         if (__builtin_mul_overflow(n, h->shape[i], &n)) *overflow = 1;
     return n;
 }
 
-lego_tensor *lego_npy_load(const char *path, int use_mmap) {
-    if (!path) return lego_fail_null("npy load: path is NULL");
-    lego_storage *file = lego_storage_map_file(path);
+locus_tensor *locus_npy_load(const char *path, int use_mmap) {
+    if (!path) return locus_fail_null("npy load: path is NULL");
+    locus_storage *file = locus_storage_map_file(path);
     if (!file) return NULL;
-    size_t size = lego_storage_nbytes(file);
-    const unsigned char *buf = lego_storage_data(file);
+    size_t size = locus_storage_nbytes(file);
+    const unsigned char *buf = locus_storage_data(file);
     npy_header h;
-    lego_tensor *t = NULL;
+    locus_tensor *t = NULL;
     if (parse_header(path, buf, size, &h) == 0) {
         int overflow;
         int64_t need = data_bytes(&h, &overflow);
         if (overflow || (uint64_t)need > size - h.data_offset) {
-            lego_fail("%s: truncated .npy file: the header promises %lld data bytes, the file holds %zu", path,
+            locus_fail("%s: truncated .npy file: the header promises %lld data bytes, the file holds %zu", path,
                       overflow ? -1LL : (long long)need, size - h.data_offset);
         } else if (h.dtype == -2) { /* f64: converted element by element */
-            t = lego_tensor_empty(LEGO_F32, h.ndim, h.shape);
+            t = locus_tensor_empty(LOCUS_F32, h.ndim, h.shape);
             if (t) {
-                float *dst = lego_tensor_data(t);
-                for (int64_t i = 0; i < lego_tensor_numel(t); i++) {
+                float *dst = locus_tensor_data(t);
+                for (int64_t i = 0; i < locus_tensor_numel(t); i++) {
                     double v;
                     memcpy(&v, buf + h.data_offset + (size_t)i * 8, 8);
                     dst[i] = (float)v;
                 }
             }
-        } else if (use_mmap && h.data_offset % lego_dtype_size(h.dtype) == 0) {
-            lego_storage *win = lego_storage_window(file, h.data_offset, (size_t)need);
+        } else if (use_mmap && h.data_offset % locus_dtype_size(h.dtype) == 0) {
+            locus_storage *win = locus_storage_window(file, h.data_offset, (size_t)need);
             if (win) {
-                t = lego_tensor_from_storage(win, h.dtype, 0, h.ndim, h.shape, NULL);
-                lego_storage_release(win);
+                t = locus_tensor_from_storage(win, h.dtype, 0, h.ndim, h.shape, NULL);
+                locus_storage_release(win);
             }
         } else {
-            t = lego_tensor_empty(h.dtype, h.ndim, h.shape);
-            if (t && need) memcpy(lego_tensor_data(t), buf + h.data_offset, (size_t)need);
+            t = locus_tensor_empty(h.dtype, h.ndim, h.shape);
+            if (t && need) memcpy(locus_tensor_data(t), buf + h.data_offset, (size_t)need);
         }
     }
-    lego_storage_release(file);
+    locus_storage_release(file);
     return t;
 }
 
@@ -161,44 +161,44 @@ static const char *descr_of(int dtype) {
     return NULL;
 }
 
-int lego_npy_save(const char *path, const lego_tensor *t) {
-    if (!path) return lego_fail("npy save: path is NULL");
-    if (lego_check_tensor(t, "npy save", "tensor")) return -1;
+int locus_npy_save(const char *path, const locus_tensor *t) {
+    if (!path) return locus_fail("npy save: path is NULL");
+    if (locus_check_tensor(t, "npy save", "tensor")) return -1;
     const char *descr = descr_of(t->type);
-    if (!descr) return lego_fail("%s: .npy has no type for %s (cast to f32 first)", path, lego_dtype_name(t->type));
+    if (!descr) return locus_fail("%s: .npy has no type for %s (cast to f32 first)", path, locus_dtype_name(t->type));
     char hdr[512];
     int n = snprintf(hdr, sizeof hdr, "{'descr': '%s', 'fortran_order': False, 'shape': (", descr);
     for (int i = 0; i < t->ndim; i++) n += snprintf(hdr + n, sizeof hdr - (size_t)n, "%lld,%s", (long long)t->sizes[i], i + 1 < t->ndim ? " " : "");
     if (t->ndim > 1) n--; /* numpy writes (3,) for one dim and (2, 3) for more */
     n += snprintf(hdr + n, sizeof hdr - (size_t)n, "), }");
     int total = 10 + n + 1, pad = (64 - total % 64) % 64; /* data aligned to 64 bytes */
-    lego_tensor *c = lego_contiguous(t);
+    locus_tensor *c = locus_contiguous(t);
     if (!c) return -1;
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 16);
     if (!tmp) {
-        lego_tensor_free(c);
-        return lego_fail("%s: out of memory", path);
+        locus_tensor_free(c);
+        return locus_fail("%s: out of memory", path);
     }
     snprintf(tmp, plen + 16, "%s.tmp%05d", path, (int)(getpid() % 100000));
     int rc = 0;
     FILE *f = fopen(tmp, "wb");
     if (!f) {
-        rc = lego_fail("%s: cannot write: %s", path, strerror(errno));
+        rc = locus_fail("%s: cannot write: %s", path, strerror(errno));
     } else {
         unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)((n + pad + 1) & 0xff),
                                  (unsigned char)((n + pad + 1) >> 8)};
-        size_t bytes = (size_t)lego_tensor_numel(c) * lego_dtype_size(c->type);
+        size_t bytes = (size_t)locus_tensor_numel(c) * locus_dtype_size(c->type);
         bool ok = fwrite(pre, 1, 10, f) == 10 && fwrite(hdr, 1, (size_t)n, f) == (size_t)n;
         for (int i = 0; ok && i < pad; i++) ok = fputc(' ', f) != EOF;
-        ok = ok && fputc('\n', f) != EOF && (bytes == 0 || fwrite(lego_tensor_data(c), 1, bytes, f) == bytes);
+        ok = ok && fputc('\n', f) != EOF && (bytes == 0 || fwrite(locus_tensor_data(c), 1, bytes, f) == bytes);
         ok = fclose(f) == 0 && ok;
         if (!ok || rename(tmp, path) != 0) {
-            rc = lego_fail("%s: write failed: %s", path, strerror(errno));
+            rc = locus_fail("%s: write failed: %s", path, strerror(errno));
             unlink(tmp);
         }
     }
     free(tmp);
-    lego_tensor_free(c);
+    locus_tensor_free(c);
     return rc;
 }

@@ -37,7 +37,7 @@ static void *arena_alloc(pk_arena **a, size_t n) {
     return p;
 }
 
-void lego_pickle_free(pk_arena *a) {
+void locus_pickle_free(pk_arena *a) {
     while (a) {
         pk_arena *next = a->next;
         free(a);
@@ -70,7 +70,7 @@ static const char *allowed_globals[] = {
 };
 
 static pk_value *fail(unpickler *u, const char *what) {
-    return lego_fail_null("%s: %s (pickle byte %zu)", u->where, what, u->pos);
+    return locus_fail_null("%s: %s (pickle byte %zu)", u->where, what, u->pos);
 }
 
 static int error_at(unpickler *u, const char *what) {
@@ -85,12 +85,12 @@ static pk_value *new_value(unpickler *u, pk_kind kind) {
 }
 
 static int push(unpickler *u, pk_value *v) {
-    if (!v) return lego_fail("%s: out of memory", u->where);
+    if (!v) return locus_fail("%s: out of memory", u->where);
     if (u->depth == u->stack_cap) {
-        if (u->stack_cap >= MAX_DEPTH) return lego_fail("%s: pickle stack too deep", u->where);
+        if (u->stack_cap >= MAX_DEPTH) return locus_fail("%s: pickle stack too deep", u->where);
         int64_t cap = u->stack_cap ? 2 * u->stack_cap : 256;
         pk_value **grown = realloc(u->stack, (size_t)cap * sizeof *grown);
-        if (!grown) return lego_fail("%s: out of memory", u->where);
+        if (!grown) return locus_fail("%s: out of memory", u->where);
         u->stack = grown;
         u->stack_cap = cap;
     }
@@ -120,7 +120,7 @@ static int append_item(unpickler *u, pk_value *seq, pk_value *item) {
     if (seq->n == seq->cap) {
         int64_t cap = seq->cap ? 2 * seq->cap : 8;
         pk_value **grown = arena_alloc(&u->arena, (size_t)cap * sizeof *grown);
-        if (!grown) return lego_fail("%s: out of memory", u->where);
+        if (!grown) return locus_fail("%s: out of memory", u->where);
         if (seq->n) memcpy(grown, seq->items, (size_t)seq->n * sizeof *grown);
         seq->items = grown;
         seq->cap = cap;
@@ -149,7 +149,7 @@ static pk_value *text_value(unpickler *u, pk_kind kind, size_t len) {
     if (need(u, len)) return NULL;
     pk_value *v = new_value(u, kind);
     char *s = v ? arena_alloc(&u->arena, len + 1) : NULL;
-    if (!s) return lego_fail_null("%s: out of memory", u->where);
+    if (!s) return locus_fail_null("%s: out of memory", u->where);
     memcpy(s, u->data + u->pos, len);
     u->pos += len;
     v->s = s;
@@ -173,8 +173,8 @@ static pk_value *global_value(unpickler *u, const char *module, size_t mlen, con
     /* sanitize for the message: the name comes from an untrusted file */
     for (char *c = full; *c; c++)
         if (*c < 32 || *c > 126) *c = '?';
-    return lego_fail_null("%s: refuses the pickle global '%s' (a checkpoint may only hold tensors, storages and "
-                          "containers; lego never imports or calls anything)", u->where, full);
+    return locus_fail_null("%s: refuses the pickle global '%s' (a checkpoint may only hold tensors, storages and "
+                          "containers; locus never imports or calls anything)", u->where, full);
 }
 
 static bool is_int_tuple(const pk_value *t, int max) {
@@ -187,11 +187,11 @@ static bool is_int_tuple(const pk_value *t, int max) {
 /* _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, hooks[, metadata]) */
 static pk_value *rebuild_tensor(unpickler *u, const pk_value *args) {
     if (args->n < 4 || args->items[0]->kind != PK_STORAGE || args->items[1]->kind != PK_INT ||
-        args->items[1]->i < 0 || !is_int_tuple(args->items[2], LEGO_MAX_DIMS) || !is_int_tuple(args->items[3], LEGO_MAX_DIMS) ||
+        args->items[1]->i < 0 || !is_int_tuple(args->items[2], LOCUS_MAX_DIMS) || !is_int_tuple(args->items[3], LOCUS_MAX_DIMS) ||
         args->items[2]->n != args->items[3]->n)
         return fail(u, "malformed _rebuild_tensor arguments");
     pk_value *t = new_value(u, PK_TENSOR);
-    if (!t) return lego_fail_null("%s: out of memory", u->where);
+    if (!t) return locus_fail_null("%s: out of memory", u->where);
     t->storage = args->items[0];
     t->offset = args->items[1]->i;
     t->ndim = (int)args->items[2]->n;
@@ -241,7 +241,7 @@ static pk_value *persistent_load(unpickler *u, pk_value *pid) {
         pid->items[4]->kind != PK_INT || pid->items[4]->i < 0)
         return fail(u, "malformed persistent storage id");
     pk_value *s = new_value(u, PK_STORAGE);
-    if (!s) return lego_fail_null("%s: out of memory", u->where);
+    if (!s) return locus_fail_null("%s: out of memory", u->where);
     s->s = pid->items[1]->s;
     s->key = pid->items[2]->s;
     s->numel = pid->items[4]->i;
@@ -252,12 +252,12 @@ static int memo_put(unpickler *u, uint64_t idx, pk_value *v) {
     if (!v) return -1;
     /* a real pickle numbers its memo entries from 0, one per opcode at most */
     if (idx >= MAX_MEMO || idx > u->size)
-        return lego_fail("%s: pickle memo index %llu is implausible", u->where, (unsigned long long)idx);
+        return locus_fail("%s: pickle memo index %llu is implausible", u->where, (unsigned long long)idx);
     if ((int64_t)idx >= u->memo_cap) {
         int64_t cap = u->memo_cap ? u->memo_cap : 256;
         while (cap <= (int64_t)idx) cap *= 2;
         pk_value **grown = realloc(u->memo, (size_t)cap * sizeof *grown);
-        if (!grown) return lego_fail("%s: out of memory", u->where);
+        if (!grown) return locus_fail("%s: out of memory", u->where);
         memset(grown + u->memo_cap, 0, (size_t)(cap - u->memo_cap) * sizeof *grown);
         u->memo = grown;
         u->memo_cap = cap;
@@ -276,7 +276,7 @@ static pk_value *pop_to_mark(unpickler *u, pk_kind kind) {
     int64_t m = find_mark(u);
     if (m < 0) return NULL;
     pk_value *seq = new_value(u, kind);
-    if (!seq) return lego_fail_null("%s: out of memory", u->where);
+    if (!seq) return locus_fail_null("%s: out of memory", u->where);
     for (int64_t i = m + 1; i < u->depth; i++)
         if (append_item(u, seq, u->stack[i])) return NULL;
     u->depth = m;
@@ -284,7 +284,7 @@ static pk_value *pop_to_mark(unpickler *u, pk_kind kind) {
 }
 
 static int set_items(unpickler *u, pk_value *dict, pk_value *pairs) {
-    if (dict->kind != PK_DICT || pairs->n % 2) return lego_fail("%s: SETITEMS on a non-dict (pickle byte %zu)", u->where, u->pos);
+    if (dict->kind != PK_DICT || pairs->n % 2) return locus_fail("%s: SETITEMS on a non-dict (pickle byte %zu)", u->where, u->pos);
     for (int64_t i = 0; i < pairs->n; i++)
         if (append_item(u, dict, pairs->items[i])) return -1;
     return 0;
@@ -299,7 +299,7 @@ static int run(unpickler *u, pk_value **result) {
         switch (op) {
         case 0x80: /* PROTO */
             if (need(u, 1)) return -1;
-            if (u->data[u->pos++] > 5) return lego_fail("%s: pickle protocol above 5", u->where);
+            if (u->data[u->pos++] > 5) return locus_fail("%s: pickle protocol above 5", u->where);
             continue;
         case 0x95: /* FRAME */
             if (need(u, 8)) return -1;
@@ -326,7 +326,7 @@ static int run(unpickler *u, pk_value **result) {
         case 0x8a: case 0x8b: { /* LONG1, LONG4 */
             if (need(u, op == 0x8a ? 1 : 4)) return -1;
             n = read_le(u, op == 0x8a ? 1 : 4);
-            if (n > 8) return lego_fail("%s: integer of %llu bytes is too large (pickle byte %zu)", u->where, (unsigned long long)n, u->pos);
+            if (n > 8) return locus_fail("%s: integer of %llu bytes is too large (pickle byte %zu)", u->where, (unsigned long long)n, u->pos);
             if (need(u, n)) return -1;
             uint64_t x = n ? read_le(u, (int)n) : 0;
             if (n > 0 && n < 8 && (x >> (8 * n - 1)) & 1) x |= ~0ull << (8 * n); /* sign-extend */
@@ -381,7 +381,7 @@ static int run(unpickler *u, pk_value **result) {
         case 0x85: case 0x86: case 0x87: { /* TUPLE1..3 */
             int k = op - 0x84;
             if (u->depth < k) return error_at(u, "pickle stack underflow");
-            if (!(v = new_value(u, PK_TUPLE))) return lego_fail("%s: out of memory", u->where);
+            if (!(v = new_value(u, PK_TUPLE))) return locus_fail("%s: out of memory", u->where);
             for (int i = k; i > 0; i--) {
                 pk_value *item = u->stack[u->depth - i];
                 if (item->kind == PK_MARK || append_item(u, v, item)) return error_at(u, "bad TUPLE operand");
@@ -428,10 +428,10 @@ static int run(unpickler *u, pk_value **result) {
         }
         if (push(u, v)) return -1;
     }
-    return lego_fail("%s: truncated pickle (no STOP)", u->where);
+    return locus_fail("%s: truncated pickle (no STOP)", u->where);
 }
 
-pk_value *lego_unpickle(const unsigned char *data, size_t size, const char *where, pk_arena **arena) {
+pk_value *locus_unpickle(const unsigned char *data, size_t size, const char *where, pk_arena **arena) {
     unpickler u = {.data = data, .size = size, .where = where};
     pk_value *result = NULL;
     int rc = run(&u, &result);
@@ -439,7 +439,7 @@ pk_value *lego_unpickle(const unsigned char *data, size_t size, const char *wher
     free(u.memo);
     *arena = u.arena;
     if (rc != 0) {
-        lego_pickle_free(u.arena);
+        locus_pickle_free(u.arena);
         *arena = NULL;
         return NULL;
     }

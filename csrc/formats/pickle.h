@@ -1,6 +1,6 @@
 /* pickle.h — a restricted unpickler for PyTorch state dicts. */
-#ifndef LEGO_PICKLE_H
-#define LEGO_PICKLE_H
+#ifndef LOCUS_PICKLE_H
+#define LOCUS_PICKLE_H
 
 #include "../core/internal.h"
 
@@ -26,15 +26,15 @@ struct pk_value {
     pk_value *storage;      /* TENSOR */
     int64_t offset;         /* TENSOR: storage offset, in elements */
     int ndim;
-    int64_t sizes[LEGO_MAX_DIMS], strides[LEGO_MAX_DIMS];
+    int64_t sizes[LOCUS_MAX_DIMS], strides[LOCUS_MAX_DIMS];
 };
 
 typedef struct pk_arena pk_arena;
 
-/* Unpickles data[0..size) into a value owned by *arena (free it with lego_pickle_free).
+/* Unpickles data[0..size) into a value owned by *arena (free it with locus_pickle_free).
  * Only the globals a state dict needs are allowed (tensor rebuilding, storage classes,
  * OrderedDict); any other global stops the load with an error naming it. Nothing is executed. */
-pk_value *lego_unpickle(const unsigned char *data, size_t size, const char *where, pk_arena **arena);
-void lego_pickle_free(pk_arena *arena);
+pk_value *locus_unpickle(const unsigned char *data, size_t size, const char *where, pk_arena **arena);
+void locus_pickle_free(pk_arena *arena);
 
 #endif

@@ -9,11 +9,11 @@
 
 static const struct {
     const char *name;
-    int type; /* -1: listed but not representable in lego */
+    int type; /* -1: listed but not representable in locus */
     size_t size;
 } dtypes[] = {
-    {"F32", LEGO_F32, 4}, {"F16", LEGO_F16, 2}, {"BF16", LEGO_BF16, 2}, {"I64", LEGO_I64, 8},
-    {"I32", LEGO_I32, 4}, {"I8", LEGO_I8, 1},   {"U8", LEGO_U8, 1},     {"BOOL", LEGO_BOOL, 1},
+    {"F32", LOCUS_F32, 4}, {"F16", LOCUS_F16, 2}, {"BF16", LOCUS_BF16, 2}, {"I64", LOCUS_I64, 8},
+    {"I32", LOCUS_I32, 4}, {"I8", LOCUS_I8, 1},   {"U8", LOCUS_U8, 1},     {"BOOL", LOCUS_BOOL, 1},
     {"F64", -1, 8},       {"I16", -1, 2},       {"U16", -1, 2},         {"U32", -1, 4},
     {"U64", -1, 8},       {"F8_E4M3", -1, 1},   {"F8_E5M2", -1, 1},
 };
@@ -28,71 +28,71 @@ static int by_begin(const void *a, const void *b) {
     return (x->begin > y->begin) - (x->begin < y->begin);
 }
 
-static int read_entry(lego_weights *w, int file, const cJSON *e, uint64_t data_start, uint64_t data_size, span *sp) {
+static int read_entry(locus_weights *w, int file, const cJSON *e, uint64_t data_start, uint64_t data_size, span *sp) {
     const char *path = w->files[file].path, *name = e->string;
     const cJSON *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype"), *shape = cJSON_GetObjectItemCaseSensitive(e, "shape"),
                 *offs = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
     if (!cJSON_IsObject(e) || !cJSON_IsString(dt) || !cJSON_IsArray(shape) || !cJSON_IsArray(offs) ||
         cJSON_GetArraySize(offs) != 2)
-        return lego_fail("%s: header entry '%s' needs \"dtype\", \"shape\" and two \"data_offsets\"", path, name);
+        return locus_fail("%s: header entry '%s' needs \"dtype\", \"shape\" and two \"data_offsets\"", path, name);
     int k = -1;
     for (size_t i = 0; i < sizeof dtypes / sizeof *dtypes; i++)
         if (strcmp(dt->valuestring, dtypes[i].name) == 0) k = (int)i;
-    if (k < 0) return lego_fail("%s: tensor '%s' has unknown dtype '%.32s'", path, name, dt->valuestring);
+    if (k < 0) return locus_fail("%s: tensor '%s' has unknown dtype '%.32s'", path, name, dt->valuestring);
     int ndim = cJSON_GetArraySize(shape);
-    if (ndim > LEGO_MAX_DIMS) return lego_fail("%s: tensor '%s' has %d dims (at most %d)", path, name, ndim, LEGO_MAX_DIMS);
-    int64_t sizes[LEGO_MAX_DIMS];
+    if (ndim > LOCUS_MAX_DIMS) return locus_fail("%s: tensor '%s' has %d dims (at most %d)", path, name, ndim, LOCUS_MAX_DIMS);
+    int64_t sizes[LOCUS_MAX_DIMS];
     uint64_t bytes = dtypes[k].size;
     int i = 0;
     for (const cJSON *d = shape->child; d; d = d->next, i++) {
         /* JSON numbers arrive as doubles: integers up to 2^53 are exact, and no tensor is larger */
         if (!cJSON_IsNumber(d) || d->valuedouble < 0 || d->valuedouble > 9007199254740992.0 ||
             d->valuedouble != (double)(int64_t)d->valuedouble)
-            return lego_fail("%s: tensor '%s' has a bad size in dim %d of its shape", path, name, i);
+            return locus_fail("%s: tensor '%s' has a bad size in dim %d of its shape", path, name, i);
         sizes[i] = (int64_t)d->valuedouble;
         if (__builtin_mul_overflow(bytes, (uint64_t)sizes[i], &bytes))
-            return lego_fail("%s: tensor '%s' has a shape whose size overflows", path, name);
+            return locus_fail("%s: tensor '%s' has a shape whose size overflows", path, name);
     }
     double b = cJSON_GetArrayItem(offs, 0)->valuedouble, en = cJSON_GetArrayItem(offs, 1)->valuedouble;
     if (!cJSON_IsNumber(cJSON_GetArrayItem(offs, 0)) || !cJSON_IsNumber(cJSON_GetArrayItem(offs, 1)) || b < 0 ||
         en < b || en > (double)data_size || b != (double)(uint64_t)b || en != (double)(uint64_t)en)
-        return lego_fail("%s: tensor '%s' has data_offsets [%.0f, %.0f] outside the %llu data bytes", path, name, b, en,
+        return locus_fail("%s: tensor '%s' has data_offsets [%.0f, %.0f] outside the %llu data bytes", path, name, b, en,
                          (unsigned long long)data_size);
     sp->begin = (uint64_t)b;
     sp->end = (uint64_t)en;
     sp->name = name;
     if (sp->end - sp->begin != bytes)
-        return lego_fail("%s: tensor '%s' spans %llu bytes but its shape and dtype need %llu", path, name,
+        return locus_fail("%s: tensor '%s' spans %llu bytes but its shape and dtype need %llu", path, name,
                          (unsigned long long)(sp->end - sp->begin), (unsigned long long)bytes);
-    return lego_weights_add(w, file, name, dtypes[k].name, dtypes[k].type, ndim, sizes, NULL, data_start + sp->begin, bytes);
+    return locus_weights_add(w, file, name, dtypes[k].name, dtypes[k].type, ndim, sizes, NULL, data_start + sp->begin, bytes);
 }
 
-int lego_read_safetensors(lego_weights *w, const char *path) {
-    int file = lego_weights_add_file(w, path);
+int locus_read_safetensors(locus_weights *w, const char *path) {
+    int file = locus_weights_add_file(w, path);
     if (file < 0) return -1;
-    const unsigned char *buf = lego_storage_data(w->files[file].map);
-    uint64_t size = lego_storage_nbytes(w->files[file].map), hlen = 0;
-    if (size < 8) return lego_fail("%s: truncated safetensors file (%llu bytes)", path, (unsigned long long)size);
+    const unsigned char *buf = locus_storage_data(w->files[file].map);
+    uint64_t size = locus_storage_nbytes(w->files[file].map), hlen = 0;
+    if (size < 8) return locus_fail("%s: truncated safetensors file (%llu bytes)", path, (unsigned long long)size);
     for (int i = 7; i >= 0; i--) hlen = hlen << 8 | buf[i];
-    if (hlen > size - 8) return lego_fail("%s: header length %llu runs past the end of the file (%llu bytes)", path,
+    if (hlen > size - 8) return locus_fail("%s: header length %llu runs past the end of the file (%llu bytes)", path,
                                           (unsigned long long)hlen, (unsigned long long)size);
-    if (hlen > (100u << 20)) return lego_fail("%s: header of %llu bytes is implausibly large", path, (unsigned long long)hlen);
+    if (hlen > (100u << 20)) return locus_fail("%s: header of %llu bytes is implausibly large", path, (unsigned long long)hlen);
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts((const char *)buf + 8, (size_t)hlen, &end, false);
     if (!cJSON_IsObject(root)) {
         long at = end ? (long)(end - (const char *)buf) : -1;
         cJSON_Delete(root);
-        return lego_fail("%s: the header is not a JSON object (error near byte %ld)", path, at);
+        return locus_fail("%s: the header is not a JSON object (error near byte %ld)", path, at);
     }
     uint64_t data_start = 8 + hlen, data_size = size - data_start;
     int n = cJSON_GetArraySize(root), count = 0, rc = 0;
     span *spans = calloc((size_t)(n ? n : 1), sizeof *spans);
-    if (!spans) rc = lego_fail("%s: out of memory", path);
+    if (!spans) rc = locus_fail("%s: out of memory", path);
     for (cJSON *e = root->child; rc == 0 && e; e = e->next) {
         if (strcmp(e->string, "__metadata__") == 0) {
             for (cJSON *m = cJSON_IsObject(e) ? e->child : NULL; m && rc == 0; m = m->next)
-                if (!cJSON_IsString(m)) rc = lego_fail("%s: __metadata__ value '%s' is not a string", path, m->string);
-            if (rc == 0 && !cJSON_IsObject(e)) rc = lego_fail("%s: __metadata__ is not an object", path);
+                if (!cJSON_IsString(m)) rc = locus_fail("%s: __metadata__ value '%s' is not a string", path, m->string);
+            if (rc == 0 && !cJSON_IsObject(e)) rc = locus_fail("%s: __metadata__ is not an object", path);
             if (rc == 0)
                 for (cJSON *m = e->child; m; m = m->next)
                     if (!cJSON_GetObjectItemCaseSensitive(w->metadata, m->string))
@@ -109,8 +109,8 @@ int lego_read_safetensors(lego_weights *w, const char *path) {
             if (spans[i].end == spans[i].begin) continue;
             if (reach && spans[i].begin < reach->end)
                 rc = strcmp(reach->name, spans[i].name) == 0
-                         ? lego_fail("%s: duplicate tensor name '%s'", path, spans[i].name)
-                         : lego_fail("%s: tensors '%s' and '%s' overlap", path, reach->name, spans[i].name);
+                         ? locus_fail("%s: duplicate tensor name '%s'", path, spans[i].name)
+                         : locus_fail("%s: tensors '%s' and '%s' overlap", path, reach->name, spans[i].name);
             if (!reach || spans[i].end > reach->end) reach = &spans[i];
         }
     }

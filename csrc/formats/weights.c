@@ -1,4 +1,4 @@
-/* weights.c — lego_weights: named tensors from checkpoint files and HF model directories. The
+/* weights.c — locus_weights: named tensors from checkpoint files and HF model directories. The
  * format readers (safetensors.c, pytorch.c, gguf.c) fill it; this file owns the bookkeeping,
  * the directory and shard-index logic, and lookups. */
 #define _GNU_SOURCE /* qsort_r */
@@ -17,26 +17,26 @@ static char *dup_str(const char *s) {
     return d;
 }
 
-int lego_weights_add_file(lego_weights *w, const char *path) {
+int locus_weights_add_file(locus_weights *w, const char *path) {
     weight_file *grown = realloc(w->files, (size_t)(w->nfiles + 1) * sizeof *grown);
-    if (!grown) return lego_fail("%s: out of memory", path);
+    if (!grown) return locus_fail("%s: out of memory", path);
     w->files = grown;
-    lego_storage *map = lego_storage_map_file(path);
+    locus_storage *map = locus_storage_map_file(path);
     if (!map) return -1;
     char *copy = dup_str(path);
     if (!copy) {
-        lego_storage_release(map);
-        return lego_fail("%s: out of memory", path);
+        locus_storage_release(map);
+        return locus_fail("%s: out of memory", path);
     }
     w->files[w->nfiles] = (weight_file){copy, map};
     return w->nfiles++;
 }
 
-int lego_weights_add(lego_weights *w, int file, const char *name, const char *stored_type, int type, int ndim,
+int locus_weights_add(locus_weights *w, int file, const char *name, const char *stored_type, int type, int ndim,
                      const int64_t *sizes, const int64_t *strides, uint64_t offset, uint64_t nbytes) {
     const char *path = w->files[file].path;
-    if (ndim < 0 || ndim > LEGO_MAX_DIMS)
-        return lego_fail("%s: tensor '%s' has %d dims (lego handles at most %d)", path, name, ndim, LEGO_MAX_DIMS);
+    if (ndim < 0 || ndim > LOCUS_MAX_DIMS)
+        return locus_fail("%s: tensor '%s' has %d dims (locus handles at most %d)", path, name, ndim, LOCUS_MAX_DIMS);
     weight_entry e = {0};
     e.file = file;
     e.info.type = type;
@@ -44,15 +44,15 @@ int lego_weights_add(lego_weights *w, int file, const char *name, const char *st
     e.info.offset = offset;
     int64_t run = 1;
     for (int i = ndim - 1; i >= 0; i--) {
-        if (sizes[i] < 0) return lego_fail("%s: tensor '%s' has a negative size in dim %d", path, name, i);
+        if (sizes[i] < 0) return locus_fail("%s: tensor '%s' has a negative size in dim %d", path, name, i);
         e.info.sizes[i] = sizes[i];
         e.info.strides[i] = strides ? strides[i] : run;
         if (__builtin_mul_overflow(run, sizes[i] ? sizes[i] : 1, &run))
-            return lego_fail("%s: tensor '%s' has a shape whose size overflows", path, name);
+            return locus_fail("%s: tensor '%s' has a shape whose size overflows", path, name);
     }
-    uint64_t fsize = lego_storage_nbytes(w->files[file].map);
+    uint64_t fsize = locus_storage_nbytes(w->files[file].map);
     if (offset > fsize || nbytes > fsize - offset)
-        return lego_fail("%s: tensor '%s' needs bytes [%llu, %llu), beyond the end of the file (%llu bytes)", path, name,
+        return locus_fail("%s: tensor '%s' needs bytes [%llu, %llu), beyond the end of the file (%llu bytes)", path, name,
                          (unsigned long long)offset, (unsigned long long)(offset + nbytes), (unsigned long long)fsize);
     e.info.nbytes = nbytes;
     e.info.file = path;
@@ -71,7 +71,7 @@ int lego_weights_add(lego_weights *w, int file, const char *name, const char *st
 oom:
     free((char *)e.info.name);
     free((char *)e.info.stored_type);
-    return lego_fail("%s: out of memory", path);
+    return locus_fail("%s: out of memory", path);
 }
 
 static int by_name_cmp(const void *a, const void *b, void *ctx) {
@@ -80,27 +80,27 @@ static int by_name_cmp(const void *a, const void *b, void *ctx) {
 }
 
 /* Builds the name index; two tensors of one name are an error naming both files. */
-static int index_names(lego_weights *w) {
+static int index_names(locus_weights *w) {
     w->by_name = malloc((size_t)(w->n ? w->n : 1) * sizeof *w->by_name);
-    if (!w->by_name) return lego_fail("out of memory");
+    if (!w->by_name) return locus_fail("out of memory");
     for (int64_t i = 0; i < w->n; i++) w->by_name[i] = i;
     qsort_r(w->by_name, (size_t)w->n, sizeof *w->by_name, by_name_cmp, w->entries);
     for (int64_t i = 1; i < w->n; i++) {
-        const lego_weight_info *a = &w->entries[w->by_name[i - 1]].info, *b = &w->entries[w->by_name[i]].info;
+        const locus_weight_info *a = &w->entries[w->by_name[i - 1]].info, *b = &w->entries[w->by_name[i]].info;
         if (strcmp(a->name, b->name) == 0)
-            return lego_fail("%s: duplicate tensor name '%s' (also in %s)", b->file, b->name, a->file);
+            return locus_fail("%s: duplicate tensor name '%s' (also in %s)", b->file, b->name, a->file);
     }
     return 0;
 }
 
-void lego_weights_close(lego_weights *w) {
+void locus_weights_close(locus_weights *w) {
     if (!w) return;
     for (int64_t i = 0; i < w->n; i++) {
         free((char *)w->entries[i].info.name);
         free((char *)w->entries[i].info.stored_type);
     }
     for (int i = 0; i < w->nfiles; i++) {
-        lego_storage_release(w->files[i].map);
+        locus_storage_release(w->files[i].map);
         free(w->files[i].path);
     }
     free(w->files);
@@ -126,34 +126,41 @@ static bool is_file(const char *path) {
 }
 
 /* Picks the reader by the file's first bytes (extensions lie; magic numbers rarely do). */
-static int read_any(lego_weights *w, const char *path) {
+static int read_any(locus_weights *w, const char *path) {
     FILE *f = fopen(path, "rb");
-    if (!f) return lego_fail("%s: cannot open: %s", path, strerror(errno));
-    unsigned char head[8] = {0};
+    if (!f) return locus_fail("%s: cannot open: %s", path, strerror(errno));
+    unsigned char head[9] = {0};
     size_t got = fread(head, 1, sizeof head, f);
+    struct stat st;
+    uint64_t size = fstat(fileno(f), &st) == 0 ? (uint64_t)st.st_size : 0;
     fclose(f);
+    /* safetensors has no magic: a little-endian u64 header length that fits the file, then '{'.
+     * Checked before the pickle guess, since a 384-byte header starts 0x80 0x01 like a pickle. */
+    uint64_t header = 0;
+    for (int i = 7; i >= 0; i--) header = header << 8 | head[i];
+    bool safetensors_shape = got == 9 && header >= 2 && header <= size - 8 && head[8] == '{';
     const char *format;
     int rc;
     if (got >= 4 && memcmp(head, "GGUF", 4) == 0) {
         format = "gguf";
-        rc = lego_read_gguf(w, path);
+        rc = locus_read_gguf(w, path);
     } else if (got >= 4 && memcmp(head, "PK\x03\x04", 4) == 0) {
         format = "pytorch";
-        rc = lego_read_pytorch(w, path);
+        rc = locus_read_pytorch(w, path);
+    } else if (safetensors_shape) {
+        format = "safetensors";
+        rc = locus_read_safetensors(w, path);
     } else if (got >= 2 && head[0] == 0x80 && head[1] <= 5) {
-        return lego_fail("%s: a legacy (pre-zip) PyTorch checkpoint; re-save it with torch >= 1.6 "
+        return locus_fail("%s: a legacy (pre-zip) PyTorch checkpoint; re-save it with torch >= 1.6 "
                          "(torch.save(torch.load(f), f2)) to load it", path);
-    } else if (got == 8 && ends_with(path, ".safetensors")) {
+    } else if (got >= 8 && ends_with(path, ".safetensors")) { /* let its reader say what is wrong */
         format = "safetensors";
-        rc = lego_read_safetensors(w, path);
-    } else if (got == 8 && head[7] == 0 && head[6] == 0 && head[5] == 0) { /* a plausible JSON length */
-        format = "safetensors";
-        rc = lego_read_safetensors(w, path);
+        rc = locus_read_safetensors(w, path);
     } else {
-        return lego_fail("%s: not a checkpoint lego reads (safetensors, PyTorch zip, GGUF)", path);
+        return locus_fail("%s: not a checkpoint locus reads (safetensors, PyTorch zip, GGUF)", path);
     }
     if (rc == 0 && w->format && strcmp(w->format, format) != 0)
-        return lego_fail("%s: a %s file among %s files", path, format, w->format);
+        return locus_fail("%s: a %s file among %s files", path, format, w->format);
     w->format = format;
     return rc;
 }
@@ -167,14 +174,14 @@ static char *join(const char *dir, const char *name) {
 
 static char *slurp(const char *path, size_t limit) {
     FILE *f = fopen(path, "rb");
-    if (!f) return lego_fail_null("%s: cannot open: %s", path, strerror(errno));
+    if (!f) return locus_fail_null("%s: cannot open: %s", path, strerror(errno));
     char *buf = malloc(limit + 1);
     size_t n = buf ? fread(buf, 1, limit + 1, f) : 0;
     fclose(f);
-    if (!buf) return lego_fail_null("%s: out of memory", path);
+    if (!buf) return locus_fail_null("%s: out of memory", path);
     if (n > limit) {
         free(buf);
-        return lego_fail_null("%s: larger than %zu bytes", path, limit);
+        return locus_fail_null("%s: larger than %zu bytes", path, limit);
     }
     buf[n] = '\0';
     return buf;
@@ -182,7 +189,7 @@ static char *slurp(const char *path, size_t limit) {
 
 /* model.safetensors.index.json / pytorch_model.bin.index.json: read every shard its weight_map
  * names, then check each listed tensor is where the index says. */
-static int read_index(lego_weights *w, const char *dir, const char *index_path) {
+static int read_index(locus_weights *w, const char *dir, const char *index_path) {
     char *text = slurp(index_path, 64u << 20);
     if (!text) return -1;
     cJSON *root = cJSON_Parse(text);
@@ -190,12 +197,12 @@ static int read_index(lego_weights *w, const char *dir, const char *index_path) 
     cJSON *map = root ? cJSON_GetObjectItemCaseSensitive(root, "weight_map") : NULL;
     if (!cJSON_IsObject(map)) {
         cJSON_Delete(root);
-        return lego_fail("%s: not a shard index (no \"weight_map\" object)", index_path);
+        return locus_fail("%s: not a shard index (no \"weight_map\" object)", index_path);
     }
     int rc = 0;
     for (cJSON *it = map->child; rc == 0 && it; it = it->next) {
         if (!cJSON_IsString(it) || strchr(it->valuestring, '/') || strcmp(it->valuestring, "..") == 0) {
-            rc = lego_fail("%s: weight_map entry '%s' is not a file name", index_path, it->string);
+            rc = locus_fail("%s: weight_map entry '%s' is not a file name", index_path, it->string);
             break;
         }
         bool seen = false;
@@ -203,23 +210,23 @@ static int read_index(lego_weights *w, const char *dir, const char *index_path) 
             seen = cJSON_IsString(p) && strcmp(p->valuestring, it->valuestring) == 0;
         if (seen) continue;
         char *shard = join(dir, it->valuestring);
-        if (!shard) rc = lego_fail("out of memory");
-        else if (!is_file(shard)) rc = lego_fail("%s: names shard '%s', which is missing", index_path, it->valuestring);
+        if (!shard) rc = locus_fail("out of memory");
+        else if (!is_file(shard)) rc = locus_fail("%s: names shard '%s', which is missing", index_path, it->valuestring);
         else rc = read_any(w, shard);
         free(shard);
     }
     if (rc == 0) rc = index_names(w);
     for (cJSON *it = map->child; rc == 0 && it; it = it->next) {
-        const lego_weight_info *info = lego_weights_find(w, it->string);
-        if (!info) rc = lego_fail("%s: tensor '%s' is not in its shard '%s'", index_path, it->string, it->valuestring);
+        const locus_weight_info *info = locus_weights_find(w, it->string);
+        if (!info) rc = locus_fail("%s: tensor '%s' is not in its shard '%s'", index_path, it->string, it->valuestring);
         else if (!ends_with(info->file, it->valuestring))
-            rc = lego_fail("%s: tensor '%s' is in %s, not in '%s'", index_path, it->string, info->file, it->valuestring);
+            rc = locus_fail("%s: tensor '%s' is in %s, not in '%s'", index_path, it->string, info->file, it->valuestring);
     }
     cJSON_Delete(root);
     return rc;
 }
 
-static int read_directory(lego_weights *w, const char *dir) {
+static int read_directory(locus_weights *w, const char *dir) {
     static const char *indexes[] = {"model.safetensors.index.json", "pytorch_model.bin.index.json"};
     static const char *singles[] = {"model.safetensors", "pytorch_model.bin", "model.pth", "model.gguf"};
     for (size_t i = 0; i < sizeof indexes / sizeof *indexes; i++) {
@@ -234,24 +241,34 @@ static int read_directory(lego_weights *w, const char *dir) {
         free(p);
         if (found) return rc ? rc : index_names(w);
     }
-    return lego_fail("%s: no weights found (looked for %s, %s, %s, %s, %s, %s)", dir, indexes[0], indexes[1], singles[0],
+    return locus_fail("%s: no weights found (looked for %s, %s, %s, %s, %s, %s)", dir, indexes[0], indexes[1], singles[0],
                      singles[1], singles[2], singles[3]);
 }
 
-lego_weights *lego_weights_open(const char *path) {
-    if (!path) return lego_fail_null("lego_weights_open: path is NULL");
+locus_weights *locus_weights_open(const char *path) {
+    if (!path) return locus_fail_null("locus_weights_open: path is NULL");
     struct stat st;
-    if (stat(path, &st) != 0) return lego_fail_null("%s: cannot open: %s", path, strerror(errno));
-    lego_weights *w = calloc(1, sizeof *w);
+    if (stat(path, &st) != 0) return locus_fail_null("%s: cannot open: %s", path, strerror(errno));
+    locus_weights *w = calloc(1, sizeof *w);
     if (!w || !(w->metadata = cJSON_CreateObject()) || !(w->types = cJSON_CreateObject())) {
         if (w) cJSON_Delete(w->metadata);
         free(w);
-        return lego_fail_null("%s: out of memory", path);
+        return locus_fail_null("%s: out of memory", path);
     }
-    int rc = S_ISDIR(st.st_mode) ? read_directory(w, path) : read_any(w, path);
-    if (rc == 0 && !S_ISDIR(st.st_mode)) rc = index_names(w);
+    int rc;
+    if (S_ISDIR(st.st_mode)) {
+        rc = read_directory(w, path);
+    } else if (ends_with(path, ".index.json")) { /* a shard index names its shards beside it */
+        const char *slash = strrchr(path, '/');
+        char *dir = slash ? strndup(path, (size_t)(slash - path)) : strdup(".");
+        rc = dir ? read_index(w, slash == path ? "/" : dir, path) : locus_fail("%s: out of memory", path);
+        free(dir);
+    } else {
+        rc = read_any(w, path);
+        if (rc == 0) rc = index_names(w);
+    }
     if (rc != 0) {
-        lego_weights_close(w);
+        locus_weights_close(w);
         return NULL;
     }
     return w;
@@ -259,15 +276,15 @@ lego_weights *lego_weights_open(const char *path) {
 
 /* ---- lookups -------------------------------------------------------------------------------- */
 
-const char *lego_weights_format(const lego_weights *w) { return w->format; }
-int64_t lego_weights_count(const lego_weights *w) { return w->n; }
+const char *locus_weights_format(const locus_weights *w) { return w->format; }
+int64_t locus_weights_count(const locus_weights *w) { return w->n; }
 
-const lego_weight_info *lego_weights_info_at(const lego_weights *w, int64_t i) {
-    if (i < 0 || i >= w->n) return lego_fail_null("weights: index %lld out of range (%lld tensors)", (long long)i, (long long)w->n);
+const locus_weight_info *locus_weights_info_at(const locus_weights *w, int64_t i) {
+    if (i < 0 || i >= w->n) return locus_fail_null("weights: index %lld out of range (%lld tensors)", (long long)i, (long long)w->n);
     return &w->entries[i].info;
 }
 
-const lego_weight_info *lego_weights_find(const lego_weights *w, const char *name) {
+const locus_weight_info *locus_weights_find(const locus_weights *w, const char *name) {
     int64_t lo = 0, hi = w->n - 1;
     while (lo <= hi) {
         int64_t mid = lo + (hi - lo) / 2;
@@ -275,38 +292,38 @@ const lego_weight_info *lego_weights_find(const lego_weights *w, const char *nam
         if (c == 0) return &w->entries[w->by_name[mid]].info;
         if (c < 0) lo = mid + 1; else hi = mid - 1;
     }
-    return lego_fail_null("no tensor named '%s' in %s", name, w->nfiles ? w->files[0].path : "(empty)");
+    return locus_fail_null("no tensor named '%s' in %s", name, w->nfiles ? w->files[0].path : "(empty)");
 }
 
-lego_tensor *lego_weights_get(const lego_weights *w, const char *name) {
-    const lego_weight_info *info = lego_weights_find(w, name);
+locus_tensor *locus_weights_get(const locus_weights *w, const char *name) {
+    const locus_weight_info *info = locus_weights_find(w, name);
     if (!info) return NULL;
     if (info->type < 0)
-        return lego_fail_null("%s: tensor '%s' is stored as %s, which lego cannot represent", info->file, name,
+        return locus_fail_null("%s: tensor '%s' is stored as %s, which locus cannot represent", info->file, name,
                               info->stored_type);
     const weight_entry *e = (const weight_entry *)info;
-    lego_storage *map = w->files[e->file].map, *win;
-    size_t align = is_block_dtype(info->type) ? 2 : lego_dtype_size(info->type); /* blocks start with an f16 */
+    locus_storage *map = w->files[e->file].map, *win;
+    size_t align = is_block_dtype(info->type) ? 2 : locus_dtype_size(info->type); /* blocks start with an f16 */
     if (info->offset % align == 0) {
-        win = lego_storage_window(map, info->offset, info->nbytes);
+        win = locus_storage_window(map, info->offset, info->nbytes);
     } else { /* formats need not align tensors (safetensors after a 3-byte bool): copy those few */
-        win = lego_storage_uninit(info->nbytes);
-        if (win) memcpy(lego_storage_data(win), (const char *)lego_storage_data(map) + info->offset, info->nbytes);
+        win = locus_storage_uninit(info->nbytes);
+        if (win) memcpy(locus_storage_data(win), (const char *)locus_storage_data(map) + info->offset, info->nbytes);
     }
     if (!win) return NULL;
-    lego_tensor *t = lego_tensor_from_storage(win, info->type, 0, info->ndim, info->sizes, info->strides);
-    lego_storage_release(win);
+    locus_tensor *t = locus_tensor_from_storage(win, info->type, 0, info->ndim, info->sizes, info->strides);
+    locus_storage_release(win);
     return t;
 }
 
-const char *lego_weights_metadata_json(const lego_weights *w) {
-    lego_weights *mw = (lego_weights *)w; /* the text is a cache */
+const char *locus_weights_metadata_json(const locus_weights *w) {
+    locus_weights *mw = (locus_weights *)w; /* the text is a cache */
     if (!mw->metadata_text) mw->metadata_text = cJSON_PrintUnformatted(w->metadata);
     return mw->metadata_text ? mw->metadata_text : "{}";
 }
 
-const char *lego_weights_metadata_types_json(const lego_weights *w) {
-    lego_weights *mw = (lego_weights *)w;
+const char *locus_weights_metadata_types_json(const locus_weights *w) {
+    locus_weights *mw = (locus_weights *)w;
     if (!mw->types_text) mw->types_text = cJSON_PrintUnformatted(w->types);
     return mw->types_text ? mw->types_text : "{}";
 }

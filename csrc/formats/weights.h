@@ -1,22 +1,22 @@
-/* weights.h — what the checkpoint readers share: a lego_weights being filled, file by file. */
-#ifndef LEGO_WEIGHTS_H
-#define LEGO_WEIGHTS_H
+/* weights.h — what the checkpoint readers share: a locus_weights being filled, file by file. */
+#ifndef LOCUS_WEIGHTS_H
+#define LOCUS_WEIGHTS_H
 
 #include "../core/internal.h"
 
 #include <cjson/cJSON.h>
 
 typedef struct weight_entry {
-    lego_weight_info info; /* name and stored_type are owned; file points at files[file].path */
+    locus_weight_info info; /* name and stored_type are owned; file points at files[file].path */
     int file;
 } weight_entry;
 
 typedef struct weight_file {
     char *path;
-    lego_storage *map;
+    locus_storage *map;
 } weight_file;
 
-struct lego_weights {
+struct locus_weights {
     const char *format;
     weight_file *files;
     int nfiles;
@@ -29,19 +29,19 @@ struct lego_weights {
 };
 
 /* Maps path and appends it to w's files; returns its index, or -1 with the error set. */
-int lego_weights_add_file(lego_weights *w, const char *path);
+int locus_weights_add_file(locus_weights *w, const char *path);
 
-/* Appends an entry: type is a lego_dtype or -1 (listed, but get() refuses it); strides NULL
+/* Appends an entry: type is a locus_dtype or -1 (listed, but get() refuses it); strides NULL
  * means contiguous; the tensor occupies nbytes from offset, which must lie inside the file. */
-int lego_weights_add(lego_weights *w, int file, const char *name, const char *stored_type, int type, int ndim,
+int locus_weights_add(locus_weights *w, int file, const char *name, const char *stored_type, int type, int ndim,
                      const int64_t *sizes, const int64_t *strides, uint64_t offset, uint64_t nbytes);
 
-/* GGUF's metadata value types by number, named as in lego_weights_metadata_types_json. */
-extern const char *const lego_gguf_value_types[13];
+/* GGUF's metadata value types by number, named as in locus_weights_metadata_types_json. */
+extern const char *const locus_gguf_value_types[13];
 
 /* The readers: each adds one file's tensors (and metadata) to w. */
-int lego_read_safetensors(lego_weights *w, const char *path);
-int lego_read_pytorch(lego_weights *w, const char *path);
-int lego_read_gguf(lego_weights *w, const char *path);
+int locus_read_safetensors(locus_weights *w, const char *path);
+int locus_read_pytorch(locus_weights *w, const char *path);
+int locus_read_gguf(locus_weights *w, const char *path);
 
 #endif

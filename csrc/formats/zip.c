@@ -36,10 +36,10 @@ static int zip64_extra(const unsigned char *extra, uint64_t len, uint64_t *usize
     return 0;
 }
 
-int lego_zip_entries(const unsigned char *buf, uint64_t size, const char *path, zip_entry **entries, int64_t *count) {
+int locus_zip_entries(const unsigned char *buf, uint64_t size, const char *path, zip_entry **entries, int64_t *count) {
     *entries = NULL;
     *count = 0;
-    if (size < 22) return lego_fail("%s: truncated zip archive (no end-of-directory record)", path);
+    if (size < 22) return locus_fail("%s: truncated zip archive (no end-of-directory record)", path);
     /* the end-of-central-directory record sits in the last 22 + 65535 bytes */
     int64_t eocd = -1;
     for (int64_t p = (int64_t)size - 22; p >= 0 && p >= (int64_t)size - 22 - 65535; p--)
@@ -47,22 +47,22 @@ int lego_zip_entries(const unsigned char *buf, uint64_t size, const char *path, 
             eocd = p;
             break;
         }
-    if (eocd < 0) return lego_fail("%s: truncated or corrupt zip archive (no end-of-directory record)", path);
+    if (eocd < 0) return locus_fail("%s: truncated or corrupt zip archive (no end-of-directory record)", path);
     uint64_t n = le(buf + eocd + 10, 2), cd_size = le(buf + eocd + 12, 4), cd_off = le(buf + eocd + 16, 4);
     if (n == 0xffff || cd_size == 0xffffffffu || cd_off == 0xffffffffu) {
-        if (eocd < 20 || le(buf + eocd - 20, 4) != 0x07064b50) return lego_fail("%s: corrupt ZIP64 locator", path);
+        if (eocd < 20 || le(buf + eocd - 20, 4) != 0x07064b50) return locus_fail("%s: corrupt ZIP64 locator", path);
         uint64_t z = le(buf + eocd - 12, 8);
         if (size < 56 || z > size - 56 || le(buf + z, 4) != 0x06064b50)
-            return lego_fail("%s: corrupt ZIP64 directory record", path);
+            return locus_fail("%s: corrupt ZIP64 directory record", path);
         n = le(buf + z + 32, 8);
         cd_size = le(buf + z + 40, 8);
         cd_off = le(buf + z + 48, 8);
     }
     if (cd_off > size || cd_size > size - cd_off || n > cd_size / 46)
-        return lego_fail("%s: zip directory (%llu entries at %llu) lies outside the file", path, (unsigned long long)n,
+        return locus_fail("%s: zip directory (%llu entries at %llu) lies outside the file", path, (unsigned long long)n,
                          (unsigned long long)cd_off);
     zip_entry *list = calloc(n ? n : 1, sizeof *list);
-    if (!list) return lego_fail("%s: out of memory", path);
+    if (!list) return locus_fail("%s: out of memory", path);
     uint64_t p = cd_off, end = cd_off + cd_size;
     for (uint64_t i = 0; i < n; i++) {
         if (p + 46 > end || le(buf + p, 4) != 0x02014b50) goto corrupt;
@@ -75,7 +75,7 @@ int lego_zip_entries(const unsigned char *buf, uint64_t size, const char *path, 
         uint64_t data = local + 30 + le(buf + local + 26, 2) + le(buf + local + 28, 2);
         if (data > size || csize > size - data) {
             free(list);
-            return lego_fail("%s: zip entry '%.*s' runs past the end of the file (truncated?)", path, (int)name_len,
+            return locus_fail("%s: zip entry '%.*s' runs past the end of the file (truncated?)", path, (int)name_len,
                              (const char *)buf + p + 46);
         }
         list[i] = (zip_entry){(const char *)buf + p + 46, name_len, (int)method, data, csize};
@@ -86,5 +86,5 @@ int lego_zip_entries(const unsigned char *buf, uint64_t size, const char *path, 
     return 0;
 corrupt:
     free(list);
-    return lego_fail("%s: corrupt zip directory", path);
+    return locus_fail("%s: corrupt zip directory", path);
 }

@@ -1,6 +1,6 @@
 /* zip.h — the directory of a zip archive held in memory (PyTorch checkpoints are zips). */
-#ifndef LEGO_ZIP_H
-#define LEGO_ZIP_H
+#ifndef LOCUS_ZIP_H
+#define LOCUS_ZIP_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -14,6 +14,6 @@ typedef struct zip_entry {
 } zip_entry;
 
 /* Lists the entries of the archive in buf[0..size). *entries is malloc'd. */
-int lego_zip_entries(const unsigned char *buf, uint64_t size, const char *path, zip_entry **entries, int64_t *count);
+int locus_zip_entries(const unsigned char *buf, uint64_t size, const char *path, zip_entry **entries, int64_t *count);
 
 #endif

@@ -8,10 +8,10 @@
 
 static int use_openblas = -1;
 
-void lego_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+void locus_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                 const float *b, int64_t ldb, float *c, int64_t ldc) {
     if (use_openblas < 0) {
-        const char *env = getenv("LEGO_BLAS");
+        const char *env = getenv("LOCUS_BLAS");
         use_openblas = env && strcmp(env, "openblas") == 0;
     }
     if (!use_openblas &&

@@ -1,28 +1,28 @@
 /* vec.h — the inner loops of linear layers, one table per instruction set.
  * vec_ref.c is the plain C reference; vec_avx2.c and vec_avx512.c are compiled with their own
  * -m flags and only ever called after cpu.c has checked the CPU supports them. */
-#ifndef LEGO_VEC_H
-#define LEGO_VEC_H
+#ifndef LOCUS_VEC_H
+#define LOCUS_VEC_H
 
 #include <stdint.h>
 
-typedef struct lego_vec_kernels {
+typedef struct locus_vec_kernels {
     float (*dot_f32)(const float *x, const float *w, int64_t k);
     float (*dot_bf16)(const float *x, const uint16_t *w, int64_t k); /* w widened on the fly */
     float (*dot_f16)(const float *x, const uint16_t *w, int64_t k);
     void (*bf16_to_f32)(float *dst, const uint16_t *src, int64_t k);
     void (*f16_to_f32)(float *dst, const uint16_t *src, int64_t k);
     /* A register-blocked tile of small-M products: for i < mr and j < nr,
-     * y[i * ldy + j] = x[i * ldx + 0..k) . w[j * ldw + 0..k), w of dtype wtype (LEGO_F32, LEGO_BF16
-     * or LEGO_F16). Each loaded weight vector feeds mr FMAs, which makes 2..16-row products
+     * y[i * ldy + j] = x[i * ldx + 0..k) . w[j * ldw + 0..k), w of dtype wtype (LOCUS_F32, LOCUS_BF16
+     * or LOCUS_F16). Each loaded weight vector feeds mr FMAs, which makes 2..16-row products
      * compute-bound instead of load-bound. NULL in the reference table. */
     void (*tile)(float *y, int64_t ldy, const float *x, int64_t ldx, const void *w, int64_t ldw, int wtype,
                  int64_t k);
     int mr, nr;
-} lego_vec_kernels;
+} locus_vec_kernels;
 
-extern const lego_vec_kernels lego_vec_ref, lego_vec_avx2, lego_vec_avx512;
+extern const locus_vec_kernels locus_vec_ref, locus_vec_avx2, locus_vec_avx512;
 
-const lego_vec_kernels *lego_vec_active(void); /* by lego_active_path() */
+const locus_vec_kernels *locus_vec_active(void); /* by locus_active_path() */
 
 #endif

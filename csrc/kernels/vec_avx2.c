@@ -38,7 +38,7 @@ static inline float f32_id(float v) { return v; }
 
 static float dot_f32(const float *x, const float *w, int64_t k) { DOT_BODY(_mm256_loadu_ps, f32_id) }
 static float dot_bf16(const float *x, const uint16_t *w, int64_t k) { DOT_BODY(load_bf16x8, bf16_to_f32) }
-static float dot_f16(const float *x, const uint16_t *w, int64_t k) { DOT_BODY(load_f16x8, lego_half_to_float) }
+static float dot_f16(const float *x, const uint16_t *w, int64_t k) { DOT_BODY(load_f16x8, locus_half_to_float) }
 
 static void bf16_row(float *dst, const uint16_t *src, int64_t k) {
     int64_t i = 0;
@@ -49,7 +49,7 @@ static void bf16_row(float *dst, const uint16_t *src, int64_t k) {
 static void f16_row(float *dst, const uint16_t *src, int64_t k) {
     int64_t i = 0;
     for (; i + 8 <= k; i += 8) _mm256_storeu_ps(dst + i, load_f16x8(src + i));
-    for (; i < k; i++) dst[i] = lego_half_to_float(src[i]);
+    for (; i < k; i++) dst[i] = locus_half_to_float(src[i]);
 }
 
 /* 2 x-rows by 4 weight rows: 8 accumulators, 2 x vectors and 1 weight vector in 11 of the 16
@@ -82,15 +82,15 @@ static void tile_bf16(float *y, int64_t ldy, const float *x, int64_t ldx, const 
     TILE_BODY(uint16_t, load_bf16x8, bf16_to_f32)
 }
 static void tile_f16(float *y, int64_t ldy, const float *x, int64_t ldx, const void *w, int64_t ldw, int64_t k) {
-    TILE_BODY(uint16_t, load_f16x8, lego_half_to_float)
+    TILE_BODY(uint16_t, load_f16x8, locus_half_to_float)
 }
 
 static void tile(float *y, int64_t ldy, const float *x, int64_t ldx, const void *w, int64_t ldw, int wtype, int64_t k) {
     switch (wtype) {
-    case LEGO_BF16: tile_bf16(y, ldy, x, ldx, w, ldw, k); break;
-    case LEGO_F16: tile_f16(y, ldy, x, ldx, w, ldw, k); break;
+    case LOCUS_BF16: tile_bf16(y, ldy, x, ldx, w, ldw, k); break;
+    case LOCUS_F16: tile_f16(y, ldy, x, ldx, w, ldw, k); break;
     default: tile_f32(y, ldy, x, ldx, w, ldw, k); break;
     }
 }
 
-const lego_vec_kernels lego_vec_avx2 = {dot_f32, dot_bf16, dot_f16, bf16_row, f16_row, tile, 2, 4};
+const locus_vec_kernels locus_vec_avx2 = {dot_f32, dot_bf16, dot_f16, bf16_row, f16_row, tile, 2, 4};

@@ -95,10 +95,10 @@ static void tile_f16(float *y, int64_t ldy, const float *x, int64_t ldx, const v
 
 static void tile(float *y, int64_t ldy, const float *x, int64_t ldx, const void *w, int64_t ldw, int wtype, int64_t k) {
     switch (wtype) {
-    case LEGO_BF16: tile_bf16(y, ldy, x, ldx, w, ldw, k); break;
-    case LEGO_F16: tile_f16(y, ldy, x, ldx, w, ldw, k); break;
+    case LOCUS_BF16: tile_bf16(y, ldy, x, ldx, w, ldw, k); break;
+    case LOCUS_F16: tile_f16(y, ldy, x, ldx, w, ldw, k); break;
     default: tile_f32(y, ldy, x, ldx, w, ldw, k); break;
     }
 }
 
-const lego_vec_kernels lego_vec_avx512 = {dot_f32, dot_bf16, dot_f16, bf16_row, f16_row, tile, 4, 4};
+const locus_vec_kernels locus_vec_avx512 = {dot_f32, dot_bf16, dot_f16, bf16_row, f16_row, tile, 4, 4};

@@ -18,7 +18,7 @@ static float dot_bf16(const float *x, const uint16_t *w, int64_t k) {
 
 static float dot_f16(const float *x, const uint16_t *w, int64_t k) {
     float s = 0;
-    for (int64_t i = 0; i < k; i++) s += x[i] * lego_half_to_float(w[i]);
+    for (int64_t i = 0; i < k; i++) s += x[i] * locus_half_to_float(w[i]);
     return s;
 }
 
@@ -27,15 +27,15 @@ static void bf16_row(float *dst, const uint16_t *src, int64_t k) {
 }
 
 static void f16_row(float *dst, const uint16_t *src, int64_t k) {
-    for (int64_t i = 0; i < k; i++) dst[i] = lego_half_to_float(src[i]);
+    for (int64_t i = 0; i < k; i++) dst[i] = locus_half_to_float(src[i]);
 }
 
-const lego_vec_kernels lego_vec_ref = {dot_f32, dot_bf16, dot_f16, bf16_row, f16_row, NULL, 0, 0};
+const locus_vec_kernels locus_vec_ref = {dot_f32, dot_bf16, dot_f16, bf16_row, f16_row, NULL, 0, 0};
 
-const lego_vec_kernels *lego_vec_active(void) {
-    switch (lego_active_path()) {
-    case LEGO_PATH_AVX512: return &lego_vec_avx512;
-    case LEGO_PATH_AVX2: return &lego_vec_avx2;
-    default: return &lego_vec_ref;
+const locus_vec_kernels *locus_vec_active(void) {
+    switch (locus_active_path()) {
+    case LOCUS_PATH_AVX512: return &locus_vec_avx512;
+    case LOCUS_PATH_AVX2: return &locus_vec_avx2;
+    default: return &locus_vec_ref;
     }
 }

@@ -10,7 +10,7 @@
  * Hann window, 512-point power spectrum, triangular mel banks on HTK's mel scale and log with a
  * FLT_EPSILON floor. The FFT is a plain radix-2 one (512 points).
  *
- * Reading is by stretches: lego_audio_read computes samples [start, end) of the resampled signal
+ * Reading is by stretches: locus_audio_read computes samples [start, end) of the resampled signal
  * from just the input samples that the resampling filter touches for them, so three 2-s clips
  * of a three-hour file cost three small reads, and agree exactly with resampling the whole file. */
 #include "../core/internal.h"
@@ -26,21 +26,21 @@
 
 enum { LOWPASS_WIDTH = 6, MAX_RATE = 1000000 };
 
-int lego_audio_probe(const char *path, lego_audio_info *out) {
-    if (!path || !out) return lego_fail("audio: NULL argument");
+int locus_audio_probe(const char *path, locus_audio_info *out) {
+    if (!path || !out) return locus_fail("audio: NULL argument");
     memset(out, 0, sizeof *out);
     SF_INFO info = {0};
     SNDFILE *f = sf_open(path, SFM_READ, &info);
     if (f) {
         sf_close(f);
         out->frames = info.frames, out->sample_rate = info.samplerate, out->channels = info.channels;
-        out->decoder = LEGO_AUDIO_SNDFILE;
-    } else if (lego_ff_audio_probe(path, out)) {
+        out->decoder = LOCUS_AUDIO_SNDFILE;
+    } else if (locus_ff_audio_probe(path, out)) {
         return -1;
     }
-    if (out->channels < 1 || out->channels > 64) return lego_fail("%s: %d audio channels", path, out->channels);
-    if (out->sample_rate < 1 || out->sample_rate > MAX_RATE) return lego_fail("%s: sample rate %d Hz", path, out->sample_rate);
-    if (out->frames < 0) return lego_fail("%s: unknown length", path);
+    if (out->channels < 1 || out->channels > 64) return locus_fail("%s: %d audio channels", path, out->channels);
+    if (out->sample_rate < 1 || out->sample_rate > MAX_RATE) return locus_fail("%s: sample rate %d Hz", path, out->sample_rate);
+    if (out->frames < 0) return locus_fail("%s: unknown length", path);
     out->duration = (double)out->frames / out->sample_rate;
     return 0;
 }
@@ -52,16 +52,16 @@ static int read_frames(SNDFILE *f, const char *path, const SF_INFO *info, int64_
     for (int64_t i = 0; i < n * ch; i++) xd[i] = 0;
     int64_t a = start < 0 ? 0 : start, b = start + n > info->frames ? info->frames : start + n;
     if (a >= b) return 0;
-    if (sf_seek(f, a, SEEK_SET) != a) return lego_fail("%s: cannot seek to frame %lld", path, (long long)a);
+    if (sf_seek(f, a, SEEK_SET) != a) return locus_fail("%s: cannot seek to frame %lld", path, (long long)a);
     enum { CHUNK = 4096 };
     float *inter = malloc((size_t)CHUNK * ch * sizeof(float));
-    if (!inter) return lego_fail("%s: out of memory", path);
+    if (!inter) return locus_fail("%s: out of memory", path);
     for (int64_t at = a; at < b;) {
         sf_count_t want = b - at < CHUNK ? b - at : CHUNK;
         sf_count_t got = sf_readf_float(f, inter, want);
         if (got != want) {
             free(inter);
-            return lego_fail("%s: truncated or corrupt audio (frame %lld of %lld unreadable: %s)", path, (long long)(at + (got > 0 ? got : 0)),
+            return locus_fail("%s: truncated or corrupt audio (frame %lld of %lld unreadable: %s)", path, (long long)(at + (got > 0 ? got : 0)),
                              (long long)info->frames, sf_strerror(f));
         }
         for (sf_count_t i = 0; i < got; i++)
@@ -98,7 +98,7 @@ static int resampler_init(resampler *r, int64_t from, int64_t to) {
     r->width = (int64_t)ceil(LOWPASS_WIDTH * (double)r->orig / base);
     r->klen = 2 * r->width + r->orig;
     r->kernel = malloc((size_t)(r->neu * r->klen) * sizeof(float));
-    if (!r->kernel) return lego_fail("resample: out of memory");
+    if (!r->kernel) return locus_fail("resample: out of memory");
     /* float32 throughout, as torchaudio builds the kernel for a float32 waveform */
     float basef = (float)base, scale = (float)(base / (double)r->orig);
     for (int64_t i = 0; i < r->neu; i++)
@@ -119,7 +119,7 @@ static int resampler_init(resampler *r, int64_t from, int64_t to) {
  * (zeros outside the signal included), into y [ch, o1 - o0]. */
 static void resample_span(const resampler *r, const float *xd, int64_t ch, int64_t n, int64_t in0, int64_t o0, int64_t o1, float *y) {
     int64_t m = o1 - o0;
-    const lego_vec_kernels *vec = lego_vec_active();
+    const locus_vec_kernels *vec = locus_vec_active();
 #pragma omp parallel for collapse(2) schedule(static)
     for (int64_t c = 0; c < ch; c++)
         for (int64_t o = o0; o < o1; o++) {
@@ -136,20 +136,20 @@ static void span_inputs(const resampler *r, int64_t o0, int64_t o1, int64_t *fir
     *last = ((o1 - 1) / r->neu) * r->orig - r->width + r->klen;
 }
 
-int64_t lego_audio_resampled_length(int64_t n, int64_t from, int64_t to) {
+int64_t locus_audio_resampled_length(int64_t n, int64_t from, int64_t to) {
     int64_t g = gcd(from, to);
     return (int64_t)ceil((double)(to / g) * (double)n / (double)(from / g));
 }
 
 /* Input samples [first[s], first[s] + count[s]) into bufs[s] [channels, count[s]] (zeros outside the signal) */
-static int read_input(const char *path, const lego_audio_info *ai, int n, const int64_t *first, const int64_t *count, float **bufs) {
-    if (ai->decoder == LEGO_AUDIO_FFMPEG) return lego_ff_audio_read_spans(path, ai, n, first, count, bufs);
+static int read_input(const char *path, const locus_audio_info *ai, int n, const int64_t *first, const int64_t *count, float **bufs) {
+    if (ai->decoder == LOCUS_AUDIO_FFMPEG) return locus_ff_audio_read_spans(path, ai, n, first, count, bufs);
     SF_INFO info = {0};
     SNDFILE *f = sf_open(path, SFM_READ, &info);
-    if (!f) return lego_fail("%s: cannot read as audio: %s", path, sf_strerror(NULL));
+    if (!f) return locus_fail("%s: cannot read as audio: %s", path, sf_strerror(NULL));
     if (info.channels != ai->channels || info.frames != ai->frames) {
         sf_close(f);
-        return lego_fail("%s: the file changed while being read", path);
+        return locus_fail("%s: the file changed while being read", path);
     }
     int failed = 0;
     for (int s = 0; s < n && !failed; s++) failed = read_frames(f, path, &info, first[s], count[s], bufs[s]);
@@ -157,31 +157,31 @@ static int read_input(const char *path, const lego_audio_info *ai, int n, const 
     return failed;
 }
 
-int lego_audio_read_spans(const char *path, const lego_audio_info *info, int64_t rate, int n, const int64_t *starts, const int64_t *ends,
-                          lego_tensor **out) {
-    if (!path || n < 0 || n > 1024 || (n && (!starts || !ends || !out))) return lego_fail("audio: bad arguments to read_spans");
+int locus_audio_read_spans(const char *path, const locus_audio_info *info, int64_t rate, int n, const int64_t *starts, const int64_t *ends,
+                          locus_tensor **out) {
+    if (!path || n < 0 || n > 1024 || (n && (!starts || !ends || !out))) return locus_fail("audio: bad arguments to read_spans");
     for (int s = 0; s < n; s++) out[s] = NULL;
-    lego_audio_info ai;
+    locus_audio_info ai;
     if (info) ai = *info;
-    else if (lego_audio_probe(path, &ai)) return -1;
-    if (rate < 1 || rate > MAX_RATE) return lego_fail("%s: cannot resample to %lld Hz", path, (long long)rate);
-    int64_t total = lego_audio_resampled_length(ai.frames, ai.sample_rate, rate);
+    else if (locus_audio_probe(path, &ai)) return -1;
+    if (rate < 1 || rate > MAX_RATE) return locus_fail("%s: cannot resample to %lld Hz", path, (long long)rate);
+    int64_t total = locus_audio_resampled_length(ai.frames, ai.sample_rate, rate);
     resampler r = {0};
     if (rate != ai.sample_rate && resampler_init(&r, ai.sample_rate, rate)) return -1;
     int64_t *first = calloc((size_t)n + 1, sizeof(int64_t)), *count = calloc((size_t)n + 1, sizeof(int64_t));
     int64_t *o0 = calloc((size_t)n + 1, sizeof(int64_t)), *o1 = calloc((size_t)n + 1, sizeof(int64_t));
     float **bufs = calloc((size_t)n + 1, sizeof(float *));
-    int failed = !first || !count || !o0 || !o1 || !bufs ? lego_fail("%s: out of memory", path) : 0;
+    int failed = !first || !count || !o0 || !o1 || !bufs ? locus_fail("%s: out of memory", path) : 0;
     for (int s = 0; s < n && !failed; s++) {
         o0[s] = starts[s] < 0 ? 0 : starts[s];
         o1[s] = ends[s] > total ? total : ends[s];
         if (o1[s] < o0[s]) o1[s] = o0[s];
         if ((o1[s] - o0[s]) * ai.channels > ((int64_t)1 << 31)) {
-            failed = lego_fail("%s: %lld samples asked for in one read (read shorter stretches)", path, (long long)(o1[s] - o0[s]));
+            failed = locus_fail("%s: %lld samples asked for in one read (read shorter stretches)", path, (long long)(o1[s] - o0[s]));
             break;
         }
         int64_t shape[2] = {ai.channels, o1[s] - o0[s]};
-        out[s] = lego_tensor_new(LEGO_F32, 2, shape);
+        out[s] = locus_tensor_new(LOCUS_F32, 2, shape);
         if (!out[s]) failed = -1;
         else if (o1[s] == o0[s]) continue;
         else if (rate == ai.sample_rate) first[s] = o0[s], count[s] = o1[s] - o0[s];
@@ -191,18 +191,18 @@ int lego_audio_read_spans(const char *path, const lego_audio_info *info, int64_t
             count[s] = last - first[s];
         }
         if (!failed && count[s] && !(bufs[s] = calloc((size_t)count[s] * (size_t)ai.channels, sizeof(float))))
-            failed = lego_fail("%s: out of memory", path);
+            failed = locus_fail("%s: out of memory", path);
     }
     if (!failed) failed = read_input(path, &ai, n, first, count, bufs);
     for (int s = 0; s < n && !failed; s++) {
         if (!count[s]) continue;
-        if (rate == ai.sample_rate) memcpy(lego_tensor_data(out[s]), bufs[s], (size_t)count[s] * ai.channels * sizeof(float));
-        else resample_span(&r, bufs[s], ai.channels, count[s], first[s], o0[s], o1[s], lego_tensor_data(out[s]));
+        if (rate == ai.sample_rate) memcpy(locus_tensor_data(out[s]), bufs[s], (size_t)count[s] * ai.channels * sizeof(float));
+        else resample_span(&r, bufs[s], ai.channels, count[s], first[s], o0[s], o1[s], locus_tensor_data(out[s]));
     }
     for (int s = 0; s < n; s++) {
         if (bufs) free(bufs[s]);
         if (failed) {
-            lego_tensor_free(out[s]);
+            locus_tensor_free(out[s]);
             out[s] = NULL;
         }
     }
@@ -210,34 +210,34 @@ int lego_audio_read_spans(const char *path, const lego_audio_info *info, int64_t
     return failed ? -1 : 0;
 }
 
-lego_tensor *lego_audio_read(const char *path, int64_t rate, int64_t start, int64_t end) {
-    lego_tensor *out = NULL;
-    return lego_audio_read_spans(path, NULL, rate, 1, &start, &end, &out) ? NULL : out;
+locus_tensor *locus_audio_read(const char *path, int64_t rate, int64_t start, int64_t end) {
+    locus_tensor *out = NULL;
+    return locus_audio_read_spans(path, NULL, rate, 1, &start, &end, &out) ? NULL : out;
 }
 
-lego_tensor *lego_audio_resample(const lego_tensor *x, int64_t from, int64_t to) {
-    if (lego_check_tensor(x, "resample", "x")) return NULL;
-    if (x->type != LEGO_F32 || x->ndim != 2 || !lego_tensor_is_contiguous(x))
-        return lego_fail_null("resample: x must be contiguous f32 [channels, samples], got %s", lego_tensor_describe(x));
+locus_tensor *locus_audio_resample(const locus_tensor *x, int64_t from, int64_t to) {
+    if (locus_check_tensor(x, "resample", "x")) return NULL;
+    if (x->type != LOCUS_F32 || x->ndim != 2 || !locus_tensor_is_contiguous(x))
+        return locus_fail_null("resample: x must be contiguous f32 [channels, samples], got %s", locus_tensor_describe(x));
     if (from < 1 || to < 1 || from > MAX_RATE || to > MAX_RATE)
-        return lego_fail_null("resample: bad rates %lld -> %lld", (long long)from, (long long)to);
-    if (from == to) return lego_clone(x);
-    int64_t ch = x->sizes[0], n = x->sizes[1], target = lego_audio_resampled_length(n, from, to);
+        return locus_fail_null("resample: bad rates %lld -> %lld", (long long)from, (long long)to);
+    if (from == to) return locus_clone(x);
+    int64_t ch = x->sizes[0], n = x->sizes[1], target = locus_audio_resampled_length(n, from, to);
     resampler r;
     if (resampler_init(&r, from, to)) return NULL;
     int64_t shape[2] = {ch, target}, first = 0, last = 0;
-    lego_tensor *out = lego_tensor_new(LEGO_F32, 2, shape);
+    locus_tensor *out = locus_tensor_new(LOCUS_F32, 2, shape);
     if (out && target > 0) {
         span_inputs(&r, 0, target, &first, &last);
         float *xd = calloc((size_t)(last - first) * (size_t)ch, sizeof(float)); /* x with the zero padding */
         if (!xd) {
-            lego_tensor_free(out);
-            out = lego_fail_null("resample: out of memory");
+            locus_tensor_free(out);
+            out = locus_fail_null("resample: out of memory");
         } else {
-            const float *src = lego_tensor_data(x);
+            const float *src = locus_tensor_data(x);
             for (int64_t c = 0; c < ch; c++)
                 for (int64_t i = 0; i < n; i++) xd[c * (last - first) + (i - first)] = src[c * n + i];
-            resample_span(&r, xd, ch, last - first, first, 0, target, lego_tensor_data(out));
+            resample_span(&r, xd, ch, last - first, first, 0, target, locus_tensor_data(out));
             free(xd);
         }
     }
@@ -303,7 +303,7 @@ static int make_tables(fbank_tables *t, int64_t sample_rate, int32_t mel_bins) {
     t->weights = calloc((size_t)mel_bins * NBINS, sizeof(double));
     if (!t->lo || !t->hi || !t->weights) {
         free_tables(t);
-        return lego_fail("fbank: out of memory");
+        return locus_fail("fbank: out of memory");
     }
     /* triangular banks over the 256 FFT bins between 20 Hz and Nyquist (the 257th bin gets 0) */
     double lo = mel(20.0), hi = mel(sample_rate / 2.0), delta = (hi - lo) / (mel_bins + 1);
@@ -323,20 +323,20 @@ static int make_tables(fbank_tables *t, int64_t sample_rate, int32_t mel_bins) {
     return 0;
 }
 
-int lego_audio_fbank(lego_tensor *out, const lego_tensor *wave, int64_t sample_rate, int32_t mel_bins) {
-    if (lego_check_tensor(wave, "fbank", "waveform")) return -1;
-    if (wave->type != LEGO_F32 || wave->ndim != 1 || !lego_tensor_is_contiguous(wave))
-        return lego_fail("fbank: the waveform must be contiguous f32 [samples], got %s", lego_tensor_describe(wave));
-    if (sample_rate != 16000) return lego_fail("fbank: lego's filter banks are for 16 kHz (resample first), got %lld", (long long)sample_rate);
+int locus_audio_fbank(locus_tensor *out, const locus_tensor *wave, int64_t sample_rate, int32_t mel_bins) {
+    if (locus_check_tensor(wave, "fbank", "waveform")) return -1;
+    if (wave->type != LOCUS_F32 || wave->ndim != 1 || !locus_tensor_is_contiguous(wave))
+        return locus_fail("fbank: the waveform must be contiguous f32 [samples], got %s", locus_tensor_describe(wave));
+    if (sample_rate != 16000) return locus_fail("fbank: locus's filter banks are for 16 kHz (resample first), got %lld", (long long)sample_rate);
     int64_t n = wave->sizes[0], frames = n < FRAME ? 0 : 1 + (n - FRAME) / SHIFT;
     int64_t shape[2] = {frames, mel_bins};
-    if (mel_bins < 1 || mel_bins > 512) return lego_fail("fbank: %d mel bins", mel_bins);
-    if (lego_check_out(out, "fbank", 2, shape)) return -1;
+    if (mel_bins < 1 || mel_bins > 512) return locus_fail("fbank: %d mel bins", mel_bins);
+    if (locus_check_out(out, "fbank", 2, shape)) return -1;
     if (frames == 0) return 0;
     fbank_tables t;
     if (make_tables(&t, sample_rate, mel_bins)) return -1;
-    const float *x = lego_tensor_data(wave);
-    float *y = lego_tensor_data(out);
+    const float *x = locus_tensor_data(wave);
+    float *y = locus_tensor_data(out);
 #pragma omp parallel for schedule(static)
     for (int64_t f = 0; f < frames; f++) {
         double re[NFFT], im[NFFT], frame[FRAME], power[NBINS];
@@ -373,10 +373,10 @@ static void split_double(double x, int64_t *m, int *e) {
  * waveform[int(t0 * rate) : int(t1 * rate)]; the floors are taken here on the exact rationals, as
  * Python takes them, because the same floors taken on double products differ from them for many
  * lengths (34058 samples, for one). */
-int lego_audio_clip_span(int64_t samples, int64_t rate, double clip_seconds, int64_t index, int64_t clips, int64_t *start, int64_t *end) {
-    if (!start || !end) return lego_fail("audio clips: NULL argument");
+int locus_audio_clip_span(int64_t samples, int64_t rate, double clip_seconds, int64_t index, int64_t clips, int64_t *start, int64_t *end) {
+    if (!start || !end) return locus_fail("audio clips: NULL argument");
     if (samples < 0 || rate < 1 || rate > MAX_RATE || !(clip_seconds > 0 && clip_seconds <= 3600) || clips < 1 || clips > 1000 || index < 0 || index >= clips)
-        return lego_fail("audio clips: bad arguments (%lld samples at %lld Hz, %g s clips, clip %lld of %lld)", (long long)samples, (long long)rate,
+        return locus_fail("audio clips: bad arguments (%lld samples at %lld Hz, %g s clips, clip %lld of %lld)", (long long)samples, (long long)rate,
                          clip_seconds, (long long)index, (long long)clips);
     double duration = (double)samples / (double)rate;
     double max_start = duration - clip_seconds > 0 ? duration - clip_seconds : 0;
@@ -388,7 +388,7 @@ int lego_audio_clip_span(int64_t samples, int64_t rate, double clip_seconds, int
     int e = ea < ec ? ea : ec;
     if (e > 0) e = 0;
     if (-e > 100 || ea - e > 40 || ec - e > 40) /* keeps every product below 2^127 */
-        return lego_fail("audio clips: %g s clips over %g s of audio are beyond exact placement", clip_seconds, duration);
+        return locus_fail("audio clips: %g s clips over %g s of audio are beyond exact placement", clip_seconds, duration);
     /* t0 = index * max_start / clips, t1 = t0 + clip_seconds, both over the denominator clips 2^-e */
     __int128 den = (__int128)clips << -e;
     __int128 n0 = ((__int128)index * ma) << (ea - e);

@@ -29,20 +29,20 @@ static void close_decoder(decoder *d) {
 
 static int open_decoder(decoder *d, const char *path) {
     memset(d, 0, sizeof *d);
-    av_log_set_level(AV_LOG_QUIET); /* problems reach the caller as lego errors */
+    av_log_set_level(AV_LOG_QUIET); /* problems reach the caller as locus errors */
     char err[128];
     int e = avformat_open_input(&d->fmt, path, NULL, NULL);
     if (e >= 0) e = avformat_find_stream_info(d->fmt, NULL);
     if (e < 0) {
         av_strerror(e, err, sizeof err);
         close_decoder(d);
-        return lego_fail("%s: cannot read as audio: %s", path, err);
+        return locus_fail("%s: cannot read as audio: %s", path, err);
     }
     const AVCodec *codec = NULL;
     d->index = av_find_best_stream(d->fmt, AVMEDIA_TYPE_AUDIO, -1, -1, &codec, 0);
     if (d->index < 0 || !codec) {
         close_decoder(d);
-        return lego_fail("%s: %s", path, d->index < 0 ? "has no sound track" : "no decoder for its sound's codec");
+        return locus_fail("%s: %s", path, d->index < 0 ? "has no sound track" : "no decoder for its sound's codec");
     }
     d->dec = avcodec_alloc_context3(codec);
     d->pkt = av_packet_alloc();
@@ -50,7 +50,7 @@ static int open_decoder(decoder *d, const char *path) {
     if (!d->dec || !d->pkt || !d->frame || avcodec_parameters_to_context(d->dec, d->fmt->streams[d->index]->codecpar) < 0 ||
         avcodec_open2(d->dec, codec, NULL) < 0) {
         close_decoder(d);
-        return lego_fail("%s: cannot start the audio decoder", path);
+        return locus_fail("%s: cannot start the audio decoder", path);
     }
     return 0;
 }
@@ -93,7 +93,7 @@ static float sample_at(const AVFrame *f, int c, int64_t i, int channels) {
     }
 }
 
-int lego_ff_audio_probe(const char *path, lego_audio_info *info) {
+int locus_ff_audio_probe(const char *path, locus_audio_info *info) {
     decoder d;
     if (open_decoder(&d, path)) return -1;
     int channels = d.dec->ch_layout.nb_channels, rate = d.dec->sample_rate;
@@ -102,7 +102,7 @@ int lego_ff_audio_probe(const char *path, lego_audio_info *info) {
     while ((e = next_frame(&d)) >= 0) {
         if (d.frame->ch_layout.nb_channels != channels || d.frame->sample_rate != rate) {
             close_decoder(&d);
-            return lego_fail("%s: the sound's channels or rate change mid-stream", path);
+            return locus_fail("%s: the sound's channels or rate change mid-stream", path);
         }
         frames += d.frame->nb_samples;
     }
@@ -110,16 +110,16 @@ int lego_ff_audio_probe(const char *path, lego_audio_info *info) {
     if (e != AVERROR_EOF) {
         char err[128];
         av_strerror(e, err, sizeof err);
-        return lego_fail("%s: corrupt sound after %lld samples: %s", path, (long long)frames, err);
+        return locus_fail("%s: corrupt sound after %lld samples: %s", path, (long long)frames, err);
     }
     info->frames = frames;
     info->sample_rate = rate;
     info->channels = channels;
-    info->decoder = LEGO_AUDIO_FFMPEG;
+    info->decoder = LOCUS_AUDIO_FFMPEG;
     return 0;
 }
 
-int lego_ff_audio_read_spans(const char *path, const lego_audio_info *info, int n, const int64_t *first, const int64_t *count, float **bufs) {
+int locus_ff_audio_read_spans(const char *path, const locus_audio_info *info, int n, const int64_t *first, const int64_t *count, float **bufs) {
     decoder d;
     if (open_decoder(&d, path)) return -1;
     int ch = info->channels, e;
@@ -130,7 +130,7 @@ int lego_ff_audio_read_spans(const char *path, const lego_audio_info *info, int 
         int64_t len = d.frame->nb_samples;
         if (d.frame->ch_layout.nb_channels != ch) {
             close_decoder(&d);
-            return lego_fail("%s: the sound's channel count changes mid-stream", path);
+            return locus_fail("%s: the sound's channel count changes mid-stream", path);
         }
         for (int s = 0; s < n; s++) { /* the overlap of [at, at + len) and [first, first + count) */
             int64_t a = at > first[s] ? at : first[s];
@@ -145,6 +145,6 @@ int lego_ff_audio_read_spans(const char *path, const lego_audio_info *info, int 
     }
     close_decoder(&d);
     if (at < last && at < info->frames)
-        return lego_fail("%s: truncated or corrupt sound (decoding stopped at sample %lld of %lld)", path, (long long)at, (long long)info->frames);
+        return locus_fail("%s: truncated or corrupt sound (decoding stopped at sample %lld of %lld)", path, (long long)at, (long long)info->frames);
     return 0;
 }

@@ -2,7 +2,7 @@
  * GroundingGPT's preprocessing does.
  *
  * JPEGs are decoded by libjpeg-turbo with its defaults (integer IDCT, fancy upsampling), the
- * library and settings Pillow uses, so lego sees the pixels GroundingGPT saw; stb_image's own
+ * library and settings Pillow uses, so locus sees the pixels GroundingGPT saw; stb_image's own
  * JPEG decoder differs by up to 3 levels. Everything else (PNG, BMP, GIF's first frame, PNM, TGA,
  * and CMYK JPEGs) goes through stb_image.
  *
@@ -95,13 +95,13 @@ static uint8_t *orient(const uint8_t *src, int w, int h, int o, int *ow, int *oh
 }
 
 /* A u8 [H, W, 3] tensor of decoded pixels, turned by an EXIF orientation. */
-static lego_tensor *rgb_tensor(const uint8_t *px, int w, int h, int o, const char *path) {
+static locus_tensor *rgb_tensor(const uint8_t *px, int w, int h, int o, const char *path) {
     int ow = w, oh = h;
     uint8_t *rot = o != 1 ? orient(px, w, h, o, &ow, &oh) : NULL;
-    if (o != 1 && !rot) return lego_fail_null("%s: out of memory", path);
+    if (o != 1 && !rot) return locus_fail_null("%s: out of memory", path);
     int64_t shape[3] = {oh, ow, 3};
-    lego_tensor *t = lego_tensor_empty(LEGO_U8, 3, shape);
-    if (t) memcpy(lego_tensor_data(t), rot ? rot : px, (size_t)ow * oh * 3);
+    locus_tensor *t = locus_tensor_empty(LOCUS_U8, 3, shape);
+    if (t) memcpy(locus_tensor_data(t), rot ? rot : px, (size_t)ow * oh * 3);
     free(rot);
     return t;
 }
@@ -138,7 +138,7 @@ static jpeg_result decode_jpeg(const uint8_t *data, size_t size, const char *pat
     if (setjmp(err.jump)) {
         jpeg_destroy_decompress(&cinfo);
         free(px);
-        lego_fail("%s: corrupt JPEG: %s", path, err.message);
+        locus_fail("%s: corrupt JPEG: %s", path, err.message);
         return JPEG_FAILED;
     }
     jpeg_create_decompress(&cinfo);
@@ -150,7 +150,7 @@ static jpeg_result decode_jpeg(const uint8_t *data, size_t size, const char *pat
     }
     if (cinfo.image_width > MAX_SIDE || cinfo.image_height > MAX_SIDE ||
         (int64_t)cinfo.image_width * cinfo.image_height > MAX_PIXELS) {
-        lego_fail("%s: %u x %u pixels is beyond lego's limit (%d per side, %d in all)", path, cinfo.image_width,
+        locus_fail("%s: %u x %u pixels is beyond locus's limit (%d per side, %d in all)", path, cinfo.image_width,
                   cinfo.image_height, MAX_SIDE, MAX_PIXELS);
         jpeg_destroy_decompress(&cinfo);
         return JPEG_FAILED;
@@ -162,7 +162,7 @@ static jpeg_result decode_jpeg(const uint8_t *data, size_t size, const char *pat
     px = malloc((size_t)*w * *h * 3);
     if (!px) {
         jpeg_destroy_decompress(&cinfo);
-        lego_fail("%s: out of memory", path);
+        locus_fail("%s: out of memory", path);
         return JPEG_FAILED;
     }
     while (cinfo.output_scanline < cinfo.output_height) {
@@ -173,35 +173,35 @@ static jpeg_result decode_jpeg(const uint8_t *data, size_t size, const char *pat
     jpeg_destroy_decompress(&cinfo);
     if (err.truncated) {
         free(px);
-        lego_fail("%s: truncated JPEG (the data ends before the image does)", path);
+        locus_fail("%s: truncated JPEG (the data ends before the image does)", path);
         return JPEG_FAILED;
     }
     *out = px;
     return JPEG_OK;
 }
 
-lego_tensor *lego_image_load(const char *path, int honor_exif) {
-    if (!path) return lego_fail_null("image: path is NULL");
-    lego_storage *file = lego_storage_map_file(path);
+locus_tensor *locus_image_load(const char *path, int honor_exif) {
+    if (!path) return locus_fail_null("image: path is NULL");
+    locus_storage *file = locus_storage_map_file(path);
     if (!file) return NULL;
-    const uint8_t *data = lego_storage_data(file);
-    size_t size = lego_storage_nbytes(file);
+    const uint8_t *data = locus_storage_data(file);
+    size_t size = locus_storage_nbytes(file);
     int w, h, comp;
-    lego_tensor *t = NULL;
+    locus_tensor *t = NULL;
     uint8_t *jpeg = NULL;
     jpeg_result jr = size >= 3 && data[0] == 0xff && data[1] == 0xd8 && data[2] == 0xff
                          ? decode_jpeg(data, size, path, &jpeg, &w, &h)
                          : JPEG_NOT_RGB;
     if (jr == JPEG_FAILED) {
-        lego_storage_release(file);
+        locus_storage_release(file);
         return NULL;
     }
     /* a PNG states its size up front: refuse bombs by it, before stb_image refuses them vaguely */
     if (jr == JPEG_NOT_RGB && size >= 24 && memcmp(data, "\x89PNG\r\n\x1a\n", 8) == 0 && memcmp(data + 12, "IHDR", 4) == 0) {
         uint32_t pw = rd(data + 16, 4, false), ph = rd(data + 20, 4, false);
         if (pw > MAX_SIDE || ph > MAX_SIDE || (uint64_t)pw * ph > MAX_PIXELS) {
-            lego_storage_release(file);
-            return lego_fail_null("%s: %u x %u pixels is beyond lego's limit (%d per side, %d in all)", path, pw, ph,
+            locus_storage_release(file);
+            return locus_fail_null("%s: %u x %u pixels is beyond locus's limit (%d per side, %d in all)", path, pw, ph,
                                   MAX_SIDE, MAX_PIXELS);
         }
     }
@@ -209,20 +209,20 @@ lego_tensor *lego_image_load(const char *path, int honor_exif) {
         t = rgb_tensor(jpeg, w, h, honor_exif ? exif_orientation(data, size) : 1, path);
         free(jpeg);
     } else if (size == 0 || size > INT32_MAX || !stbi_info_from_memory(data, (int)size, &w, &h, &comp)) {
-        lego_fail("%s: not an image lego can decode (JPEG, PNG, BMP, GIF, PNM, TGA)%s%s", path,
+        locus_fail("%s: not an image locus can decode (JPEG, PNG, BMP, GIF, PNM, TGA)%s%s", path,
                   size ? ": " : " (empty file)", size ? stbi_failure_reason() : "");
     } else if (w < 1 || h < 1 || w > MAX_SIDE || h > MAX_SIDE || (int64_t)w * h > MAX_PIXELS) {
-        lego_fail("%s: %d x %d pixels is beyond lego's limit (%d per side, %d in all)", path, w, h, MAX_SIDE, MAX_PIXELS);
+        locus_fail("%s: %d x %d pixels is beyond locus's limit (%d per side, %d in all)", path, w, h, MAX_SIDE, MAX_PIXELS);
     } else {
         uint8_t *px = stbi_load_from_memory(data, (int)size, &w, &h, &comp, 3); /* grey and alpha -> RGB */
         if (!px) {
-            lego_fail("%s: corrupt image: %s", path, stbi_failure_reason());
+            locus_fail("%s: corrupt image: %s", path, stbi_failure_reason());
         } else {
             t = rgb_tensor(px, w, h, honor_exif ? exif_orientation(data, size) : 1, path);
             stbi_image_free(px);
         }
     }
-    lego_storage_release(file);
+    locus_storage_release(file);
     return t;
 }
 
@@ -290,7 +290,7 @@ static int resize_rgb(uint8_t *dst, int ow, int oh, const uint8_t *src, int w, i
     if (make_coeffs(w, ow, &ch) || make_coeffs(h, oh, &cv)) {
         free_coeffs(&ch);
         free_coeffs(&cv);
-        return lego_fail("image resize: out of memory");
+        return locus_fail("image resize: out of memory");
     }
     int first = cv.bounds[0], last = cv.bounds[(oh - 1) * 2] + cv.bounds[(oh - 1) * 2 + 1];
     int rows = last - first;
@@ -299,7 +299,7 @@ static int resize_rgb(uint8_t *dst, int ow, int oh, const uint8_t *src, int w, i
     if (horizontal && !tmp) {
         free_coeffs(&ch);
         free_coeffs(&cv);
-        return lego_fail("image resize: out of memory");
+        return locus_fail("image resize: out of memory");
     }
     const uint8_t *vsrc = src;
     size_t vstride = src_stride;
@@ -348,53 +348,53 @@ static int resize_rgb(uint8_t *dst, int ow, int oh, const uint8_t *src, int w, i
     return 0;
 }
 
-static int check_rgb(const lego_tensor *t, const char *op) {
-    if (lego_check_tensor(t, op, "image")) return -1;
-    if (t->type != LEGO_U8 || t->ndim != 3 || t->sizes[2] != 3 || t->sizes[0] < 1 || t->sizes[1] < 1)
-        return lego_fail("%s: image must be u8 [H, W, 3], got %s", op, lego_tensor_describe(t));
+static int check_rgb(const locus_tensor *t, const char *op) {
+    if (locus_check_tensor(t, op, "image")) return -1;
+    if (t->type != LOCUS_U8 || t->ndim != 3 || t->sizes[2] != 3 || t->sizes[0] < 1 || t->sizes[1] < 1)
+        return locus_fail("%s: image must be u8 [H, W, 3], got %s", op, locus_tensor_describe(t));
     return 0;
 }
 
-int lego_image_resize(lego_tensor *out, const lego_tensor *img) {
+int locus_image_resize(locus_tensor *out, const locus_tensor *img) {
     if (check_rgb(img, "image resize") || check_rgb(out, "image resize")) return -1;
-    if (!lego_tensor_is_contiguous(out)) return lego_fail("image resize: out must be contiguous");
-    lego_tensor *c = lego_contiguous(img);
+    if (!locus_tensor_is_contiguous(out)) return locus_fail("image resize: out must be contiguous");
+    locus_tensor *c = locus_contiguous(img);
     if (!c) return -1;
-    int rc = resize_rgb(lego_tensor_data(out), (int)out->sizes[1], (int)out->sizes[0], lego_tensor_data(c),
+    int rc = resize_rgb(locus_tensor_data(out), (int)out->sizes[1], (int)out->sizes[0], locus_tensor_data(c),
                         (int)c->sizes[1], (int)c->sizes[0], (size_t)c->sizes[1] * 3);
-    lego_tensor_free(c);
+    locus_tensor_free(c);
     return rc;
 }
 
-int lego_image_pad_square(lego_tensor *out, const lego_tensor *img, const uint8_t *rgb) {
+int locus_image_pad_square(locus_tensor *out, const locus_tensor *img, const uint8_t *rgb) {
     if (check_rgb(img, "image pad") || check_rgb(out, "image pad")) return -1;
     int64_t h = img->sizes[0], w = img->sizes[1], side = h > w ? h : w;
-    if (out->sizes[0] != side || out->sizes[1] != side || !lego_tensor_is_contiguous(out))
-        return lego_fail("image pad: out must be contiguous [%lld, %lld, 3]", (long long)side, (long long)side);
-    uint8_t *o = lego_tensor_data(out);
+    if (out->sizes[0] != side || out->sizes[1] != side || !locus_tensor_is_contiguous(out))
+        return locus_fail("image pad: out must be contiguous [%lld, %lld, 3]", (long long)side, (long long)side);
+    uint8_t *o = locus_tensor_data(out);
     for (int64_t i = 0; i < side * side; i++) memcpy(o + i * 3, rgb, 3);
     /* centred as GroundingGPT's expand2square pastes it: offset (side - smaller) // 2 */
     int64_t top = (side - h) / 2, left = (side - w) / 2;
-    lego_tensor *dst = lego_tensor_from_storage(out->storage, LEGO_U8, out->offset + (top * side + left) * 3, 3,
+    locus_tensor *dst = locus_tensor_from_storage(out->storage, LOCUS_U8, out->offset + (top * side + left) * 3, 3,
                                                 (int64_t[]){h, w, 3}, (int64_t[]){side * 3, 3, 1});
-    int rc = dst ? lego_copy(dst, img) : -1;
-    lego_tensor_free(dst);
+    int rc = dst ? locus_copy(dst, img) : -1;
+    locus_tensor_free(dst);
     return rc;
 }
 
-int lego_image_normalize(lego_tensor *out, const lego_tensor *img, const float *mean, const float *std) {
+int locus_image_normalize(locus_tensor *out, const locus_tensor *img, const float *mean, const float *std) {
     if (check_rgb(img, "image normalize")) return -1;
     int64_t h = img->sizes[0], w = img->sizes[1], shape[3] = {3, h, w};
-    if (lego_check_out(out, "image normalize", 3, shape)) return -1;
-    lego_tensor *c = lego_contiguous(img);
+    if (locus_check_out(out, "image normalize", 3, shape)) return -1;
+    locus_tensor *c = locus_contiguous(img);
     if (!c) return -1;
-    const uint8_t *p = lego_tensor_data(c);
-    float *o = lego_tensor_data(out);
+    const uint8_t *p = locus_tensor_data(c);
+    float *o = locus_tensor_data(out);
     for (int ch = 0; ch < 3; ch++) {
         float m = mean[ch], s = std[ch];
         for (int64_t i = 0; i < h * w; i++) o[ch * h * w + i] = ((float)p[i * 3 + ch] * (1.0f / 255.0f) - m) / s;
     }
-    lego_tensor_free(c);
+    locus_tensor_free(c);
     return 0;
 }
 
@@ -415,12 +415,12 @@ static void fill(uint8_t *px, int64_t w, int64_t h, int64_t x0, int64_t y0, int6
         for (int64_t x = x0; x < x1; x++) memcpy(px + (y * w + x) * 3, rgb, 3);
 }
 
-int lego_image_draw_box(lego_tensor *img, int64_t x0, int64_t y0, int64_t x1, int64_t y1, const uint8_t *rgb, int label) {
+int locus_image_draw_box(locus_tensor *img, int64_t x0, int64_t y0, int64_t x1, int64_t y1, const uint8_t *rgb, int label) {
     if (check_rgb(img, "draw box")) return -1;
-    if (!lego_tensor_is_contiguous(img)) return lego_fail("draw box: the image must be contiguous");
+    if (!locus_tensor_is_contiguous(img)) return locus_fail("draw box: the image must be contiguous");
     int64_t h = img->sizes[0], w = img->sizes[1];
     int64_t t = (w > h ? w : h) / 250 + 1; /* line width grows with the picture */
-    uint8_t *px = lego_tensor_data(img);
+    uint8_t *px = locus_tensor_data(img);
     fill(px, w, h, x0, y0, x1 + t, y0 + t, rgb);
     fill(px, w, h, x0, y1, x1 + t, y1 + t, rgb);
     fill(px, w, h, x0, y0, x0 + t, y1 + t, rgb);
@@ -442,30 +442,30 @@ int lego_image_draw_box(lego_tensor *img, int64_t x0, int64_t y0, int64_t x1, in
     return 0;
 }
 
-int lego_image_save(const char *path, const lego_tensor *img) {
-    if (!path) return lego_fail("image save: path is NULL");
+int locus_image_save(const char *path, const locus_tensor *img) {
+    if (!path) return locus_fail("image save: path is NULL");
     if (check_rgb(img, "image save")) return -1;
     size_t n = strlen(path);
     bool jpg = n > 4 && (strcasecmp(path + n - 4, ".jpg") == 0 || (n > 5 && strcasecmp(path + n - 5, ".jpeg") == 0));
     if (!jpg && !(n > 4 && strcasecmp(path + n - 4, ".png") == 0))
-        return lego_fail("%s: lego writes .png or .jpg images", path);
-    lego_tensor *c = lego_contiguous(img);
+        return locus_fail("%s: locus writes .png or .jpg images", path);
+    locus_tensor *c = locus_contiguous(img);
     if (!c) return -1;
     char *tmp = malloc(n + 16);
     int rc = 0;
     if (!tmp) {
-        lego_tensor_free(c);
-        return lego_fail("%s: out of memory", path);
+        locus_tensor_free(c);
+        return locus_fail("%s: out of memory", path);
     }
     snprintf(tmp, n + 16, "%s.tmp%05d", path, (int)(getpid() % 100000));
     int w = (int)c->sizes[1], h = (int)c->sizes[0];
-    int ok = jpg ? stbi_write_jpg(tmp, w, h, 3, lego_tensor_data(c), 92)
-                 : stbi_write_png(tmp, w, h, 3, lego_tensor_data(c), w * 3);
+    int ok = jpg ? stbi_write_jpg(tmp, w, h, 3, locus_tensor_data(c), 92)
+                 : stbi_write_png(tmp, w, h, 3, locus_tensor_data(c), w * 3);
     if (!ok || rename(tmp, path) != 0) {
-        rc = lego_fail("%s: cannot write the image: %s", path, strerror(errno));
+        rc = locus_fail("%s: cannot write the image: %s", path, strerror(errno));
         unlink(tmp);
     }
     free(tmp);
-    lego_tensor_free(c);
+    locus_tensor_free(c);
     return rc;
 }

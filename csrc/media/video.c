@@ -5,7 +5,7 @@
  * Frames are resized as decord (which GroundingGPT reads videos with) and the ffmpeg CLI resize:
  * one swscale pass, bicubic, from the stream's pixel format straight to RGB at the target size,
  * with the frame's colour matrix and range. Rotated streams are turned upright at full size first and then resized with
- * Pillow's bicubic (decord ignores rotation; lego honours it).
+ * Pillow's bicubic (decord ignores rotation; locus honours it).
  *
  * Frames are numbered in presentation order. For the frames asked for (ascending), the decoder
  * seeks to the keyframe before a frame when it is far ahead and decodes forward from there, so
@@ -40,29 +40,29 @@ static void close_reader(reader *r) {
 
 static int open_reader(reader *r, const char *path, bool decoder) {
     memset(r, 0, sizeof *r);
-    av_log_set_level(AV_LOG_QUIET); /* problems reach the caller as lego errors, not as stderr noise */
+    av_log_set_level(AV_LOG_QUIET); /* problems reach the caller as locus errors, not as stderr noise */
     char err[128];
     int e = avformat_open_input(&r->fmt, path, NULL, NULL);
     if (e < 0) {
         av_strerror(e, err, sizeof err);
-        return lego_fail("%s: cannot open as a video: %s", path, err);
+        return locus_fail("%s: cannot open as a video: %s", path, err);
     }
     if ((e = avformat_find_stream_info(r->fmt, NULL)) < 0) {
         av_strerror(e, err, sizeof err);
         close_reader(r);
-        return lego_fail("%s: unreadable video: %s", path, err);
+        return locus_fail("%s: unreadable video: %s", path, err);
     }
     const AVCodec *codec = NULL;
     r->index = av_find_best_stream(r->fmt, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
     if (r->index < 0) {
         close_reader(r);
-        return lego_fail("%s: has no video stream (audio only?)", path);
+        return locus_fail("%s: has no video stream (audio only?)", path);
     }
     r->st = r->fmt->streams[r->index];
     if (decoder) {
         if (!codec) {
             close_reader(r);
-            return lego_fail("%s: no decoder for its video codec", path);
+            return locus_fail("%s: no decoder for its video codec", path);
         }
         r->dec = avcodec_alloc_context3(codec);
         r->pkt = av_packet_alloc();
@@ -70,7 +70,7 @@ static int open_reader(reader *r, const char *path, bool decoder) {
         if (!r->dec || !r->pkt || !r->frame || avcodec_parameters_to_context(r->dec, r->st->codecpar) < 0 ||
             avcodec_open2(r->dec, codec, NULL) < 0) {
             close_reader(r);
-            return lego_fail("%s: cannot start the video decoder", path);
+            return locus_fail("%s: cannot start the video decoder", path);
         }
     }
     return 0;
@@ -91,8 +91,8 @@ static int rotation_of(const AVStream *st) {
     return r < 0 ? r + 360 : r;
 }
 
-int lego_video_probe(const char *path, lego_video_info *info, int count) {
-    if (!path || !info) return lego_fail("video: NULL argument");
+int locus_video_probe(const char *path, locus_video_info *info, int count) {
+    if (!path || !info) return locus_fail("video: NULL argument");
     reader r;
     if (open_reader(&r, path, false)) return -1;
     memset(info, 0, sizeof *info);
@@ -119,7 +119,7 @@ int lego_video_probe(const char *path, lego_video_info *info, int count) {
     }
     close_reader(&r);
     if (info->frames <= 0 || info->width <= 0 || info->height <= 0)
-        return lego_fail("%s: a video stream without frames (empty or truncated file)", path);
+        return locus_fail("%s: a video stream without frames (empty or truncated file)", path);
     if (info->duration <= 0 && info->fps > 0) info->duration = info->frames / info->fps;
     return 0;
 }
@@ -181,26 +181,26 @@ static int frame_rgb(AVFrame *f, struct SwsContext **sws, uint8_t *rgb, int rota
     return 0;
 }
 
-lego_tensor *lego_video_frames(const char *path, const int64_t *indices, int64_t n, int32_t out_w, int32_t out_h) {
-    if (!path || (n > 0 && !indices)) return lego_fail_null("video: NULL argument");
-    if (n < 1 || out_w < 1 || out_h < 1) return lego_fail_null("video: need at least one frame and a positive size");
+locus_tensor *locus_video_frames(const char *path, const int64_t *indices, int64_t n, int32_t out_w, int32_t out_h) {
+    if (!path || (n > 0 && !indices)) return locus_fail_null("video: NULL argument");
+    if (n < 1 || out_w < 1 || out_h < 1) return locus_fail_null("video: need at least one frame and a positive size");
     for (int64_t i = 0; i < n; i++)
         if (indices[i] < 0 || (i && indices[i] < indices[i - 1]))
-            return lego_fail_null("video: frame indices must be non-negative and ascending");
+            return locus_fail_null("video: frame indices must be non-negative and ascending");
     reader r;
     if (open_reader(&r, path, true)) return NULL;
     int rotation = rotation_of(r.st);
     int w = r.dec->width, h = r.dec->height, uw = rotation % 180 ? h : w, uh = rotation % 180 ? w : h;
     double fs = frame_seconds(r.st);
     int64_t shape[4] = {n, out_h, out_w, 3}, one[3] = {uh, uw, 3};
-    lego_tensor *out = lego_tensor_empty(LEGO_U8, 4, shape), *upright = lego_tensor_empty(LEGO_U8, 3, one);
+    locus_tensor *out = locus_tensor_empty(LOCUS_U8, 4, shape), *upright = locus_tensor_empty(LOCUS_U8, 3, one);
     uint8_t *rgb = av_malloc((size_t)rgb_stride(w > out_w ? w : out_w) * (h > out_h ? h : out_h) + 64);
     /* unrotated streams are resized in the conversion itself, as decord does */
     bool pre_scale = rotation == 0 && (out_w != w || out_h != h);
     if (pre_scale) {
-        lego_tensor_free(upright);
+        locus_tensor_free(upright);
         int64_t small[3] = {out_h, out_w, 3};
-        upright = lego_tensor_empty(LEGO_U8, 3, small);
+        upright = locus_tensor_empty(LOCUS_U8, 3, small);
     }
     struct SwsContext *sws = NULL;
     int64_t have = -1; /* the number of the frame just decoded */
@@ -227,30 +227,30 @@ lego_tensor *lego_video_frames(const char *path, const int64_t *indices, int64_t
             if (num >= want) found = true;
         }
         if (!found) {
-            lego_fail("%s: frame %lld is past the end of the video (decoding stopped at frame %lld)", path, (long long)want,
+            locus_fail("%s: frame %lld is past the end of the video (decoding stopped at frame %lld)", path, (long long)want,
                       (long long)have);
             ok = false;
             break;
         }
         if (r.frame->width != w || r.frame->height != h) {
-            lego_fail("%s: the frame size changes mid-stream (%dx%d, then %dx%d)", path, w, h, r.frame->width, r.frame->height);
+            locus_fail("%s: the frame size changes mid-stream (%dx%d, then %dx%d)", path, w, h, r.frame->width, r.frame->height);
             ok = false;
             break;
         }
         int64_t slot_shape[3] = {out_h, out_w, 3};
-        lego_tensor *slot = lego_tensor_from_storage(out->storage, LEGO_U8, i * out_h * out_w * 3, 3, slot_shape, NULL);
+        locus_tensor *slot = locus_tensor_from_storage(out->storage, LOCUS_U8, i * out_h * out_w * 3, 3, slot_shape, NULL);
         ok = slot && frame_rgb(r.frame, &sws, rgb, rotation, pre_scale ? out_w : w, pre_scale ? out_h : h,
-                               lego_tensor_data(upright)) == 0 &&
-             ((pre_scale || (uw == out_w && uh == out_h)) ? lego_copy(slot, upright) == 0 : lego_image_resize(slot, upright) == 0);
-        lego_tensor_free(slot);
-        if (!ok && !lego_last_error()[0]) lego_fail("%s: cannot convert a frame to RGB", path);
+                               locus_tensor_data(upright)) == 0 &&
+             ((pre_scale || (uw == out_w && uh == out_h)) ? locus_copy(slot, upright) == 0 : locus_image_resize(slot, upright) == 0);
+        locus_tensor_free(slot);
+        if (!ok && !locus_last_error()[0]) locus_fail("%s: cannot convert a frame to RGB", path);
     }
     sws_freeContext(sws);
     av_free(rgb);
-    lego_tensor_free(upright);
+    locus_tensor_free(upright);
     close_reader(&r);
     if (!ok) {
-        lego_tensor_free(out);
+        locus_tensor_free(out);
         return NULL;
     }
     return out;

@@ -1,4 +1,4 @@
-/* llama.c — the LLaMA decoder as fused C blocks (lego.h, "LLaMA-architecture decoder").
+/* llama.c — the LLaMA decoder as fused C blocks (locus.h, "LLaMA-architecture decoder").
  *
  * One layer, for x [T, dim] at positions pos0.. (shapes on every buffer):
  *   h    [T, dim]    = rms_norm(x) * attn_norm
@@ -19,93 +19,93 @@
 #include <stdlib.h>
 
 typedef struct {
-    lego_tensor *attn_norm, *wq, *wk, *wv, *wo, *ffn_norm, *w_gate, *w_up, *w_down; /* views kept */
+    locus_tensor *attn_norm, *wq, *wk, *wv, *wo, *ffn_norm, *w_gate, *w_up, *w_down; /* views kept */
 } layer_weights;
 
-struct lego_decoder {
-    lego_decoder_config cfg;
+struct locus_decoder {
+    locus_decoder_config cfg;
     layer_weights *layers;
-    lego_tensor *norm, *lm_head;
-    lego_storage *cache; /* k then v: [layers][2][max_context][kv_dim] */
-    lego_storage *work;  /* x h q k v att g u: planned for `planned` rows */
+    locus_tensor *norm, *lm_head;
+    locus_storage *cache; /* k then v: [layers][2][max_context][kv_dim] */
+    locus_storage *work;  /* x h q k v att g u: planned for `planned` rows */
     int64_t planned;
     int64_t last_t;      /* rows of the last forward */
 };
 
-static int64_t head_dim(const lego_decoder_config *c) { return c->dim / c->n_heads; }
+static int64_t head_dim(const locus_decoder_config *c) { return c->dim / c->n_heads; }
 
-lego_decoder *lego_decoder_new(const lego_decoder_config *c) {
-    if (!c) return lego_fail_null("decoder: config is NULL");
+locus_decoder *locus_decoder_new(const locus_decoder_config *c) {
+    if (!c) return locus_fail_null("decoder: config is NULL");
     if (c->n_layers < 1 || c->dim < 2 || c->n_heads < 1 || c->n_kv_heads < 1 || c->hidden < 1 || c->vocab < 1 ||
         c->dim % c->n_heads || c->n_heads % c->n_kv_heads || head_dim(c) % 2 || c->max_context < 1 ||
         !(c->norm_eps > 0) || !(c->rope_theta > 1))
-        return lego_fail_null("decoder: inconsistent config (layers %d, dim %d, heads %d/%d, hidden %d, vocab %d, "
+        return locus_fail_null("decoder: inconsistent config (layers %d, dim %d, heads %d/%d, hidden %d, vocab %d, "
                               "context %lld, eps %g, theta %g)", c->n_layers, c->dim, c->n_heads, c->n_kv_heads, c->hidden,
                               c->vocab, (long long)c->max_context, (double)c->norm_eps, (double)c->rope_theta);
-    lego_decoder *d = calloc(1, sizeof *d);
+    locus_decoder *d = calloc(1, sizeof *d);
     if (!d || !(d->layers = calloc((size_t)c->n_layers, sizeof *d->layers))) {
         free(d);
-        return lego_fail_null("decoder: out of memory");
+        return locus_fail_null("decoder: out of memory");
     }
     d->cfg = *c;
     int64_t kv_dim = head_dim(c) * c->n_kv_heads;
     uint64_t bytes;
     if (__builtin_mul_overflow((uint64_t)c->n_layers * 2 * (uint64_t)kv_dim * sizeof(float), (uint64_t)c->max_context, &bytes) ||
-        !(d->cache = lego_storage_new((size_t)bytes))) {
-        lego_decoder_free(d);
-        return lego_fail_null("decoder: cannot allocate a KV cache of %lld positions (%.1f GB)", (long long)c->max_context,
+        !(d->cache = locus_storage_new((size_t)bytes))) {
+        locus_decoder_free(d);
+        return locus_fail_null("decoder: cannot allocate a KV cache of %lld positions (%.1f GB)", (long long)c->max_context,
                               (double)c->n_layers * 2 * kv_dim * 4 * (double)c->max_context / 1e9);
     }
     return d;
 }
 
 static void free_layer(layer_weights *l) {
-    lego_tensor **ts[] = {&l->attn_norm, &l->wq, &l->wk, &l->wv, &l->wo, &l->ffn_norm, &l->w_gate, &l->w_up, &l->w_down};
+    locus_tensor **ts[] = {&l->attn_norm, &l->wq, &l->wk, &l->wv, &l->wo, &l->ffn_norm, &l->w_gate, &l->w_up, &l->w_down};
     for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) {
-        lego_tensor_free(*ts[i]);
+        locus_tensor_free(*ts[i]);
         *ts[i] = NULL;
     }
 }
 
-void lego_decoder_free(lego_decoder *d) {
+void locus_decoder_free(locus_decoder *d) {
     if (!d) return;
     for (int i = 0; d->layers && i < d->cfg.n_layers; i++) free_layer(&d->layers[i]);
     free(d->layers);
-    lego_tensor_free(d->norm);
-    lego_tensor_free(d->lm_head);
-    lego_storage_release(d->cache);
-    lego_storage_release(d->work);
+    locus_tensor_free(d->norm);
+    locus_tensor_free(d->lm_head);
+    locus_storage_release(d->cache);
+    locus_storage_release(d->work);
     free(d);
 }
 
 /* A kept view of a [rows, cols] matrix, after checking its shape. */
-static lego_tensor *keep_matrix(const lego_tensor *w, int64_t rows, int64_t cols, const char *what, int layer) {
+static locus_tensor *keep_matrix(const locus_tensor *w, int64_t rows, int64_t cols, const char *what, int layer) {
     if (!w || w->ndim != 2 || w->sizes[0] != rows || w->sizes[1] != cols || !is_float_dtype(w->type))
-        return lego_fail_null("decoder: layer %d %s must be a float [%lld, %lld] matrix, got %s", layer, what, (long long)rows,
-                              (long long)cols, w ? lego_tensor_describe(w) : "nothing");
-    return lego_view_alias(w);
+        return locus_fail_null("decoder: layer %d %s must be a float [%lld, %lld] matrix, got %s", layer, what, (long long)rows,
+                              (long long)cols, w ? locus_tensor_describe(w) : "nothing");
+    return locus_view_alias(w);
 }
 
 /* Norm weights are small: kept as contiguous f32 so rms_norm never converts them per call. */
-static lego_tensor *keep_norm(const lego_tensor *w, int64_t n, const char *what, int layer) {
+static locus_tensor *keep_norm(const locus_tensor *w, int64_t n, const char *what, int layer) {
     if (!w || w->ndim != 1 || w->sizes[0] != n || !is_float_dtype(w->type))
-        return lego_fail_null("decoder: layer %d %s must be a float vector of %lld, got %s", layer, what, (long long)n,
-                              w ? lego_tensor_describe(w) : "nothing");
-    return lego_cast(w, LEGO_F32);
+        return locus_fail_null("decoder: layer %d %s must be a float vector of %lld, got %s", layer, what, (long long)n,
+                              w ? locus_tensor_describe(w) : "nothing");
+    return locus_cast(w, LOCUS_F32);
 }
 
-int lego_decoder_set_layer(lego_decoder *d, int layer, const lego_tensor *attn_norm, const lego_tensor *wq,
-                           const lego_tensor *wk, const lego_tensor *wv, const lego_tensor *wo,
-                           const lego_tensor *ffn_norm, const lego_tensor *w_gate, const lego_tensor *w_up,
-                           const lego_tensor *w_down) {
+int locus_decoder_set_layer(locus_decoder *d, int layer, const locus_tensor *attn_norm, const locus_tensor *wq,
+                           const locus_tensor *wk, const locus_tensor *wv, const locus_tensor *wo,
+                           const locus_tensor *ffn_norm, const locus_tensor *w_gate, const locus_tensor *w_up,
+                           const locus_tensor *w_down) {
     if (!d || layer < 0 || layer >= d->cfg.n_layers)
-        return lego_fail("decoder: layer %d is outside 0..%d", layer, d ? d->cfg.n_layers - 1 : -1);
-    const lego_decoder_config *c = &d->cfg;
+        return locus_fail("decoder: layer %d is outside 0..%d", layer, d ? d->cfg.n_layers - 1 : -1);
+    const locus_decoder_config *c = &d->cfg;
     int64_t kv_dim = head_dim(c) * c->n_kv_heads;
     layer_weights l = {0};
     const struct {
-        lego_tensor **slot;
-        const lego_tensor *src;
+        locus_tensor **slot;
+        const locus_tensor *src;
         int64_t rows, cols; /* cols 0: a norm vector of `rows` */
         const char *name;
     } parts[] = {
@@ -128,15 +128,15 @@ int lego_decoder_set_layer(lego_decoder *d, int layer, const lego_tensor *attn_n
     return 0;
 }
 
-int lego_decoder_set_output(lego_decoder *d, const lego_tensor *norm, const lego_tensor *lm_head) {
-    lego_tensor *n = keep_norm(norm, d->cfg.dim, "output norm", -1);
-    lego_tensor *h = n ? keep_matrix(lm_head, d->cfg.vocab, d->cfg.dim, "lm_head", -1) : NULL;
+int locus_decoder_set_output(locus_decoder *d, const locus_tensor *norm, const locus_tensor *lm_head) {
+    locus_tensor *n = keep_norm(norm, d->cfg.dim, "output norm", -1);
+    locus_tensor *h = n ? keep_matrix(lm_head, d->cfg.vocab, d->cfg.dim, "lm_head", -1) : NULL;
     if (!h) {
-        lego_tensor_free(n);
+        locus_tensor_free(n);
         return -1;
     }
-    lego_tensor_free(d->norm);
-    lego_tensor_free(d->lm_head);
+    locus_tensor_free(d->norm);
+    locus_tensor_free(d->lm_head);
     d->norm = n;
     d->lm_head = h;
     return 0;
@@ -145,8 +145,8 @@ int lego_decoder_set_output(lego_decoder *d, const lego_tensor *norm, const lego
 /* ---- the forward pass ------------------------------------------------------------------------ */
 
 /* A header on the caller's stack: f32 [a, b] or [a, b, c] at element `offset` of a storage. */
-static lego_tensor view_of(lego_storage *s, int64_t offset, int ndim, int64_t a, int64_t b, int64_t c) {
-    lego_tensor t = {.storage = s, .offset = offset, .ndim = ndim, .type = LEGO_F32};
+static locus_tensor view_of(locus_storage *s, int64_t offset, int ndim, int64_t a, int64_t b, int64_t c) {
+    locus_tensor t = {.storage = s, .offset = offset, .ndim = ndim, .type = LOCUS_F32};
     int64_t sizes[3] = {a, b, c};
     int64_t st = 1;
     for (int i = ndim - 1; i >= 0; i--) {
@@ -161,7 +161,7 @@ typedef struct {
     int64_t x, h, q, k, v, att, g, u, total; /* element offsets in the work storage */
 } work_layout;
 
-static work_layout layout(const lego_decoder_config *c, int64_t t) {
+static work_layout layout(const locus_decoder_config *c, int64_t t) {
     int64_t kv = head_dim(c) * c->n_kv_heads;
     work_layout w;
     w.x = 0;
@@ -176,11 +176,11 @@ static work_layout layout(const lego_decoder_config *c, int64_t t) {
     return w;
 }
 
-static int plan(lego_decoder *d, int64_t t) {
+static int plan(locus_decoder *d, int64_t t) {
     if (t <= d->planned) return 0;
-    lego_storage *s = lego_storage_new((size_t)layout(&d->cfg, t).total * sizeof(float));
+    locus_storage *s = locus_storage_new((size_t)layout(&d->cfg, t).total * sizeof(float));
     if (!s) return -1;
-    lego_storage_release(d->work);
+    locus_storage_release(d->work);
     d->work = s;
     d->planned = t;
     return 0;
@@ -191,78 +191,78 @@ static int plan(lego_decoder *d, int64_t t) {
         if ((call) != 0) return -1;                                                               \
     } while (0)
 
-static int run_layer(lego_decoder *d, int li, int64_t t, int64_t pos0) {
-    const lego_decoder_config *c = &d->cfg;
+static int run_layer(locus_decoder *d, int li, int64_t t, int64_t pos0) {
+    const locus_decoder_config *c = &d->cfg;
     const layer_weights *l = &d->layers[li];
     int64_t hd = head_dim(c), kv_dim = hd * c->n_kv_heads;
     work_layout w = layout(c, d->planned);
-    lego_storage *ws = d->work;
-    lego_tensor x = view_of(ws, w.x, 2, t, c->dim, 0), h = view_of(ws, w.h, 2, t, c->dim, 0);
-    lego_tensor q2 = view_of(ws, w.q, 2, t, c->dim, 0), q3 = view_of(ws, w.q, 3, t, c->n_heads, hd);
-    lego_tensor k2 = view_of(ws, w.k, 2, t, kv_dim, 0), v2 = view_of(ws, w.v, 2, t, kv_dim, 0);
-    lego_tensor att3 = view_of(ws, w.att, 3, t, c->n_heads, hd), att2 = view_of(ws, w.att, 2, t, c->dim, 0);
-    lego_tensor g = view_of(ws, w.g, 2, t, c->hidden, 0), u = view_of(ws, w.u, 2, t, c->hidden, 0);
+    locus_storage *ws = d->work;
+    locus_tensor x = view_of(ws, w.x, 2, t, c->dim, 0), h = view_of(ws, w.h, 2, t, c->dim, 0);
+    locus_tensor q2 = view_of(ws, w.q, 2, t, c->dim, 0), q3 = view_of(ws, w.q, 3, t, c->n_heads, hd);
+    locus_tensor k2 = view_of(ws, w.k, 2, t, kv_dim, 0), v2 = view_of(ws, w.v, 2, t, kv_dim, 0);
+    locus_tensor att3 = view_of(ws, w.att, 3, t, c->n_heads, hd), att2 = view_of(ws, w.att, 2, t, c->dim, 0);
+    locus_tensor g = view_of(ws, w.g, 2, t, c->hidden, 0), u = view_of(ws, w.u, 2, t, c->hidden, 0);
     /* this layer's cache: k rows then v rows, [max_context, KVH, D] each */
     int64_t cache_k = (int64_t)li * 2 * c->max_context * kv_dim, cache_v = cache_k + c->max_context * kv_dim;
-    lego_tensor kc = view_of(d->cache, cache_k, 3, c->max_context, c->n_kv_heads, hd);
-    lego_tensor vc = view_of(d->cache, cache_v, 3, c->max_context, c->n_kv_heads, hd);
-    lego_tensor k_new = view_of(d->cache, cache_k + pos0 * kv_dim, 3, t, c->n_kv_heads, hd);
-    lego_tensor v_new = view_of(d->cache, cache_v + pos0 * kv_dim, 2, t, kv_dim, 0);
-    lego_tensor k_new2 = view_of(d->cache, cache_k + pos0 * kv_dim, 2, t, kv_dim, 0);
+    locus_tensor kc = view_of(d->cache, cache_k, 3, c->max_context, c->n_kv_heads, hd);
+    locus_tensor vc = view_of(d->cache, cache_v, 3, c->max_context, c->n_kv_heads, hd);
+    locus_tensor k_new = view_of(d->cache, cache_k + pos0 * kv_dim, 3, t, c->n_kv_heads, hd);
+    locus_tensor v_new = view_of(d->cache, cache_v + pos0 * kv_dim, 2, t, kv_dim, 0);
+    locus_tensor k_new2 = view_of(d->cache, cache_k + pos0 * kv_dim, 2, t, kv_dim, 0);
 
-    TRY(lego_rms_norm(&h, &x, l->attn_norm, c->norm_eps));
-    TRY(lego_linear(&q2, &h, l->wq, NULL));
-    TRY(lego_linear(&k2, &h, l->wk, NULL));
-    TRY(lego_linear(&v2, &h, l->wv, NULL));
-    TRY(lego_rope(&q3, &q3, pos0, c->rope_theta, c->rope_interleaved));
-    TRY(lego_copy(&k_new2, &k2));
-    TRY(lego_copy(&v_new, &v2));
-    TRY(lego_rope(&k_new, &k_new, pos0, c->rope_theta, c->rope_interleaved));
-    TRY(lego_attention(&att3, &q3, &kc, &vc, pos0, 1));
-    TRY(lego_linear(&h, &att2, l->wo, NULL));
-    float *xd = lego_tensor_data(&x), *hd_ = lego_tensor_data(&h);
+    TRY(locus_rms_norm(&h, &x, l->attn_norm, c->norm_eps));
+    TRY(locus_linear(&q2, &h, l->wq, NULL));
+    TRY(locus_linear(&k2, &h, l->wk, NULL));
+    TRY(locus_linear(&v2, &h, l->wv, NULL));
+    TRY(locus_rope(&q3, &q3, pos0, c->rope_theta, c->rope_interleaved));
+    TRY(locus_copy(&k_new2, &k2));
+    TRY(locus_copy(&v_new, &v2));
+    TRY(locus_rope(&k_new, &k_new, pos0, c->rope_theta, c->rope_interleaved));
+    TRY(locus_attention(&att3, &q3, &kc, &vc, pos0, 1));
+    TRY(locus_linear(&h, &att2, l->wo, NULL));
+    float *xd = locus_tensor_data(&x), *hd_ = locus_tensor_data(&h);
     for (int64_t i = 0; i < t * c->dim; i++) xd[i] += hd_[i];
 
-    TRY(lego_rms_norm(&h, &x, l->ffn_norm, c->norm_eps));
-    TRY(lego_linear(&g, &h, l->w_gate, NULL));
-    TRY(lego_linear(&u, &h, l->w_up, NULL));
-    float *gd = lego_tensor_data(&g), *ud = lego_tensor_data(&u);
+    TRY(locus_rms_norm(&h, &x, l->ffn_norm, c->norm_eps));
+    TRY(locus_linear(&g, &h, l->w_gate, NULL));
+    TRY(locus_linear(&u, &h, l->w_up, NULL));
+    float *gd = locus_tensor_data(&g), *ud = locus_tensor_data(&u);
 #pragma omp parallel for schedule(static) if (t * c->hidden > 65536)
     for (int64_t i = 0; i < t * c->hidden; i++) gd[i] = gd[i] / (1.0f + expf(-gd[i])) * ud[i]; /* silu(g) * u */
-    TRY(lego_linear(&h, &g, l->w_down, NULL));
+    TRY(locus_linear(&h, &g, l->w_down, NULL));
     for (int64_t i = 0; i < t * c->dim; i++) xd[i] += hd_[i];
     return 0;
 }
 
-int lego_decoder_forward(lego_decoder *d, const lego_tensor *x, int64_t pos0, lego_tensor *logits) {
-    const lego_decoder_config *c = &d->cfg;
-    if (lego_check_tensor(x, "decoder", "x")) return -1;
+int locus_decoder_forward(locus_decoder *d, const locus_tensor *x, int64_t pos0, locus_tensor *logits) {
+    const locus_decoder_config *c = &d->cfg;
+    if (locus_check_tensor(x, "decoder", "x")) return -1;
     if (x->ndim != 2 || x->sizes[1] != c->dim || x->sizes[0] < 1)
-        return lego_fail("decoder: x must be [T, %d] rows of embeddings, got %s", c->dim, lego_tensor_describe(x));
+        return locus_fail("decoder: x must be [T, %d] rows of embeddings, got %s", c->dim, locus_tensor_describe(x));
     int64_t t = x->sizes[0];
     if (pos0 < 0 || pos0 + t > c->max_context)
-        return lego_fail("decoder: positions %lld..%lld exceed the context of %lld tokens", (long long)pos0,
+        return locus_fail("decoder: positions %lld..%lld exceed the context of %lld tokens", (long long)pos0,
                          (long long)(pos0 + t - 1), (long long)c->max_context);
     for (int i = 0; i < c->n_layers; i++)
-        if (!d->layers[i].wq) return lego_fail("decoder: layer %d has no weights (lego_decoder_set_layer)", i);
-    if (!d->lm_head) return lego_fail("decoder: no output weights (lego_decoder_set_output)");
+        if (!d->layers[i].wq) return locus_fail("decoder: layer %d has no weights (locus_decoder_set_layer)", i);
+    if (!d->lm_head) return locus_fail("decoder: no output weights (locus_decoder_set_output)");
     int64_t rows = logits ? logits->sizes[0] : 0;
     if (logits && (logits->ndim != 2 || (rows != t && rows != 1) || logits->sizes[1] != c->vocab))
-        return lego_fail("decoder: logits must be [%lld or 1, %d], got %s", (long long)t, c->vocab, lego_tensor_describe(logits));
+        return locus_fail("decoder: logits must be [%lld or 1, %d], got %s", (long long)t, c->vocab, locus_tensor_describe(logits));
     if (plan(d, t)) return -1;
     d->last_t = t;
-    lego_tensor xw = view_of(d->work, layout(c, d->planned).x, 2, t, c->dim, 0);
-    TRY(lego_copy(&xw, x));
+    locus_tensor xw = view_of(d->work, layout(c, d->planned).x, 2, t, c->dim, 0);
+    TRY(locus_copy(&xw, x));
     for (int i = 0; i < c->n_layers; i++) TRY(run_layer(d, i, t, pos0));
-    lego_tensor h = view_of(d->work, layout(c, d->planned).h, 2, t, c->dim, 0);
-    TRY(lego_rms_norm(&h, &xw, d->norm, c->norm_eps));
+    locus_tensor h = view_of(d->work, layout(c, d->planned).h, 2, t, c->dim, 0);
+    TRY(locus_rms_norm(&h, &xw, d->norm, c->norm_eps));
     if (!logits) return 0;
-    lego_tensor last = view_of(d->work, layout(c, d->planned).h + (t - rows) * c->dim, 2, rows, c->dim, 0);
-    return lego_linear(logits, &last, d->lm_head, NULL);
+    locus_tensor last = view_of(d->work, layout(c, d->planned).h + (t - rows) * c->dim, 2, rows, c->dim, 0);
+    return locus_linear(logits, &last, d->lm_head, NULL);
 }
 
-lego_tensor *lego_decoder_hidden(lego_decoder *d) {
-    if (!d->work) return lego_fail_null("decoder: no forward pass yet");
+locus_tensor *locus_decoder_hidden(locus_decoder *d) {
+    if (!d->work) return locus_fail_null("decoder: no forward pass yet");
     int64_t shape[2] = {d->last_t, d->cfg.dim};
-    return lego_tensor_from_storage(d->work, LEGO_F32, layout(&d->cfg, d->planned).h, 2, shape, NULL);
+    return locus_tensor_from_storage(d->work, LOCUS_F32, layout(&d->cfg, d->planned).h, 2, shape, NULL);
 }

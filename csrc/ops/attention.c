@@ -1,4 +1,4 @@
-/* attention.c — multi-head / grouped-query attention, causal over a KV cache or full (lego.h).
+/* attention.c — multi-head / grouped-query attention, causal over a KV cache or full (locus.h).
  * Two paths with the same arithmetic (scores, max-subtracted softmax in f32, weighted values):
  *  - a few query rows (decoding): one row and head at a time, dot products by the vector kernels,
  *    scores on each thread's stack, so a decoded token allocates nothing;
@@ -15,18 +15,18 @@
 enum { STACK_SCORES = 16384, /* longer contexts take a heap buffer per row */
        GEMM_ROWS = 16 };      /* from this many query rows on, the GEMM path */
 
-static int attention_gemm(lego_tensor *out, const lego_tensor *q, const lego_tensor *k, const lego_tensor *v, int64_t pos0,
+static int attention_gemm(locus_tensor *out, const locus_tensor *q, const locus_tensor *k, const locus_tensor *v, int64_t pos0,
                           int causal, int64_t t, int64_t h, int64_t d, int64_t kvh) {
     int64_t s = causal ? pos0 + t : k->sizes[0]; /* keys any row can see */
-    float *scores = lego_aligned_alloc((size_t)(t * s) * sizeof(float));
-    if (!scores) return lego_fail("attention: out of memory for %lld x %lld scores", (long long)t, (long long)s);
-    const float *qd = lego_tensor_data(q), *kd = lego_tensor_data(k), *vd = lego_tensor_data(v);
-    float *y = lego_tensor_data(out);
+    float *scores = locus_aligned_alloc((size_t)(t * s) * sizeof(float));
+    if (!scores) return locus_fail("attention: out of memory for %lld x %lld scores", (long long)t, (long long)s);
+    const float *qd = locus_tensor_data(q), *kd = locus_tensor_data(k), *vd = locus_tensor_data(v);
+    float *y = locus_tensor_data(out);
     float scale = 1.0f / sqrtf((float)d);
     int64_t group = h / kvh, ks = k->strides[0], vs = v->strides[0];
     for (int64_t head = 0; head < h; head++) {
         int64_t kv = head / group;
-        lego_sgemm(false, true, t, s, d, qd + head * d, h * d, kd + kv * d, ks, scores, s);
+        locus_sgemm(false, true, t, s, d, qd + head * d, h * d, kd + kv * d, ks, scores, s);
 #pragma omp parallel for schedule(static)
         for (int64_t r = 0; r < t; r++) {
             float *row = scores + r * s;
@@ -42,42 +42,42 @@ static int attention_gemm(lego_tensor *out, const lego_tensor *q, const lego_ten
             for (int64_t j = 0; j < n; j++) row[j] *= inv;
             for (int64_t j = n; j < s; j++) row[j] = 0;
         }
-        lego_sgemm(false, false, t, d, s, scores, s, vd + kv * d, vs, y + head * d, h * d);
+        locus_sgemm(false, false, t, d, s, scores, s, vd + kv * d, vs, y + head * d, h * d);
     }
-    lego_aligned_free(scores);
+    locus_aligned_free(scores);
     return 0;
 }
 
-static int check_cache(const lego_tensor *c, const char *what, int64_t d) {
-    if (c->type != LEGO_F32 || c->ndim != 3 || c->sizes[2] != d || c->strides[2] != 1)
-        return lego_fail("attention: %s must be f32 [S, kv_heads, %lld] with contiguous rows, got %s", what, (long long)d,
-                         lego_tensor_describe(c));
+static int check_cache(const locus_tensor *c, const char *what, int64_t d) {
+    if (c->type != LOCUS_F32 || c->ndim != 3 || c->sizes[2] != d || c->strides[2] != 1)
+        return locus_fail("attention: %s must be f32 [S, kv_heads, %lld] with contiguous rows, got %s", what, (long long)d,
+                         locus_tensor_describe(c));
     return 0;
 }
 
-int lego_attention(lego_tensor *out, const lego_tensor *q, const lego_tensor *k, const lego_tensor *v, int64_t pos0,
+int locus_attention(locus_tensor *out, const locus_tensor *q, const locus_tensor *k, const locus_tensor *v, int64_t pos0,
                    int causal) {
     const char *op = "attention";
-    if (lego_check_tensor(q, op, "q") || lego_check_tensor(k, op, "k") || lego_check_tensor(v, op, "v")) return -1;
-    if (q->type != LEGO_F32 || q->ndim != 3 || !lego_tensor_is_contiguous(q))
-        return lego_fail("attention: q must be contiguous f32 [T, heads, D], got %s", lego_tensor_describe(q));
+    if (locus_check_tensor(q, op, "q") || locus_check_tensor(k, op, "k") || locus_check_tensor(v, op, "v")) return -1;
+    if (q->type != LOCUS_F32 || q->ndim != 3 || !locus_tensor_is_contiguous(q))
+        return locus_fail("attention: q must be contiguous f32 [T, heads, D], got %s", locus_tensor_describe(q));
     int64_t t = q->sizes[0], h = q->sizes[1], d = q->sizes[2];
     if (check_cache(k, "k", d) || check_cache(v, "v", d)) return -1;
     int64_t kvh = k->sizes[1];
     if (v->sizes[1] != kvh || kvh < 1 || h % kvh)
-        return lego_fail("attention: %lld query heads cannot share %lld kv heads", (long long)h, (long long)kvh);
+        return locus_fail("attention: %lld query heads cannot share %lld kv heads", (long long)h, (long long)kvh);
     if (!causal) pos0 = 0;
     if (v->sizes[0] != k->sizes[0] && !causal)
-        return lego_fail("attention: k has %lld rows and v %lld", (long long)k->sizes[0], (long long)v->sizes[0]);
+        return locus_fail("attention: k has %lld rows and v %lld", (long long)k->sizes[0], (long long)v->sizes[0]);
     if (causal && (pos0 < 0 || pos0 + t > k->sizes[0] || pos0 + t > v->sizes[0]))
-        return lego_fail("attention: positions up to %lld need a cache of at least %lld rows, got %lld", (long long)(pos0 + t - 1),
+        return locus_fail("attention: positions up to %lld need a cache of at least %lld rows, got %lld", (long long)(pos0 + t - 1),
                          (long long)(pos0 + t), (long long)(k->sizes[0] < v->sizes[0] ? k->sizes[0] : v->sizes[0]));
-    if (lego_check_out(out, op, 3, q->sizes)) return -1;
-    if (t >= GEMM_ROWS && lego_active_path() != LEGO_PATH_REF)
+    if (locus_check_out(out, op, 3, q->sizes)) return -1;
+    if (t >= GEMM_ROWS && locus_active_path() != LOCUS_PATH_REF)
         return attention_gemm(out, q, k, v, pos0, causal, t, h, d, kvh);
-    const lego_vec_kernels *vk = lego_vec_active();
-    const float *qd = lego_tensor_data(q), *kd = lego_tensor_data(k), *vd = lego_tensor_data(v);
-    float *y = lego_tensor_data(out);
+    const locus_vec_kernels *vk = locus_vec_active();
+    const float *qd = locus_tensor_data(q), *kd = locus_tensor_data(k), *vd = locus_tensor_data(v);
+    float *y = locus_tensor_data(out);
     float scale = 1.0f / sqrtf((float)d);
     int64_t group = h / kvh, ks = k->strides[0], vs = v->strides[0];
     int failed = 0;
@@ -109,5 +109,5 @@ int lego_attention(lego_tensor *out, const lego_tensor *q, const lego_tensor *k,
         }
         if (sc != stack_scores) free(sc);
     }
-    return failed ? lego_fail("attention: out of memory for a score row") : 0;
+    return failed ? locus_fail("attention: out of memory for a score row") : 0;
 }

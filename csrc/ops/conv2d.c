@@ -38,7 +38,7 @@ static void conv_ref(float *y, const float *x, const float *w, const float *b, i
     do {                                                                                          \
         dnnl_status_t st_ = (call);                                                               \
         if (st_ != dnnl_success) {                                                                \
-            rc = lego_fail("conv2d: oneDNN %s failed (status %d)", #call, (int)st_);             \
+            rc = locus_fail("conv2d: oneDNN %s failed (status %d)", #call, (int)st_);             \
             goto done;                                                                            \
         }                                                                                         \
     } while (0)
@@ -46,7 +46,7 @@ static void conv_ref(float *y, const float *x, const float *w, const float *b, i
 static int conv_onednn(float *y, const float *x, const float *w, const float *b, const dnnl_dims_t xd,
                        const dnnl_dims_t wdims, const dnnl_dims_t yd, int sh, int sw, int ph, int pw) {
     pthread_once(&engine_once, make_engine);
-    if (engine_status != dnnl_success) return lego_fail("conv2d: cannot create the oneDNN CPU engine");
+    if (engine_status != dnnl_success) return locus_fail("conv2d: cannot create the oneDNN CPU engine");
     int rc = 0;
     dnnl_memory_desc_t xmd, wmd, bmd, ymd;
     dnnl_convolution_desc_t cd;
@@ -82,40 +82,40 @@ done:
     return rc;
 }
 
-int lego_conv2d(lego_tensor *out, const lego_tensor *x, const lego_tensor *w, const lego_tensor *bias, int sh,
+int locus_conv2d(locus_tensor *out, const locus_tensor *x, const locus_tensor *w, const locus_tensor *bias, int sh,
                 int sw, int ph, int pw) {
     const char *op = "conv2d";
-    if (lego_check_tensor(x, op, "x") || lego_check_tensor(w, op, "weight")) return -1;
+    if (locus_check_tensor(x, op, "x") || locus_check_tensor(w, op, "weight")) return -1;
     char xs[256];
-    snprintf(xs, sizeof xs, "%s", lego_tensor_describe(x));
+    snprintf(xs, sizeof xs, "%s", locus_tensor_describe(x));
     if (x->ndim != 4 || w->ndim != 4 || x->sizes[1] != w->sizes[1] || !is_float_dtype(x->type) || !is_float_dtype(w->type))
-        return lego_fail("conv2d: x %s and weight %s must be float [B, C, H, W] and [O, C, kh, kw]", xs,
-                         lego_tensor_describe(w));
-    if (sh < 1 || sw < 1 || ph < 0 || pw < 0) return lego_fail("conv2d: bad stride %dx%d or padding %dx%d", sh, sw, ph, pw);
+        return locus_fail("conv2d: x %s and weight %s must be float [B, C, H, W] and [O, C, kh, kw]", xs,
+                         locus_tensor_describe(w));
+    if (sh < 1 || sw < 1 || ph < 0 || pw < 0) return locus_fail("conv2d: bad stride %dx%d or padding %dx%d", sh, sw, ph, pw);
     int64_t bn = x->sizes[0], c = x->sizes[1], h = x->sizes[2], wd = x->sizes[3];
     int64_t o = w->sizes[0], kh = w->sizes[2], kw = w->sizes[3];
     if (h + 2 * ph < kh || wd + 2 * pw < kw)
-        return lego_fail("conv2d: kernel %lldx%lld is larger than the padded input %s", (long long)kh, (long long)kw, xs);
+        return locus_fail("conv2d: kernel %lldx%lld is larger than the padded input %s", (long long)kh, (long long)kw, xs);
     int64_t oh = (h + 2 * ph - kh) / sh + 1, ow = (wd + 2 * pw - kw) / sw + 1;
     int64_t oshape[4] = {bn, o, oh, ow};
-    if (lego_check_out(out, op, 4, oshape)) return -1;
+    if (locus_check_out(out, op, 4, oshape)) return -1;
     if (bias && (bias->ndim != 1 || bias->sizes[0] != o || !is_float_dtype(bias->type)))
-        return lego_fail("conv2d: bias must be a float vector of %lld, got %s", (long long)o, lego_tensor_describe(bias));
-    if (lego_tensor_numel(out) == 0) return 0;
-    lego_tensor *xo, *wo, *bo = NULL;
-    const float *xp = lego_f32_view(x, &xo), *wp = lego_f32_view(w, &wo), *bp = bias ? lego_f32_view(bias, &bo) : NULL;
+        return locus_fail("conv2d: bias must be a float vector of %lld, got %s", (long long)o, locus_tensor_describe(bias));
+    if (locus_tensor_numel(out) == 0) return 0;
+    locus_tensor *xo, *wo, *bo = NULL;
+    const float *xp = locus_f32_view(x, &xo), *wp = locus_f32_view(w, &wo), *bp = bias ? locus_f32_view(bias, &bo) : NULL;
     int rc = -1;
     if (xp && wp && (bp || !bias)) {
-        if (lego_active_path() == LEGO_PATH_REF) {
-            conv_ref(lego_tensor_data(out), xp, wp, bp, bn, c, h, wd, o, kh, kw, oh, ow, sh, sw, ph, pw);
+        if (locus_active_path() == LOCUS_PATH_REF) {
+            conv_ref(locus_tensor_data(out), xp, wp, bp, bn, c, h, wd, o, kh, kw, oh, ow, sh, sw, ph, pw);
             rc = 0;
         } else {
             dnnl_dims_t xd = {bn, c, h, wd}, wdims = {o, c, kh, kw}, yd = {bn, o, oh, ow};
-            rc = conv_onednn(lego_tensor_data(out), xp, wp, bp, xd, wdims, yd, sh, sw, ph, pw);
+            rc = conv_onednn(locus_tensor_data(out), xp, wp, bp, xd, wdims, yd, sh, sw, ph, pw);
         }
     }
-    lego_tensor_free(xo);
-    lego_tensor_free(wo);
-    lego_tensor_free(bo);
+    locus_tensor_free(xo);
+    locus_tensor_free(wo);
+    locus_tensor_free(bo);
     return rc;
 }

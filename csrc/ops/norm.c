@@ -6,39 +6,39 @@
 /* x as rows of its last dim: a contiguous f32 view plus the row count and width. */
 typedef struct {
     const float *data;
-    lego_tensor *owned;
+    locus_tensor *owned;
     int64_t rows, cols;
 } row_view;
 
-static int rows_of(const lego_tensor *out, const lego_tensor *x, const char *op, row_view *rv) {
-    if (lego_check_tensor(x, op, "x")) return -1;
+static int rows_of(const locus_tensor *out, const locus_tensor *x, const char *op, row_view *rv) {
+    if (locus_check_tensor(x, op, "x")) return -1;
     if (x->ndim < 1 || !is_float_dtype(x->type))
-        return lego_fail("%s: x must be a float tensor with at least 1 dim, got %s", op, lego_tensor_describe(x));
-    if (lego_check_out(out, op, x->ndim, x->sizes)) return -1;
+        return locus_fail("%s: x must be a float tensor with at least 1 dim, got %s", op, locus_tensor_describe(x));
+    if (locus_check_out(out, op, x->ndim, x->sizes)) return -1;
     rv->cols = x->sizes[x->ndim - 1];
-    rv->rows = rv->cols ? lego_tensor_numel(x) / rv->cols : 0;
-    rv->data = lego_f32_view(x, &rv->owned);
+    rv->rows = rv->cols ? locus_tensor_numel(x) / rv->cols : 0;
+    rv->data = locus_f32_view(x, &rv->owned);
     return rv->data ? 0 : -1;
 }
 
 /* Optional per-channel parameter [n] as contiguous f32: used in place when it already is (no
  * allocation per call), converted into *owned otherwise. NULL stays NULL. */
-static int param_of(const lego_tensor *p, int64_t n, const char *op, const char *what, const float **dst,
-                    lego_tensor **owned) {
+static int param_of(const locus_tensor *p, int64_t n, const char *op, const char *what, const float **dst,
+                    locus_tensor **owned) {
     *dst = NULL;
     *owned = NULL;
     if (!p) return 0;
     if (p->ndim != 1 || p->sizes[0] != n || !is_float_dtype(p->type))
-        return lego_fail("%s: %s must be a float vector of %lld elements, got %s", op, what, (long long)n,
-                         lego_tensor_describe(p));
-    *dst = lego_f32_view(p, owned);
+        return locus_fail("%s: %s must be a float vector of %lld elements, got %s", op, what, (long long)n,
+                         locus_tensor_describe(p));
+    *dst = locus_f32_view(p, owned);
     return *dst ? 0 : -1;
 }
 
-int lego_softmax(lego_tensor *out, const lego_tensor *x) {
+int locus_softmax(locus_tensor *out, const locus_tensor *x) {
     row_view rv;
     if (rows_of(out, x, "softmax", &rv)) return -1;
-    float *y = lego_tensor_data(out);
+    float *y = locus_tensor_data(out);
     int64_t c = rv.cols;
 #pragma omp parallel for schedule(static) if (rv.rows * c > 16384)
     for (int64_t r = 0; r < rv.rows; r++) {
@@ -52,22 +52,22 @@ int lego_softmax(lego_tensor *out, const lego_tensor *x) {
         float inv = (float)(1.0 / sum);
         for (int64_t i = 0; i < c; i++) yr[i] *= inv;
     }
-    lego_tensor_free(rv.owned);
+    locus_tensor_free(rv.owned);
     return 0;
 }
 
-int lego_layer_norm(lego_tensor *out, const lego_tensor *x, const lego_tensor *weight, const lego_tensor *bias, float eps) {
+int locus_layer_norm(locus_tensor *out, const locus_tensor *x, const locus_tensor *weight, const locus_tensor *bias, float eps) {
     row_view rv;
     if (rows_of(out, x, "layer_norm", &rv)) return -1;
     const float *w, *b = NULL;
-    lego_tensor *w_owned, *b_owned = NULL;
+    locus_tensor *w_owned, *b_owned = NULL;
     if (param_of(weight, rv.cols, "layer_norm", "weight", &w, &w_owned) ||
         param_of(bias, rv.cols, "layer_norm", "bias", &b, &b_owned)) {
-        lego_tensor_free(w_owned);
-        lego_tensor_free(rv.owned);
+        locus_tensor_free(w_owned);
+        locus_tensor_free(rv.owned);
         return -1;
     }
-    float *y = lego_tensor_data(out);
+    float *y = locus_tensor_data(out);
     int64_t c = rv.cols;
 #pragma omp parallel for schedule(static) if (rv.rows * c > 16384)
     for (int64_t r = 0; r < rv.rows; r++) {
@@ -86,22 +86,22 @@ int lego_layer_norm(lego_tensor *out, const lego_tensor *x, const lego_tensor *w
             yr[i] = v;
         }
     }
-    lego_tensor_free(w_owned);
-    lego_tensor_free(b_owned);
-    lego_tensor_free(rv.owned);
+    locus_tensor_free(w_owned);
+    locus_tensor_free(b_owned);
+    locus_tensor_free(rv.owned);
     return 0;
 }
 
-int lego_rms_norm(lego_tensor *out, const lego_tensor *x, const lego_tensor *weight, float eps) {
+int locus_rms_norm(locus_tensor *out, const locus_tensor *x, const locus_tensor *weight, float eps) {
     row_view rv;
     if (rows_of(out, x, "rms_norm", &rv)) return -1;
     const float *w;
-    lego_tensor *w_owned;
+    locus_tensor *w_owned;
     if (param_of(weight, rv.cols, "rms_norm", "weight", &w, &w_owned)) {
-        lego_tensor_free(rv.owned);
+        locus_tensor_free(rv.owned);
         return -1;
     }
-    float *y = lego_tensor_data(out);
+    float *y = locus_tensor_data(out);
     int64_t c = rv.cols;
 #pragma omp parallel for schedule(static) if (rv.rows * c > 16384)
     for (int64_t r = 0; r < rv.rows; r++) {
@@ -112,7 +112,7 @@ int lego_rms_norm(lego_tensor *out, const lego_tensor *x, const lego_tensor *wei
         float inv = 1.0f / sqrtf((float)(ss / c) + eps);
         for (int64_t i = 0; i < c; i++) yr[i] = w ? w[i] * (xr[i] * inv) : xr[i] * inv;
     }
-    lego_tensor_free(w_owned);
-    lego_tensor_free(rv.owned);
+    locus_tensor_free(w_owned);
+    locus_tensor_free(rv.owned);
     return 0;
 }

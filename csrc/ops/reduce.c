@@ -9,8 +9,8 @@ enum reduce_op { R_SUM, R_MEAN, R_MAX, R_ARGMAX };
 static const char *reduce_names[] = {"sum", "mean", "max", "argmax"};
 
 /* out must hold x's shape with `dim` removed or kept as size 1. */
-static int check_reduced(const lego_tensor *out, const lego_tensor *x, int d, const char *op, int out_dtype) {
-    if (lego_check_tensor(out, op, "out")) return -1;
+static int check_reduced(const locus_tensor *out, const locus_tensor *x, int d, const char *op, int out_dtype) {
+    if (locus_check_tensor(out, op, "out")) return -1;
     bool removed = out->ndim == x->ndim - 1, kept = out->ndim == x->ndim;
     for (int i = 0, j = 0; (removed || kept) && i < x->ndim; i++) {
         if (i == d) {
@@ -19,31 +19,31 @@ static int check_reduced(const lego_tensor *out, const lego_tensor *x, int d, co
         }
         if (out->sizes[j++] != x->sizes[i]) removed = kept = false;
     }
-    if (!(removed || kept) || out->type != out_dtype || !lego_tensor_is_contiguous(out)) {
+    if (!(removed || kept) || out->type != out_dtype || !locus_tensor_is_contiguous(out)) {
         char os[256];
-        snprintf(os, sizeof os, "%s", lego_tensor_describe(out));
-        return lego_fail("%s: out %s must be contiguous %s with the shape of x %s without dim %d", op, os,
-                         lego_dtype_name(out_dtype), lego_tensor_describe(x), d);
+        snprintf(os, sizeof os, "%s", locus_tensor_describe(out));
+        return locus_fail("%s: out %s must be contiguous %s with the shape of x %s without dim %d", op, os,
+                         locus_dtype_name(out_dtype), locus_tensor_describe(x), d);
     }
     return 0;
 }
 
-static int reduce(enum reduce_op op, lego_tensor *out, const lego_tensor *x, int dim) {
+static int reduce(enum reduce_op op, locus_tensor *out, const locus_tensor *x, int dim) {
     const char *name = reduce_names[op];
-    if (lego_check_tensor(x, name, "x")) return -1;
+    if (locus_check_tensor(x, name, "x")) return -1;
     int d = dim < 0 ? dim + x->ndim : dim;
-    if (d < 0 || d >= x->ndim) return lego_fail("%s: dim %d out of range for %s", name, dim, lego_tensor_describe(x));
-    if (check_reduced(out, x, d, name, op == R_ARGMAX ? LEGO_I64 : LEGO_F32)) return -1;
+    if (d < 0 || d >= x->ndim) return locus_fail("%s: dim %d out of range for %s", name, dim, locus_tensor_describe(x));
+    if (check_reduced(out, x, d, name, op == R_ARGMAX ? LOCUS_I64 : LOCUS_F32)) return -1;
     int64_t n = x->sizes[d];
-    if (n == 0 && (op == R_MAX || op == R_ARGMAX)) return lego_fail("%s: dim %d of %s is empty", name, d, lego_tensor_describe(x));
-    lego_tensor *owned;
-    const float *xd = lego_f32_view(x, &owned);
+    if (n == 0 && (op == R_MAX || op == R_ARGMAX)) return locus_fail("%s: dim %d of %s is empty", name, d, locus_tensor_describe(x));
+    locus_tensor *owned;
+    const float *xd = locus_f32_view(x, &owned);
     if (!xd) return -1;
     int64_t outer = 1, inner = 1;
     for (int i = 0; i < d; i++) outer *= x->sizes[i];
     for (int i = d + 1; i < x->ndim; i++) inner *= x->sizes[i];
-    float *yf = lego_tensor_data(out);
-    int64_t *yi = lego_tensor_data(out);
+    float *yf = locus_tensor_data(out);
+    int64_t *yi = locus_tensor_data(out);
 #pragma omp parallel for schedule(static) if (outer * inner * n > 65536)
     for (int64_t oi = 0; oi < outer * inner; oi++) {
         const float *p = xd + (oi / inner) * n * inner + oi % inner;
@@ -58,14 +58,14 @@ static int reduce(enum reduce_op op, lego_tensor *out, const lego_tensor *x, int
             if (op == R_MAX) yf[oi] = p[best * inner]; else yi[oi] = best;
         }
     }
-    lego_tensor_free(owned);
+    locus_tensor_free(owned);
     return 0;
 }
 
-int lego_sum(lego_tensor *out, const lego_tensor *x, int dim) { return reduce(R_SUM, out, x, dim); }
-int lego_mean(lego_tensor *out, const lego_tensor *x, int dim) { return reduce(R_MEAN, out, x, dim); }
-int lego_max(lego_tensor *out, const lego_tensor *x, int dim) { return reduce(R_MAX, out, x, dim); }
-int lego_argmax(lego_tensor *out, const lego_tensor *x, int dim) { return reduce(R_ARGMAX, out, x, dim); }
+int locus_sum(locus_tensor *out, const locus_tensor *x, int dim) { return reduce(R_SUM, out, x, dim); }
+int locus_mean(locus_tensor *out, const locus_tensor *x, int dim) { return reduce(R_MEAN, out, x, dim); }
+int locus_max(locus_tensor *out, const locus_tensor *x, int dim) { return reduce(R_MAX, out, x, dim); }
+int locus_argmax(locus_tensor *out, const locus_tensor *x, int dim) { return reduce(R_ARGMAX, out, x, dim); }
 
 /* ---- top-k: a size-k min-heap per row, then the heap sorted in descending order ------------- */
 
@@ -90,29 +90,29 @@ static void sift_down(scored *h, int64_t n, int64_t i) {
     }
 }
 
-int lego_topk(lego_tensor *values, lego_tensor *indices, const lego_tensor *x, int k) {
+int locus_topk(locus_tensor *values, locus_tensor *indices, const locus_tensor *x, int k) {
     const char *op = "topk";
-    if (lego_check_tensor(x, op, "x") || lego_check_tensor(indices, op, "indices")) return -1;
-    if (x->ndim < 1) return lego_fail("topk: x must have at least 1 dim");
+    if (locus_check_tensor(x, op, "x") || locus_check_tensor(indices, op, "indices")) return -1;
+    if (x->ndim < 1) return locus_fail("topk: x must have at least 1 dim");
     int64_t n = x->sizes[x->ndim - 1];
-    if (k < 1 || k > n) return lego_fail("topk: k = %d is not in 1..%lld", k, (long long)n);
-    int64_t oshape[LEGO_MAX_DIMS];
+    if (k < 1 || k > n) return locus_fail("topk: k = %d is not in 1..%lld", k, (long long)n);
+    int64_t oshape[LOCUS_MAX_DIMS];
     for (int i = 0; i < x->ndim; i++) oshape[i] = x->sizes[i];
     oshape[x->ndim - 1] = k;
-    if (lego_check_out(values, op, x->ndim, oshape)) return -1;
-    bool ok = indices->type == LEGO_I64 && lego_tensor_is_contiguous(indices) && lego_same_shape(indices, values);
-    if (!ok) return lego_fail("topk: indices must be contiguous i64 shaped like values, got %s", lego_tensor_describe(indices));
+    if (locus_check_out(values, op, x->ndim, oshape)) return -1;
+    bool ok = indices->type == LOCUS_I64 && locus_tensor_is_contiguous(indices) && locus_same_shape(indices, values);
+    if (!ok) return locus_fail("topk: indices must be contiguous i64 shaped like values, got %s", locus_tensor_describe(indices));
     scored *heap = malloc((size_t)k * sizeof *heap);
-    if (!heap) return lego_fail("topk: out of memory");
-    lego_tensor *owned;
-    const float *xd = lego_f32_view(x, &owned);
+    if (!heap) return locus_fail("topk: out of memory");
+    locus_tensor *owned;
+    const float *xd = locus_f32_view(x, &owned);
     if (!xd) {
         free(heap);
         return -1;
     }
-    float *vals = lego_tensor_data(values);
-    int64_t *idx = lego_tensor_data(indices);
-    for (int64_t r = 0; r < lego_tensor_numel(x) / n; r++) {
+    float *vals = locus_tensor_data(values);
+    int64_t *idx = locus_tensor_data(indices);
+    for (int64_t r = 0; r < locus_tensor_numel(x) / n; r++) {
         const float *p = xd + r * n;
         for (int64_t i = 0; i < k; i++) heap[i] = (scored){p[i], i};
         for (int64_t i = k / 2 - 1; i >= 0; i--) sift_down(heap, k, i);
@@ -135,6 +135,6 @@ int lego_topk(lego_tensor *values, lego_tensor *indices, const lego_tensor *x, i
         }
     }
     free(heap);
-    lego_tensor_free(owned);
+    locus_tensor_free(owned);
     return 0;
 }

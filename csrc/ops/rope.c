@@ -7,21 +7,21 @@
 
 #include <math.h>
 
-int lego_rope(lego_tensor *out, const lego_tensor *x, int64_t pos0, float theta, int interleaved) {
+int locus_rope(locus_tensor *out, const locus_tensor *x, int64_t pos0, float theta, int interleaved) {
     const char *op = "rope";
-    if (lego_check_tensor(x, op, "x")) return -1;
+    if (locus_check_tensor(x, op, "x")) return -1;
     if (x->ndim < 3 || !is_float_dtype(x->type) || x->sizes[x->ndim - 1] % 2)
-        return lego_fail("rope: x must be float [..., T, heads, D] with even D, got %s", lego_tensor_describe(x));
-    if (pos0 < 0) return lego_fail("rope: negative start position %lld", (long long)pos0);
-    if (!(theta > 1.0f)) return lego_fail("rope: theta must be > 1, got %g", (double)theta);
-    if (lego_check_out(out, op, x->ndim, x->sizes)) return -1;
-    lego_tensor *owned;
-    const float *xd = lego_f32_view(x, &owned);
+        return locus_fail("rope: x must be float [..., T, heads, D] with even D, got %s", locus_tensor_describe(x));
+    if (pos0 < 0) return locus_fail("rope: negative start position %lld", (long long)pos0);
+    if (!(theta > 1.0f)) return locus_fail("rope: theta must be > 1, got %g", (double)theta);
+    if (locus_check_out(out, op, x->ndim, x->sizes)) return -1;
+    locus_tensor *owned;
+    const float *xd = locus_f32_view(x, &owned);
     if (!xd) return -1;
     int64_t d = x->sizes[x->ndim - 1], h = x->sizes[x->ndim - 2], t = x->sizes[x->ndim - 3];
-    int64_t half = d / 2, outer = t ? lego_tensor_numel(x) / (t * h * d) : 0;
+    int64_t half = d / 2, outer = t ? locus_tensor_numel(x) / (t * h * d) : 0;
     int64_t step = interleaved ? 1 : half; /* distance from a pair's first element to its second */
-    float *y = lego_tensor_data(out);
+    float *y = locus_tensor_data(out);
 #pragma omp parallel for schedule(static) if (outer * t * h * d > 16384)
     for (int64_t ot = 0; ot < outer * t; ot++) {
         float pos = (float)(pos0 + ot % t);
@@ -38,6 +38,6 @@ int lego_rope(lego_tensor *out, const lego_tensor *x, int64_t pos0, float theta,
             }
         }
     }
-    lego_tensor_free(owned);
+    locus_tensor_free(owned);
     return 0;
 }

@@ -39,7 +39,7 @@ typedef struct {
     bool strip_left, strip_right; /* eat the whitespace before / after it */
 } added_token;
 
-struct lego_tokenizer {
+struct locus_tokenizer {
     piece *pieces;
     int32_t n;
     int32_t *table; /* open addressing: piece ids by text hash, -1 empty */
@@ -59,7 +59,7 @@ static uint32_t hash(const char *s, size_t n) {
     return h;
 }
 
-int32_t lego_tokenizer_id(const lego_tokenizer *t, const char *text, size_t len) {
+int32_t locus_tokenizer_id(const locus_tokenizer *t, const char *text, size_t len) {
     if (!t || !text) return -1;
     for (uint32_t i = hash(text, len) & t->table_mask;; i = (i + 1) & t->table_mask) {
         int32_t id = t->table[i];
@@ -82,11 +82,11 @@ static int byte_piece_value(const char *text, size_t len) {
     return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
 }
 
-static int build_table(lego_tokenizer *t, const char *where) {
+static int build_table(locus_tokenizer *t, const char *where) {
     uint32_t size = 1;
     while (size < 2u * (uint32_t)t->n + 1) size <<= 1;
     t->table = malloc(size * sizeof *t->table);
-    if (!t->table) return lego_fail("%s: out of memory", where);
+    if (!t->table) return locus_fail("%s: out of memory", where);
     memset(t->table, 0xff, size * sizeof *t->table);
     t->table_mask = size - 1;
     for (int i = 0; i < 256; i++) t->byte_ids[i] = -1;
@@ -96,7 +96,7 @@ static int build_table(lego_tokenizer *t, const char *where) {
         while (t->table[i] >= 0) {
             const piece *q = &t->pieces[t->table[i]];
             if (q->len == p->len && memcmp(q->text, p->text, p->len) == 0)
-                return lego_fail("%s: piece %d repeats piece %d", where, id, t->table[i]);
+                return locus_fail("%s: piece %d repeats piece %d", where, id, t->table[i]);
             i = (i + 1) & t->table_mask;
         }
         t->table[i] = id;
@@ -106,7 +106,7 @@ static int build_table(lego_tokenizer *t, const char *where) {
     return 0;
 }
 
-void lego_tokenizer_free(lego_tokenizer *t) {
+void locus_tokenizer_free(locus_tokenizer *t) {
     if (!t) return;
     for (int32_t i = 0; i < t->n; i++) free(t->pieces[i].text);
     for (int32_t i = 0; i < t->n_added; i++) free(t->added[i].text);
@@ -116,8 +116,8 @@ void lego_tokenizer_free(lego_tokenizer *t) {
     free(t);
 }
 
-static lego_tokenizer *new_tokenizer(int32_t n) {
-    lego_tokenizer *t = calloc(1, sizeof *t);
+static locus_tokenizer *new_tokenizer(int32_t n) {
+    locus_tokenizer *t = calloc(1, sizeof *t);
     if (!t) return NULL;
     t->pieces = calloc((size_t)(n ? n : 1), sizeof *t->pieces);
     if (!t->pieces) {
@@ -129,7 +129,7 @@ static lego_tokenizer *new_tokenizer(int32_t n) {
     return t;
 }
 
-static int set_piece(lego_tokenizer *t, int32_t id, const char *text, size_t len, float score, int type) {
+static int set_piece(locus_tokenizer *t, int32_t id, const char *text, size_t len, float score, int type) {
     t->pieces[id].text = malloc(len + 1);
     if (!t->pieces[id].text) return -1;
     memcpy(t->pieces[id].text, text, len);
@@ -185,25 +185,25 @@ static bool pb_field(pb *b, uint32_t *field, uint32_t *wire, uint64_t *value, pb
     }
 }
 
-static lego_tokenizer *fail_free(lego_tokenizer *t, const char *fmt, const char *path) {
-    lego_tokenizer_free(t);
-    return lego_fail_null(fmt, path);
+static locus_tokenizer *fail_free(locus_tokenizer *t, const char *fmt, const char *path) {
+    locus_tokenizer_free(t);
+    return locus_fail_null(fmt, path);
 }
 
-static lego_tokenizer *parse_model_proto(const uint8_t *data, size_t size, const char *path) {
-    if (size == 0) return lego_fail_null("%s: an empty file, not a SentencePiece model", path);
+static locus_tokenizer *parse_model_proto(const uint8_t *data, size_t size, const char *path) {
+    if (size == 0) return locus_fail_null("%s: an empty file, not a SentencePiece model", path);
     /* first pass: count the pieces */
     pb b = {data, data + size}, sub;
     uint32_t field, wire;
     uint64_t v;
     int32_t n = 0;
     while (b.p < b.end) {
-        if (!pb_field(&b, &field, &wire, &v, &sub)) return lego_fail_null("%s: not a SentencePiece model (bad protobuf)", path);
+        if (!pb_field(&b, &field, &wire, &v, &sub)) return locus_fail_null("%s: not a SentencePiece model (bad protobuf)", path);
         if (field == 1 && wire == 2) n++;
     }
-    if (n == 0) return lego_fail_null("%s: a SentencePiece model with no pieces", path);
-    lego_tokenizer *t = new_tokenizer(n);
-    if (!t) return lego_fail_null("%s: out of memory", path);
+    if (n == 0) return locus_fail_null("%s: a SentencePiece model with no pieces", path);
+    locus_tokenizer *t = new_tokenizer(n);
+    if (!t) return locus_fail_null("%s: out of memory", path);
     t->n = n; /* every slot is freed on failure (unfilled ones are NULL) */
     int model_type = 1;
     b = (pb){data, data + size};
@@ -257,18 +257,18 @@ static lego_tokenizer *parse_model_proto(const uint8_t *data, size_t size, const
     for (int32_t *sp = &t->bos; sp <= &t->unk; sp++)
         if (*sp >= t->n) *sp = -1;
     if (build_table(t, path)) {
-        lego_tokenizer_free(t);
+        locus_tokenizer_free(t);
         return NULL;
     }
     return t;
 }
 
-lego_tokenizer *lego_tokenizer_load(const char *path) {
-    if (!path) return lego_fail_null("tokenizer: path is NULL");
-    lego_storage *map = lego_storage_map_file(path);
+locus_tokenizer *locus_tokenizer_load(const char *path) {
+    if (!path) return locus_fail_null("tokenizer: path is NULL");
+    locus_storage *map = locus_storage_map_file(path);
     if (!map) return NULL;
-    lego_tokenizer *t = parse_model_proto(lego_storage_data(map), lego_storage_nbytes(map), path);
-    lego_storage_release(map);
+    locus_tokenizer *t = parse_model_proto(locus_storage_data(map), locus_storage_nbytes(map), path);
+    locus_storage_release(map);
     return t;
 }
 
@@ -279,7 +279,7 @@ static int32_t meta_id(const cJSON *meta, const char *key) {
     return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 2147483647.0 ? (int32_t)v->valuedouble : -1;
 }
 
-lego_tokenizer *lego_tokenizer_from_weights(const lego_weights *w) {
+locus_tokenizer *locus_tokenizer_from_weights(const locus_weights *w) {
     const char *where = w->nfiles ? w->files[0].path : "weights";
     const cJSON *meta = w->metadata;
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(meta, "tokenizer.ggml.model");
@@ -287,14 +287,14 @@ lego_tokenizer *lego_tokenizer_from_weights(const lego_weights *w) {
     const cJSON *scores = cJSON_GetObjectItemCaseSensitive(meta, "tokenizer.ggml.scores");
     const cJSON *types = cJSON_GetObjectItemCaseSensitive(meta, "tokenizer.ggml.token_type");
     if (!cJSON_IsString(model) || !cJSON_IsArray(tokens))
-        return lego_fail_null("%s: no tokenizer in the metadata (tokenizer.ggml.model and .tokens)", where);
+        return locus_fail_null("%s: no tokenizer in the metadata (tokenizer.ggml.model and .tokens)", where);
     if (strcmp(model->valuestring, "llama") != 0)
-        return lego_fail_null("%s: tokenizer '%s' is not SentencePiece BPE ('llama')", where, model->valuestring);
+        return locus_fail_null("%s: tokenizer '%s' is not SentencePiece BPE ('llama')", where, model->valuestring);
     int32_t n = cJSON_GetArraySize(tokens);
     if (n == 0 || (cJSON_IsArray(scores) && cJSON_GetArraySize(scores) != n) || (cJSON_IsArray(types) && cJSON_GetArraySize(types) != n))
-        return lego_fail_null("%s: tokenizer tokens, scores and types differ in length", where);
-    lego_tokenizer *t = new_tokenizer(n);
-    if (!t) return lego_fail_null("%s: out of memory", where);
+        return locus_fail_null("%s: tokenizer tokens, scores and types differ in length", where);
+    locus_tokenizer *t = new_tokenizer(n);
+    if (!t) return locus_fail_null("%s: out of memory", where);
     t->n = n; /* every slot is freed on failure (unfilled ones are NULL) */
     const cJSON *tok = tokens->child, *sc = cJSON_IsArray(scores) ? scores->child : NULL, *ty = cJSON_IsArray(types) ? types->child : NULL;
     for (int32_t id = 0; id < n; id++, tok = tok->next, sc = sc ? sc->next : NULL, ty = ty ? ty->next : NULL) {
@@ -313,7 +313,7 @@ lego_tokenizer *lego_tokenizer_from_weights(const lego_weights *w) {
     for (int32_t *sp = &t->bos; sp <= &t->unk; sp++)
         if (*sp >= t->n) *sp = -1;
     if (build_table(t, where)) {
-        lego_tokenizer_free(t);
+        locus_tokenizer_free(t);
         return NULL;
     }
     return t;
@@ -321,42 +321,42 @@ lego_tokenizer *lego_tokenizer_from_weights(const lego_weights *w) {
 
 /* ---- queries ---------------------------------------------------------------------------------- */
 
-int32_t lego_tokenizer_vocab_size(const lego_tokenizer *t) {
+int32_t locus_tokenizer_vocab_size(const locus_tokenizer *t) {
     int32_t n = t->n;
     for (int32_t i = 0; i < t->n_added; i++)
         if (t->added[i].id >= n) n = t->added[i].id + 1;
     return n;
 }
 
-int32_t lego_tokenizer_bos(const lego_tokenizer *t) { return t->bos; }
-int32_t lego_tokenizer_eos(const lego_tokenizer *t) { return t->eos; }
-int32_t lego_tokenizer_unk(const lego_tokenizer *t) { return t->unk; }
+int32_t locus_tokenizer_bos(const locus_tokenizer *t) { return t->bos; }
+int32_t locus_tokenizer_eos(const locus_tokenizer *t) { return t->eos; }
+int32_t locus_tokenizer_unk(const locus_tokenizer *t) { return t->unk; }
 
-const char *lego_tokenizer_piece(const lego_tokenizer *t, int32_t id, size_t *len) {
+const char *locus_tokenizer_piece(const locus_tokenizer *t, int32_t id, size_t *len) {
     for (int32_t i = 0; i < t->n_added; i++)
         if (t->added[i].id == id) {
             *len = t->added[i].len;
             return t->added[i].text;
         }
-    if (id < 0 || id >= t->n) return lego_fail_null("tokenizer: id %d is outside the vocabulary (%d pieces)", id, t->n);
+    if (id < 0 || id >= t->n) return locus_fail_null("tokenizer: id %d is outside the vocabulary (%d pieces)", id, t->n);
     *len = t->pieces[id].len;
     return t->pieces[id].text;
 }
 
-int lego_tokenizer_add_token(lego_tokenizer *t, const char *text, int32_t id, int strip_left, int strip_right) {
+int locus_tokenizer_add_token(locus_tokenizer *t, const char *text, int32_t id, int strip_left, int strip_right) {
     size_t len = text ? strlen(text) : 0;
-    if (len == 0) return lego_fail("tokenizer: an added token must not be empty");
-    if (id < 0) return lego_fail("tokenizer: added token '%s' has a negative id", text);
+    if (len == 0) return locus_fail("tokenizer: an added token must not be empty");
+    if (id < 0) return locus_fail("tokenizer: added token '%s' has a negative id", text);
     if (id < t->n && !(t->pieces[id].len == len && memcmp(t->pieces[id].text, text, len) == 0))
-        return lego_fail("tokenizer: added token '%s' would take id %d, which is the piece '%s'", text, id, t->pieces[id].text);
+        return locus_fail("tokenizer: added token '%s' would take id %d, which is the piece '%s'", text, id, t->pieces[id].text);
     for (int32_t i = 0; i < t->n_added; i++)
         if (t->added[i].id == id || (t->added[i].len == len && memcmp(t->added[i].text, text, len) == 0))
-            return t->added[i].id == id && t->added[i].len == len ? 0 : lego_fail("tokenizer: added token '%s' (%d) clashes with '%s' (%d)", text, id, t->added[i].text, t->added[i].id);
+            return t->added[i].id == id && t->added[i].len == len ? 0 : locus_fail("tokenizer: added token '%s' (%d) clashes with '%s' (%d)", text, id, t->added[i].text, t->added[i].id);
     added_token *grown = realloc(t->added, (size_t)(t->n_added + 1) * sizeof *grown);
-    if (!grown) return lego_fail("tokenizer: out of memory");
+    if (!grown) return locus_fail("tokenizer: out of memory");
     t->added = grown;
     char *copy = malloc(len + 1);
-    if (!copy) return lego_fail("tokenizer: out of memory");
+    if (!copy) return locus_fail("tokenizer: out of memory");
     memcpy(copy, text, len + 1);
     t->added[t->n_added++] = (added_token){copy, (uint32_t)len, id, strip_left != 0, strip_right != 0};
     return 0;
@@ -427,15 +427,15 @@ static bigram heap_pop(heap *h) {
     return top;
 }
 
-static bool mergeable(const lego_tokenizer *t, int32_t id) {
+static bool mergeable(const locus_tokenizer *t, int32_t id) {
     return id >= 0 && id < t->n && (t->pieces[id].type == PIECE_NORMAL || t->pieces[id].type == PIECE_USER);
 }
 
-static void try_pair(const lego_tokenizer *t, const symbol *s, int32_t left, int32_t right, heap *h, bool *oom) {
+static void try_pair(const locus_tokenizer *t, const symbol *s, int32_t left, int32_t right, heap *h, bool *oom) {
     if (left < 0 || right < 0) return;
     /* adjacent symbols are adjacent in the text, so their concatenation is a slice of it */
     uint32_t len = s[left].len + s[right].len;
-    int32_t id = lego_tokenizer_id(t, s[left].text, len);
+    int32_t id = locus_tokenizer_id(t, s[left].text, len);
     if (!mergeable(t, id)) return;
     if (!heap_push(h, (bigram){left, right, t->pieces[id].score, len})) *oom = true;
 }
@@ -449,7 +449,7 @@ static int utf8_len(uint8_t c) {
 }
 
 /* BPE over one normalized chunk. */
-static int bpe(const lego_tokenizer *t, const char *text, size_t n, id_list *out) {
+static int bpe(const locus_tokenizer *t, const char *text, size_t n, id_list *out) {
     if (n == 0) return 0;
     symbol *s = malloc(n * sizeof *s);
     heap h = {0};
@@ -475,7 +475,7 @@ static int bpe(const lego_tokenizer *t, const char *text, size_t n, id_list *out
         try_pair(t, s, b.left, l->next, &h, &oom);
     }
     for (int32_t i = 0; !oom && i >= 0 && count > 0; i = s[i].next) {
-        int32_t id = lego_tokenizer_id(t, s[i].text, s[i].len);
+        int32_t id = locus_tokenizer_id(t, s[i].text, s[i].len);
         if (id >= 0 && id < t->n && t->pieces[id].type != PIECE_UNUSED) {
             emit(out, id);
         } else if (t->byte_fallback) {
@@ -489,20 +489,20 @@ static int bpe(const lego_tokenizer *t, const char *text, size_t n, id_list *out
     }
     free(s);
     free(h.items);
-    return oom ? lego_fail("tokenizer: out of memory") : 0;
+    return oom ? locus_fail("tokenizer: out of memory") : 0;
 }
 
 static bool is_ascii_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
 
 /* SentencePiece's normalization of one chunk, then BPE. */
-static int encode_chunk(const lego_tokenizer *t, const char *text, size_t n, id_list *out) {
+static int encode_chunk(const locus_tokenizer *t, const char *text, size_t n, id_list *out) {
     if (t->remove_extra_whitespaces) { /* trim the ends, collapse inner runs of spaces */
         while (n > 0 && text[0] == ' ') text++, n--;
         while (n > 0 && text[n - 1] == ' ') n--;
     }
     if (n == 0) return 0;
     char *buf = malloc(3 * n + 4); /* each space may become the 3-byte "▁" */
-    if (!buf) return lego_fail("tokenizer: out of memory");
+    if (!buf) return locus_fail("tokenizer: out of memory");
     size_t m = 0;
     if (t->add_dummy_prefix) {
         memcpy(buf, t->escape_whitespaces ? "\xe2\x96\x81" : " ", t->escape_whitespaces ? 3 : 1);
@@ -552,7 +552,7 @@ static void strip_right(const char *s, size_t *n) {
 }
 
 /* The leftmost, then longest, added token at or after `from`. */
-static const added_token *next_added(const lego_tokenizer *t, const char *text, size_t n, size_t from, size_t *at) {
+static const added_token *next_added(const locus_tokenizer *t, const char *text, size_t n, size_t from, size_t *at) {
     for (size_t i = from; i < n; i++) {
         const added_token *best = NULL;
         for (int32_t k = 0; k < t->n_added; k++) {
@@ -567,8 +567,8 @@ static const added_token *next_added(const lego_tokenizer *t, const char *text, 
     return NULL;
 }
 
-int64_t lego_tokenizer_encode(const lego_tokenizer *t, const char *text, size_t n, int add_bos, int32_t *ids, int64_t cap) {
-    if (!t || (!text && n)) return lego_fail("tokenizer: NULL argument");
+int64_t locus_tokenizer_encode(const locus_tokenizer *t, const char *text, size_t n, int add_bos, int32_t *ids, int64_t cap) {
+    if (!t || (!text && n)) return locus_fail("tokenizer: NULL argument");
     id_list out = {0, ids ? cap : 0, ids, false};
     if (add_bos && t->bos >= 0) emit(&out, t->bos);
     const char *chunk = text;
@@ -591,7 +591,7 @@ int64_t lego_tokenizer_encode(const lego_tokenizer *t, const char *text, size_t 
 
 /* ---- decoding --------------------------------------------------------------------------------- */
 
-int64_t lego_tokenizer_decode(const lego_tokenizer *t, const int32_t *ids, int64_t n, int strip_leading_space, char *buf,
+int64_t locus_tokenizer_decode(const locus_tokenizer *t, const int32_t *ids, int64_t n, int strip_leading_space, char *buf,
                               int64_t cap) {
     int64_t m = 0;
     bool stripped = false;
@@ -606,7 +606,7 @@ int64_t lego_tokenizer_decode(const lego_tokenizer *t, const int32_t *ids, int64
         int32_t id = ids[i];
         if (id < 0 || id >= t->n) { /* beyond the pieces: an added token, or an error */
             size_t len;
-            const char *p = lego_tokenizer_piece(t, id, &len);
+            const char *p = locus_tokenizer_piece(t, id, &len);
             if (!p) return -1;
             PUT(p, len);
             continue;

@@ -1,13 +1,13 @@
 /* check.h — the C tests' few assertions. A failed check prints where and why and marks the
  * test failed; the test binary exits non-zero if any check failed. */
-#ifndef LEGO_CHECK_H
-#define LEGO_CHECK_H
+#ifndef LOCUS_CHECK_H
+#define LOCUS_CHECK_H
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "lego.h"
+#include "locus.h"
 
 static int check_failures = 0;
 
@@ -15,7 +15,7 @@ static int check_failures = 0;
     do {                                                                                          \
         if (!(cond)) {                                                                            \
             fprintf(stderr, "%s:%d: CHECK(%s) failed (last error: %s)\n", __FILE__, __LINE__,     \
-                    #cond, lego_last_error());                                                    \
+                    #cond, locus_last_error());                                                    \
             check_failures++;                                                                     \
         }                                                                                         \
     } while (0)
@@ -23,11 +23,11 @@ static int check_failures = 0;
 /* The call failed and its message contains `needle`. */
 #define CHECK_ERROR(call, needle)                                                                 \
     do {                                                                                          \
-        lego_clear_error();                                                                       \
+        locus_clear_error();                                                                       \
         int failed_ = (call) != 0;                                                                \
-        if (!failed_ || !strstr(lego_last_error(), needle)) {                                     \
+        if (!failed_ || !strstr(locus_last_error(), needle)) {                                     \
             fprintf(stderr, "%s:%d: expected %s to fail with \"%s\", got %s \"%s\"\n", __FILE__,  \
-                    __LINE__, #call, needle, failed_ ? "failure" : "success", lego_last_error()); \
+                    __LINE__, #call, needle, failed_ ? "failure" : "success", locus_last_error()); \
             check_failures++;                                                                     \
         }                                                                                         \
     } while (0)

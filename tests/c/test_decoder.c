@@ -39,93 +39,93 @@ void free(void *p) { __libc_free(p); }
 
 enum { LAYERS = 2, DIM = 64, HEADS = 4, KV_HEADS = 2, HIDDEN = 96, VOCAB = 160, CTX = 48, PROMPT = 20 };
 
-static lego_tensor *randn(int dtype, int64_t rows, int64_t cols, uint64_t seed, double std) {
+static locus_tensor *randn(int dtype, int64_t rows, int64_t cols, uint64_t seed, double std) {
     int64_t shape[2] = {rows, cols};
-    lego_tensor *f = lego_tensor_empty(LEGO_F32, cols ? 2 : 1, shape);
-    lego_fill_randn(f, seed, cols ? 0 : 1, std);
-    lego_tensor *t = lego_cast(f, dtype);
-    lego_tensor_free(f);
+    locus_tensor *f = locus_tensor_empty(LOCUS_F32, cols ? 2 : 1, shape);
+    locus_fill_randn(f, seed, cols ? 0 : 1, std);
+    locus_tensor *t = locus_cast(f, dtype);
+    locus_tensor_free(f);
     return t;
 }
 
-static lego_decoder *build(int dtype, lego_tensor **keep, int *nkeep) {
-    lego_decoder_config cfg = {LAYERS, DIM, HEADS, KV_HEADS, HIDDEN, VOCAB, 1e-5f, 10000.0f, 0, CTX};
-    lego_decoder *d = lego_decoder_new(&cfg);
+static locus_decoder *build(int dtype, locus_tensor **keep, int *nkeep) {
+    locus_decoder_config cfg = {LAYERS, DIM, HEADS, KV_HEADS, HIDDEN, VOCAB, 1e-5f, 10000.0f, 0, CTX};
+    locus_decoder *d = locus_decoder_new(&cfg);
     uint64_t seed = 100;
     for (int l = 0; l < LAYERS; l++) {
-        lego_tensor *w[9] = {randn(LEGO_F32, DIM, 0, seed++, 0.1), randn(dtype, DIM, DIM, seed++, 0.125),
+        locus_tensor *w[9] = {randn(LOCUS_F32, DIM, 0, seed++, 0.1), randn(dtype, DIM, DIM, seed++, 0.125),
                              randn(dtype, DIM / 2, DIM, seed++, 0.125), randn(dtype, DIM / 2, DIM, seed++, 0.125),
-                             randn(dtype, DIM, DIM, seed++, 0.125), randn(LEGO_F32, DIM, 0, seed++, 0.1),
+                             randn(dtype, DIM, DIM, seed++, 0.125), randn(LOCUS_F32, DIM, 0, seed++, 0.1),
                              randn(dtype, HIDDEN, DIM, seed++, 0.125), randn(dtype, HIDDEN, DIM, seed++, 0.125),
                              randn(dtype, DIM, HIDDEN, seed++, 0.1)};
-        CHECK(lego_decoder_set_layer(d, l, w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8]) == 0);
+        CHECK(locus_decoder_set_layer(d, l, w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8]) == 0);
         for (int i = 0; i < 9; i++) keep[(*nkeep)++] = w[i];
     }
-    lego_tensor *norm = randn(LEGO_F32, DIM, 0, seed++, 0.1), *head = randn(dtype, VOCAB, DIM, seed++, 0.125);
-    CHECK(lego_decoder_set_output(d, norm, head) == 0);
+    locus_tensor *norm = randn(LOCUS_F32, DIM, 0, seed++, 0.1), *head = randn(dtype, VOCAB, DIM, seed++, 0.125);
+    CHECK(locus_decoder_set_output(d, norm, head) == 0);
     keep[(*nkeep)++] = norm;
     keep[(*nkeep)++] = head;
     return d;
 }
 
 static void check_dtype(int dtype) {
-    lego_tensor *keep[64];
+    locus_tensor *keep[64];
     int nkeep = 0;
-    lego_decoder *d = build(dtype, keep, &nkeep);
+    locus_decoder *d = build(dtype, keep, &nkeep);
     int64_t xs[2] = {PROMPT + 12, DIM}, ls[2] = {PROMPT + 12, VOCAB}, one_x[2] = {1, DIM}, one_l[2] = {1, VOCAB};
-    lego_tensor *x = lego_tensor_empty(LEGO_F32, 2, xs), *all = lego_tensor_empty(LEGO_F32, 2, ls);
-    lego_fill_randn(x, 7, 0, 1);
-    CHECK(lego_decoder_forward(d, x, 0, all) == 0); /* everything at once */
-    lego_tensor *px = lego_view_narrow(x, 0, 0, PROMPT), *pl = lego_tensor_empty(LEGO_F32, 2, one_l);
-    CHECK(lego_decoder_forward(d, px, 0, pl) == 0); /* the prompt, keeping the last row */
-    lego_tensor *row = lego_tensor_empty(LEGO_F32, 2, one_x), *logits = lego_tensor_empty(LEGO_F32, 2, one_l);
+    locus_tensor *x = locus_tensor_empty(LOCUS_F32, 2, xs), *all = locus_tensor_empty(LOCUS_F32, 2, ls);
+    locus_fill_randn(x, 7, 0, 1);
+    CHECK(locus_decoder_forward(d, x, 0, all) == 0); /* everything at once */
+    locus_tensor *px = locus_view_narrow(x, 0, 0, PROMPT), *pl = locus_tensor_empty(LOCUS_F32, 2, one_l);
+    CHECK(locus_decoder_forward(d, px, 0, pl) == 0); /* the prompt, keeping the last row */
+    locus_tensor *row = locus_tensor_empty(LOCUS_F32, 2, one_x), *logits = locus_tensor_empty(LOCUS_F32, 2, one_l);
     for (int step = 0; step < 12; step++) {
-        lego_tensor *src = lego_view_narrow(x, 0, PROMPT + step, 1);
-        CHECK(lego_copy(row, src) == 0);
-        lego_tensor_free(src);
+        locus_tensor *src = locus_view_narrow(x, 0, PROMPT + step, 1);
+        CHECK(locus_copy(row, src) == 0);
+        locus_tensor_free(src);
 #ifndef __SANITIZE_ADDRESS__
         counting = step >= 3; /* after warm-up (thread pools, first-touch) */
 #endif
-        CHECK(lego_decoder_forward(d, row, PROMPT + step, logits) == 0);
+        CHECK(locus_decoder_forward(d, row, PROMPT + step, logits) == 0);
 #ifndef __SANITIZE_ADDRESS__
         counting = 0;
 #endif
-        lego_tensor *want = lego_view_narrow(all, 0, PROMPT + step, 1);
+        locus_tensor *want = locus_view_narrow(all, 0, PROMPT + step, 1);
         char what[64];
-        snprintf(what, sizeof what, "%s decode step %d", lego_dtype_name(dtype), step);
-        if (!close_enough(lego_tensor_data(logits), lego_tensor_data(want), VOCAB, 1e-4, 1e-5, what)) check_failures++;
-        lego_tensor_free(want);
+        snprintf(what, sizeof what, "%s decode step %d", locus_dtype_name(dtype), step);
+        if (!close_enough(locus_tensor_data(logits), locus_tensor_data(want), VOCAB, 1e-4, 1e-5, what)) check_failures++;
+        locus_tensor_free(want);
     }
 #ifndef __SANITIZE_ADDRESS__
-    if (allocations != 0) fprintf(stderr, "  %s: %ld allocations in 9 decoded tokens\n", lego_dtype_name(dtype), allocations);
+    if (allocations != 0) fprintf(stderr, "  %s: %ld allocations in 9 decoded tokens\n", locus_dtype_name(dtype), allocations);
     CHECK(allocations == 0);
     allocations = 0;
 #endif
     /* past the context: a clear error */
-    CHECK_ERROR(lego_decoder_forward(d, row, CTX, logits), "exceed the context of 48 tokens");
-    lego_tensor *ts[] = {x, all, px, pl, row, logits};
-    for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) lego_tensor_free(ts[i]);
-    for (int i = 0; i < nkeep; i++) lego_tensor_free(keep[i]);
-    lego_decoder_free(d);
+    CHECK_ERROR(locus_decoder_forward(d, row, CTX, logits), "exceed the context of 48 tokens");
+    locus_tensor *ts[] = {x, all, px, pl, row, logits};
+    for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) locus_tensor_free(ts[i]);
+    for (int i = 0; i < nkeep; i++) locus_tensor_free(keep[i]);
+    locus_decoder_free(d);
 }
 
-static void test_f32(void) { check_dtype(LEGO_F32); }
-static void test_bf16(void) { check_dtype(LEGO_BF16); }
-static void test_q8_0(void) { check_dtype(LEGO_Q8_0); }
+static void test_f32(void) { check_dtype(LOCUS_F32); }
+static void test_bf16(void) { check_dtype(LOCUS_BF16); }
+static void test_q8_0(void) { check_dtype(LOCUS_Q8_0); }
 
 static void test_bad_configs(void) {
-    lego_decoder_config bad = {2, 64, 5, 2, 96, 100, 1e-5f, 10000.0f, 0, 16}; /* 64 not divisible by 5 heads */
-    CHECK(lego_decoder_new(&bad) == NULL && strstr(lego_last_error(), "inconsistent config"));
-    lego_decoder_config ok = {1, 64, 4, 2, 96, 100, 1e-5f, 10000.0f, 0, 16};
-    lego_decoder *d = lego_decoder_new(&ok);
+    locus_decoder_config bad = {2, 64, 5, 2, 96, 100, 1e-5f, 10000.0f, 0, 16}; /* 64 not divisible by 5 heads */
+    CHECK(locus_decoder_new(&bad) == NULL && strstr(locus_last_error(), "inconsistent config"));
+    locus_decoder_config ok = {1, 64, 4, 2, 96, 100, 1e-5f, 10000.0f, 0, 16};
+    locus_decoder *d = locus_decoder_new(&ok);
     int64_t xs[2] = {2, 64};
-    lego_tensor *x = lego_tensor_new(LEGO_F32, 2, xs), *w = lego_tensor_new(LEGO_F32, 2, xs);
-    CHECK_ERROR(lego_decoder_forward(d, x, 0, NULL), "layer 0 has no weights");
-    CHECK_ERROR(lego_decoder_set_layer(d, 0, NULL, w, w, w, w, NULL, w, w, w), "attn_norm must be a float vector of 64");
-    CHECK_ERROR(lego_decoder_set_layer(d, 3, NULL, w, w, w, w, NULL, w, w, w), "layer 3 is outside 0..0");
-    lego_tensor_free(x);
-    lego_tensor_free(w);
-    lego_decoder_free(d);
+    locus_tensor *x = locus_tensor_new(LOCUS_F32, 2, xs), *w = locus_tensor_new(LOCUS_F32, 2, xs);
+    CHECK_ERROR(locus_decoder_forward(d, x, 0, NULL), "layer 0 has no weights");
+    CHECK_ERROR(locus_decoder_set_layer(d, 0, NULL, w, w, w, w, NULL, w, w, w), "attn_norm must be a float vector of 64");
+    CHECK_ERROR(locus_decoder_set_layer(d, 3, NULL, w, w, w, w, NULL, w, w, w), "layer 3 is outside 0..0");
+    locus_tensor_free(x);
+    locus_tensor_free(w);
+    locus_decoder_free(d);
 }
 
 int main(void) {

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-static char dir[] = "/tmp/lego_npy_XXXXXX";
+static char dir[] = "/tmp/locus_npy_XXXXXX";
 
 static void write_file(const char *path, const void *data, size_t n) {
     FILE *f = fopen(path, "wb");
@@ -30,16 +30,16 @@ static void test_round_trip(void) {
     char path[64];
     snprintf(path, sizeof path, "%s/rt.npy", dir);
     int64_t shape[3] = {2, 3, 5};
-    lego_tensor *t = lego_tensor_empty(LEGO_I64, 3, shape);
-    lego_fill_randn(t, 3, 0, 1000);
-    CHECK(lego_npy_save(path, t) == 0);
+    locus_tensor *t = locus_tensor_empty(LOCUS_I64, 3, shape);
+    locus_fill_randn(t, 3, 0, 1000);
+    CHECK(locus_npy_save(path, t) == 0);
     for (int use_mmap = 0; use_mmap < 2; use_mmap++) {
-        lego_tensor *back = lego_npy_load(path, use_mmap);
-        CHECK(back && back->type == LEGO_I64 && back->ndim == 3 && back->sizes[2] == 5);
-        CHECK(back && memcmp(lego_tensor_data(back), lego_tensor_data(t), 30 * 8) == 0);
-        lego_tensor_free(back);
+        locus_tensor *back = locus_npy_load(path, use_mmap);
+        CHECK(back && back->type == LOCUS_I64 && back->ndim == 3 && back->sizes[2] == 5);
+        CHECK(back && memcmp(locus_tensor_data(back), locus_tensor_data(t), 30 * 8) == 0);
+        locus_tensor_free(back);
     }
-    lego_tensor_free(t);
+    locus_tensor_free(t);
 }
 
 static void test_hostile_headers(void) {
@@ -63,26 +63,26 @@ static void test_hostile_headers(void) {
     snprintf(path, sizeof path, "%s/bad.npy", dir);
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         write_file(path, buf, make_npy(buf, cases[i].header, data, sizeof data));
-        lego_clear_error();
-        lego_tensor *t = lego_npy_load(path, 0);
-        if (t || !strstr(lego_last_error(), cases[i].error) || !strstr(lego_last_error(), path)) {
+        locus_clear_error();
+        locus_tensor *t = locus_npy_load(path, 0);
+        if (t || !strstr(locus_last_error(), cases[i].error) || !strstr(locus_last_error(), path)) {
             fprintf(stderr, "  header %zu: expected an error with \"%s\", got \"%s\"\n", i, cases[i].error,
-                    lego_last_error());
+                    locus_last_error());
             check_failures++;
         }
-        lego_tensor_free(t);
+        locus_tensor_free(t);
     }
     /* found by fuzzing: an empty array whose other dims multiply past int64 is still just empty */
     write_file(path, buf, make_npy(buf, "{'descr': '|i1', 'fortran_order': False, 'shape': (2, 0, 9223372036854775807, 9223372036854775807), }", data, 0));
-    lego_tensor *empty = lego_npy_load(path, 1);
-    CHECK(empty && lego_tensor_numel(empty) == 0 && empty->ndim == 4);
-    lego_tensor_free(empty);
+    locus_tensor *empty = locus_npy_load(path, 1);
+    CHECK(empty && locus_tensor_numel(empty) == 0 && empty->ndim == 4);
+    locus_tensor_free(empty);
     /* a header length that points past the end of the file */
     unsigned char shortfile[12] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, 0xff, 0xff, '{', '}'};
     write_file(path, shortfile, sizeof shortfile);
-    CHECK(lego_npy_load(path, 0) == NULL && strstr(lego_last_error(), "runs past the end"));
+    CHECK(locus_npy_load(path, 0) == NULL && strstr(locus_last_error(), "runs past the end"));
     write_file(path, "", 0);
-    CHECK(lego_npy_load(path, 1) == NULL && strstr(lego_last_error(), "not a .npy file"));
+    CHECK(locus_npy_load(path, 1) == NULL && strstr(locus_last_error(), "not a .npy file"));
 }
 
 /* Flips every byte of a valid file's header to several values: loading must fail cleanly or
@@ -101,23 +101,23 @@ static void test_corrupted_bytes(void) {
             bad[pos] = values[v];
             write_file(path, bad, n);
             for (int use_mmap = 0; use_mmap < 2; use_mmap++) {
-                lego_tensor *t = lego_npy_load(path, use_mmap);
+                locus_tensor *t = locus_npy_load(path, use_mmap);
                 if (t) {
                     loaded++;
-                    CHECK((size_t)lego_tensor_numel(t) * lego_dtype_size(t->type) <= sizeof data);
+                    CHECK((size_t)locus_tensor_numel(t) * locus_dtype_size(t->type) <= sizeof data);
                 } else {
                     refused++;
                 }
-                lego_tensor_free(t);
+                locus_tensor_free(t);
             }
         }
     CHECK(loaded > 0 && refused > 0);
     /* every truncation of the file */
     for (size_t len = 0; len < n; len++) {
         write_file(path, good, len);
-        lego_tensor *t = lego_npy_load(path, 0);
+        locus_tensor *t = locus_npy_load(path, 0);
         CHECK(t == NULL);
-        lego_tensor_free(t);
+        locus_tensor_free(t);
     }
 }
 

@@ -4,47 +4,47 @@
 
 #include <stdlib.h>
 
-static lego_tensor *randn(int dtype, int ndim, const int64_t *shape, uint64_t seed, double std) {
-    lego_tensor *t = lego_tensor_empty(dtype, ndim, shape);
-    lego_fill_randn(t, seed, 0, std);
+static locus_tensor *randn(int dtype, int ndim, const int64_t *shape, uint64_t seed, double std) {
+    locus_tensor *t = locus_tensor_empty(dtype, ndim, shape);
+    locus_fill_randn(t, seed, 0, std);
     return t;
 }
 
 static const char *paths[] = {"ref", "avx2", "avx512"};
 
 /* Runs op under the reference path and each optimized path the CPU has; compares outputs. */
-typedef int (*op_fn)(lego_tensor *out, void *ctx);
+typedef int (*op_fn)(locus_tensor *out, void *ctx);
 
-static void compare_paths(op_fn op, void *ctx, lego_tensor *out, double rtol, double atol, const char *what) {
-    CHECK(lego_set_kernel_path("ref") == 0);
+static void compare_paths(op_fn op, void *ctx, locus_tensor *out, double rtol, double atol, const char *what) {
+    CHECK(locus_set_kernel_path("ref") == 0);
     CHECK(op(out, ctx) == 0);
-    lego_tensor *ref = lego_clone(out);
+    locus_tensor *ref = locus_clone(out);
     for (int p = 1; p < 3; p++) {
-        if (lego_set_kernel_path(paths[p]) != 0) continue; /* not on this CPU */
-        lego_fill(out, NAN);
+        if (locus_set_kernel_path(paths[p]) != 0) continue; /* not on this CPU */
+        locus_fill(out, NAN);
         CHECK(op(out, ctx) == 0);
         char label[160];
         snprintf(label, sizeof label, "%s [%s vs ref]", what, paths[p]);
-        if (!close_enough(lego_tensor_data(out), lego_tensor_data(ref), (long)lego_tensor_numel(out), rtol, atol, label))
+        if (!close_enough(locus_tensor_data(out), locus_tensor_data(ref), (long)locus_tensor_numel(out), rtol, atol, label))
             check_failures++;
     }
-    lego_set_kernel_path("auto");
-    lego_tensor_free(ref);
+    locus_set_kernel_path("auto");
+    locus_tensor_free(ref);
 }
 
 struct linear_ctx {
-    lego_tensor *x, *w, *b;
+    locus_tensor *x, *w, *b;
 };
-static int run_linear(lego_tensor *out, void *c) {
+static int run_linear(locus_tensor *out, void *c) {
     struct linear_ctx *l = c;
-    return lego_linear(out, l->x, l->w, l->b);
+    return locus_linear(out, l->x, l->w, l->b);
 }
 
 static void test_linear_paths(void) {
     static const int64_t ms[] = {1, 2, 7, 16, 17, 33};
     static const int64_t ks[] = {1, 5, 16, 63, 64, 65, 257, 1000};
     static const int64_t ns[] = {1, 3, 31, 130};
-    static const int dts[] = {LEGO_F32, LEGO_BF16, LEGO_F16};
+    static const int dts[] = {LOCUS_F32, LOCUS_BF16, LOCUS_F16};
     uint64_t seed = 1;
     for (size_t a = 0; a < 6; a++)
         for (size_t b = 0; b < 8; b++)
@@ -52,67 +52,67 @@ static void test_linear_paths(void) {
                 for (size_t d = 0; d < 3; d++) {
                     int64_t m = ms[a], k = ks[b], n = ns[c];
                     int64_t xs[2] = {m, k}, ws[2] = {n, k}, bs[1] = {n}, os[2] = {m, n};
-                    struct linear_ctx l = {randn(LEGO_F32, 2, xs, seed++, 1.0),
+                    struct linear_ctx l = {randn(LOCUS_F32, 2, xs, seed++, 1.0),
                                            randn(dts[d], 2, ws, seed++, 1.0 / sqrt((double)k)),
-                                           (seed % 2) ? randn(LEGO_F32, 1, bs, seed, 0.1) : NULL};
+                                           (seed % 2) ? randn(LOCUS_F32, 1, bs, seed, 0.1) : NULL};
                     seed++;
-                    lego_tensor *out = lego_tensor_empty(LEGO_F32, 2, os);
+                    locus_tensor *out = locus_tensor_empty(LOCUS_F32, 2, os);
                     char what[96];
-                    snprintf(what, sizeof what, "linear %s m=%lld k=%lld n=%lld", lego_dtype_name(dts[d]),
+                    snprintf(what, sizeof what, "linear %s m=%lld k=%lld n=%lld", locus_dtype_name(dts[d]),
                              (long long)m, (long long)k, (long long)n);
                     compare_paths(run_linear, &l, out, 1e-4, 1e-4, what);
-                    lego_tensor_free(out);
-                    lego_tensor_free(l.x);
-                    lego_tensor_free(l.w);
-                    lego_tensor_free(l.b);
+                    locus_tensor_free(out);
+                    locus_tensor_free(l.x);
+                    locus_tensor_free(l.w);
+                    locus_tensor_free(l.b);
                 }
 }
 
 static void test_linear_strided_weight(void) {
     /* a weight that is a column slice of a wider matrix: rows strided, elements contiguous */
     int64_t wide[2] = {24, 100}, xs[2] = {5, 64}, os[2] = {5, 24};
-    lego_tensor *big = randn(LEGO_BF16, 2, wide, 9, 0.1), *x = randn(LEGO_F32, 2, xs, 10, 1.0);
-    lego_tensor *w = lego_view_narrow(big, 1, 10, 64), *wc = lego_contiguous(w);
-    lego_tensor *a = lego_tensor_empty(LEGO_F32, 2, os), *b = lego_tensor_empty(LEGO_F32, 2, os);
-    CHECK(lego_linear(a, x, w, NULL) == 0 && lego_linear(b, x, wc, NULL) == 0);
-    CHECK(close_enough(lego_tensor_data(a), lego_tensor_data(b), 5 * 24, 1e-6, 1e-6, "strided weight"));
-    lego_tensor *ts[] = {big, x, w, wc, a, b};
-    for (int i = 0; i < 6; i++) lego_tensor_free(ts[i]);
+    locus_tensor *big = randn(LOCUS_BF16, 2, wide, 9, 0.1), *x = randn(LOCUS_F32, 2, xs, 10, 1.0);
+    locus_tensor *w = locus_view_narrow(big, 1, 10, 64), *wc = locus_contiguous(w);
+    locus_tensor *a = locus_tensor_empty(LOCUS_F32, 2, os), *b = locus_tensor_empty(LOCUS_F32, 2, os);
+    CHECK(locus_linear(a, x, w, NULL) == 0 && locus_linear(b, x, wc, NULL) == 0);
+    CHECK(close_enough(locus_tensor_data(a), locus_tensor_data(b), 5 * 24, 1e-6, 1e-6, "strided weight"));
+    locus_tensor *ts[] = {big, x, w, wc, a, b};
+    for (int i = 0; i < 6; i++) locus_tensor_free(ts[i]);
 }
 
 struct matmul_ctx {
-    lego_tensor *a, *b;
+    locus_tensor *a, *b;
 };
-static int run_matmul(lego_tensor *out, void *c) {
+static int run_matmul(locus_tensor *out, void *c) {
     struct matmul_ctx *m = c;
-    return lego_matmul(out, m->a, m->b);
+    return locus_matmul(out, m->a, m->b);
 }
 
 static void test_matmul_paths(void) {
     /* [3, 1, 7, 9] @ [4, 9, 5] -> [3, 4, 7, 5], b given as a transposed view */
     int64_t as[4] = {3, 1, 7, 9}, bts[3] = {4, 5, 9}, os[4] = {3, 4, 7, 5};
-    lego_tensor *a = randn(LEGO_F32, 4, as, 21, 1.0), *bt = randn(LEGO_F32, 3, bts, 22, 1.0);
-    struct matmul_ctx m = {a, lego_view_transpose(bt, 1, 2)};
-    lego_tensor *out = lego_tensor_empty(LEGO_F32, 4, os);
+    locus_tensor *a = randn(LOCUS_F32, 4, as, 21, 1.0), *bt = randn(LOCUS_F32, 3, bts, 22, 1.0);
+    struct matmul_ctx m = {a, locus_view_transpose(bt, 1, 2)};
+    locus_tensor *out = locus_tensor_empty(LOCUS_F32, 4, os);
     compare_paths(run_matmul, &m, out, 1e-5, 1e-5, "batched matmul");
-    lego_tensor_free(m.b);
+    locus_tensor_free(m.b);
     /* odd sizes, both operands transposed views */
     int64_t a2[2] = {65, 17}, b2[2] = {33, 65}, o2[2] = {17, 33};
-    lego_tensor *x = randn(LEGO_F32, 2, a2, 23, 1.0), *y = randn(LEGO_F32, 2, b2, 24, 1.0);
-    struct matmul_ctx m2 = {lego_view_transpose(x, 0, 1), lego_view_transpose(y, 0, 1)};
-    lego_tensor *out2 = lego_tensor_empty(LEGO_F32, 2, o2);
+    locus_tensor *x = randn(LOCUS_F32, 2, a2, 23, 1.0), *y = randn(LOCUS_F32, 2, b2, 24, 1.0);
+    struct matmul_ctx m2 = {locus_view_transpose(x, 0, 1), locus_view_transpose(y, 0, 1)};
+    locus_tensor *out2 = locus_tensor_empty(LOCUS_F32, 2, o2);
     compare_paths(run_matmul, &m2, out2, 1e-5, 1e-5, "transposed matmul");
-    lego_tensor *ts[] = {a, bt, out, x, y, m2.a, m2.b, out2};
-    for (int i = 0; i < 8; i++) lego_tensor_free(ts[i]);
+    locus_tensor *ts[] = {a, bt, out, x, y, m2.a, m2.b, out2};
+    for (int i = 0; i < 8; i++) locus_tensor_free(ts[i]);
 }
 
 struct conv_ctx {
-    lego_tensor *x, *w, *b;
+    locus_tensor *x, *w, *b;
     int s, p;
 };
-static int run_conv(lego_tensor *out, void *c) {
+static int run_conv(locus_tensor *out, void *c) {
     struct conv_ctx *v = c;
-    return lego_conv2d(out, v->x, v->w, v->b, v->s, v->s, v->p, v->p);
+    return locus_conv2d(out, v->x, v->w, v->b, v->s, v->s, v->p, v->p);
 }
 
 static void test_conv_paths(void) {
@@ -123,79 +123,79 @@ static void test_conv_paths(void) {
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         int64_t xs[4] = {cases[i].b, cases[i].c, cases[i].h, cases[i].w};
         int64_t ws[4] = {cases[i].o, cases[i].c, cases[i].k, cases[i].k}, bs[1] = {cases[i].o};
-        struct conv_ctx v = {randn(LEGO_F32, 4, xs, 30 + i, 1.0), randn(LEGO_F32, 4, ws, 40 + i, 0.1),
-                             randn(LEGO_F32, 1, bs, 50 + i, 0.1), cases[i].s, cases[i].p};
+        struct conv_ctx v = {randn(LOCUS_F32, 4, xs, 30 + i, 1.0), randn(LOCUS_F32, 4, ws, 40 + i, 0.1),
+                             randn(LOCUS_F32, 1, bs, 50 + i, 0.1), cases[i].s, cases[i].p};
         int64_t oh = (cases[i].h + 2 * cases[i].p - cases[i].k) / cases[i].s + 1;
         int64_t ow = (cases[i].w + 2 * cases[i].p - cases[i].k) / cases[i].s + 1;
         int64_t os[4] = {cases[i].b, cases[i].o, oh, ow};
-        lego_tensor *out = lego_tensor_empty(LEGO_F32, 4, os);
+        locus_tensor *out = locus_tensor_empty(LOCUS_F32, 4, os);
         compare_paths(run_conv, &v, out, 1e-4, 1e-5, "conv2d");
-        lego_tensor *ts[] = {v.x, v.w, v.b, out};
-        for (int j = 0; j < 4; j++) lego_tensor_free(ts[j]);
+        locus_tensor *ts[] = {v.x, v.w, v.b, out};
+        for (int j = 0; j < 4; j++) locus_tensor_free(ts[j]);
     }
 }
 
 struct attention_ctx {
-    lego_tensor *q, *k, *v;
+    locus_tensor *q, *k, *v;
     int64_t pos0;
     int causal;
 };
-static int run_attention(lego_tensor *out, void *c) {
+static int run_attention(locus_tensor *out, void *c) {
     struct attention_ctx *a = c;
-    return lego_attention(out, a->q, a->k, a->v, a->pos0, a->causal);
+    return locus_attention(out, a->q, a->k, a->v, a->pos0, a->causal);
 }
 
 /* the GEMM path (many rows) against the reference's row-by-row dots, causal over a cache with GQA
  * and full */
 static void test_attention_paths(void) {
     int64_t qs[3] = {40, 8, 16}, ks[3] = {64, 2, 16};
-    lego_tensor *q = randn(LEGO_F32, 3, qs, 70, 1.0), *k = randn(LEGO_F32, 3, ks, 71, 1.0), *v = randn(LEGO_F32, 3, ks, 72, 1.0);
-    lego_tensor *out = lego_tensor_empty(LEGO_F32, 3, qs);
+    locus_tensor *q = randn(LOCUS_F32, 3, qs, 70, 1.0), *k = randn(LOCUS_F32, 3, ks, 71, 1.0), *v = randn(LOCUS_F32, 3, ks, 72, 1.0);
+    locus_tensor *out = locus_tensor_empty(LOCUS_F32, 3, qs);
     struct attention_ctx causal = {q, k, v, 17, 1}, full = {q, k, v, 0, 0};
     compare_paths(run_attention, &causal, out, 1e-4, 1e-5, "causal attention");
     compare_paths(run_attention, &full, out, 1e-4, 1e-5, "full attention");
-    lego_tensor *ts[] = {q, k, v, out};
-    for (int i = 0; i < 4; i++) lego_tensor_free(ts[i]);
+    locus_tensor *ts[] = {q, k, v, out};
+    for (int i = 0; i < 4; i++) locus_tensor_free(ts[i]);
 }
 
 static void test_threads_agree(void) {
     int64_t xs[2] = {24, 515}, ws[2] = {300, 515}, os[2] = {24, 300};
-    lego_tensor *x = randn(LEGO_F32, 2, xs, 60, 1.0), *w = randn(LEGO_BF16, 2, ws, 61, 0.05);
-    lego_tensor *a = lego_tensor_empty(LEGO_F32, 2, os), *b = lego_tensor_empty(LEGO_F32, 2, os);
-    int n = lego_num_threads();
-    lego_set_num_threads(1);
-    CHECK(lego_linear(a, x, w, NULL) == 0);
-    lego_set_num_threads(2);
-    CHECK(lego_linear(b, x, w, NULL) == 0);
-    lego_set_num_threads(n);
-    CHECK(close_enough(lego_tensor_data(a), lego_tensor_data(b), 24 * 300, 1e-5, 1e-6, "1 vs 2 threads"));
-    lego_tensor *ts[] = {x, w, a, b};
-    for (int i = 0; i < 4; i++) lego_tensor_free(ts[i]);
+    locus_tensor *x = randn(LOCUS_F32, 2, xs, 60, 1.0), *w = randn(LOCUS_BF16, 2, ws, 61, 0.05);
+    locus_tensor *a = locus_tensor_empty(LOCUS_F32, 2, os), *b = locus_tensor_empty(LOCUS_F32, 2, os);
+    int n = locus_num_threads();
+    locus_set_num_threads(1);
+    CHECK(locus_linear(a, x, w, NULL) == 0);
+    locus_set_num_threads(2);
+    CHECK(locus_linear(b, x, w, NULL) == 0);
+    locus_set_num_threads(n);
+    CHECK(close_enough(locus_tensor_data(a), locus_tensor_data(b), 24 * 300, 1e-5, 1e-6, "1 vs 2 threads"));
+    locus_tensor *ts[] = {x, w, a, b};
+    for (int i = 0; i < 4; i++) locus_tensor_free(ts[i]);
 }
 
 static void test_op_errors(void) {
     int64_t s23[2] = {2, 3}, s32[2] = {3, 2}, s22[2] = {2, 2}, s4[1] = {4}, s2[1] = {2};
-    lego_tensor *a = lego_tensor_new(LEGO_F32, 2, s23), *b = lego_tensor_new(LEGO_F32, 2, s32);
-    lego_tensor *o22 = lego_tensor_new(LEGO_F32, 2, s22), *o23 = lego_tensor_new(LEGO_F32, 2, s23);
-    lego_tensor *v4 = lego_tensor_new(LEGO_F32, 1, s4), *i2 = lego_tensor_new(LEGO_I64, 1, s2);
-    CHECK_ERROR(lego_matmul(o22, a, a), "matmul: cannot multiply [2, 3] f32 by [2, 3] f32");
-    CHECK_ERROR(lego_matmul(o23, a, b), "matmul: out has shape [2, 3] f32, expected [2, 2]");
-    CHECK_ERROR(lego_linear(o23, a, a, NULL), "linear: out has shape [2, 3] f32, expected [2, 2]");
-    CHECK_ERROR(lego_linear(o22, a, b, NULL), "does not match weight [3, 2] f32 (last dim must be 2)");
-    CHECK_ERROR(lego_add(o23, a, v4), "add: shapes [2, 3] f32 and [4] f32 do not broadcast");
-    CHECK_ERROR(lego_layer_norm(o23, a, v4, NULL, 1e-5f), "layer_norm: weight must be a float vector of 3 elements");
-    CHECK_ERROR(lego_softmax(i2, v4), "softmax: out must be contiguous f32, got [2] i64");
-    CHECK_ERROR(lego_embedding(o23, a, v4), "embedding: ids must be i32 or i64");
-    CHECK_ERROR(lego_rope(o23, a, 0, 10000.0f, 0), "rope: x must be float [..., T, heads, D]");
-    CHECK_ERROR(lego_topk(o22, i2, a, 5), "topk: k = 5 is not in 1..3");
-    CHECK_ERROR(lego_sum(o22, a, 2), "sum: dim 2 out of range");
-    CHECK_ERROR(lego_linear(o22, NULL, a, NULL), "linear: x is NULL");
-    lego_tensor *ts[] = {a, b, o22, o23, v4, i2};
-    for (int i = 0; i < 6; i++) lego_tensor_free(ts[i]);
+    locus_tensor *a = locus_tensor_new(LOCUS_F32, 2, s23), *b = locus_tensor_new(LOCUS_F32, 2, s32);
+    locus_tensor *o22 = locus_tensor_new(LOCUS_F32, 2, s22), *o23 = locus_tensor_new(LOCUS_F32, 2, s23);
+    locus_tensor *v4 = locus_tensor_new(LOCUS_F32, 1, s4), *i2 = locus_tensor_new(LOCUS_I64, 1, s2);
+    CHECK_ERROR(locus_matmul(o22, a, a), "matmul: cannot multiply [2, 3] f32 by [2, 3] f32");
+    CHECK_ERROR(locus_matmul(o23, a, b), "matmul: out has shape [2, 3] f32, expected [2, 2]");
+    CHECK_ERROR(locus_linear(o23, a, a, NULL), "linear: out has shape [2, 3] f32, expected [2, 2]");
+    CHECK_ERROR(locus_linear(o22, a, b, NULL), "does not match weight [3, 2] f32 (last dim must be 2)");
+    CHECK_ERROR(locus_add(o23, a, v4), "add: shapes [2, 3] f32 and [4] f32 do not broadcast");
+    CHECK_ERROR(locus_layer_norm(o23, a, v4, NULL, 1e-5f), "layer_norm: weight must be a float vector of 3 elements");
+    CHECK_ERROR(locus_softmax(i2, v4), "softmax: out must be contiguous f32, got [2] i64");
+    CHECK_ERROR(locus_embedding(o23, a, v4), "embedding: ids must be i32 or i64");
+    CHECK_ERROR(locus_rope(o23, a, 0, 10000.0f, 0), "rope: x must be float [..., T, heads, D]");
+    CHECK_ERROR(locus_topk(o22, i2, a, 5), "topk: k = 5 is not in 1..3");
+    CHECK_ERROR(locus_sum(o22, a, 2), "sum: dim 2 out of range");
+    CHECK_ERROR(locus_linear(o22, NULL, a, NULL), "linear: x is NULL");
+    locus_tensor *ts[] = {a, b, o22, o23, v4, i2};
+    for (int i = 0; i < 6; i++) locus_tensor_free(ts[i]);
 }
 
 int main(void) {
-    printf("kernel path: %s (cpu: %s)\n", lego_kernel_path(), lego_cpu_features());
+    printf("kernel path: %s (cpu: %s)\n", locus_kernel_path(), locus_cpu_features());
     RUN(test_linear_paths);
     RUN(test_linear_strided_weight);
     RUN(test_matmul_paths);

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 static char fixtures[512];
-static char tmpdir[] = "/tmp/lego_weights_XXXXXX";
+static char tmpdir[] = "/tmp/locus_weights_XXXXXX";
 
 static const char *fx(const char *rel) {
     static char buf[8][768];
@@ -19,20 +19,20 @@ static const char *fx(const char *rel) {
 }
 
 /* The tensor's values as f32 (or i64 for integers) equal the reference .npy bit for bit. */
-static int same_as_reference(lego_tensor *t, const char *name) {
+static int same_as_reference(locus_tensor *t, const char *name) {
     char ref_path[768];
     snprintf(ref_path, sizeof ref_path, "%s/ckpt/ref/%s.npy", fixtures, name);
-    lego_tensor *ref = lego_npy_load(ref_path, 0);
+    locus_tensor *ref = locus_npy_load(ref_path, 0);
     if (!ref) return 0;
-    int want_type = ref->type == LEGO_BOOL ? LEGO_U8 : ref->type;
-    lego_tensor *a = lego_cast(t, want_type), *b = lego_cast(ref, want_type);
+    int want_type = ref->type == LOCUS_BOOL ? LOCUS_U8 : ref->type;
+    locus_tensor *a = locus_cast(t, want_type), *b = locus_cast(ref, want_type);
     int ok = a && b && a->ndim == b->ndim;
     for (int i = 0; ok && i < a->ndim; i++) ok = a->sizes[i] == b->sizes[i];
-    ok = ok && memcmp(lego_tensor_data(a), lego_tensor_data(b), (size_t)lego_tensor_numel(a) * lego_dtype_size(want_type)) == 0;
+    ok = ok && memcmp(locus_tensor_data(a), locus_tensor_data(b), (size_t)locus_tensor_numel(a) * locus_dtype_size(want_type)) == 0;
     if (!ok) fprintf(stderr, "  %s differs from %s\n", name, ref_path);
-    lego_tensor_free(a);
-    lego_tensor_free(b);
-    lego_tensor_free(ref);
+    locus_tensor_free(a);
+    locus_tensor_free(b);
+    locus_tensor_free(ref);
     return ok;
 }
 
@@ -40,18 +40,18 @@ static const char *state_dict[] = {"embed.weight", "proj.0.weight", "proj.0.bias
                                    "position_ids", "mask",          "scalar",      "empty"};
 
 static void check_layout(const char *rel, const char *prefix, const char *format) {
-    lego_weights *w = lego_weights_open(fx(rel));
+    locus_weights *w = locus_weights_open(fx(rel));
     CHECK(w != NULL);
     if (!w) return;
-    CHECK(strcmp(lego_weights_format(w), format) == 0);
+    CHECK(strcmp(locus_weights_format(w), format) == 0);
     for (size_t i = 0; i < sizeof state_dict / sizeof *state_dict; i++) {
         char name[128];
         snprintf(name, sizeof name, "%s%s", prefix, state_dict[i]);
-        lego_tensor *t = lego_weights_get(w, name);
+        locus_tensor *t = locus_weights_get(w, name);
         CHECK(t && same_as_reference(t, state_dict[i]));
-        lego_tensor_free(t);
+        locus_tensor_free(t);
     }
-    lego_weights_close(w);
+    locus_weights_close(w);
 }
 
 static void test_layouts_agree(void) {
@@ -63,69 +63,69 @@ static void test_layouts_agree(void) {
 }
 
 static void test_views_and_sharing(void) {
-    lego_weights *w = lego_weights_open(fx("nested.pth"));
+    locus_weights *w = locus_weights_open(fx("nested.pth"));
     CHECK(w != NULL);
     if (!w) return;
-    lego_tensor *tr = lego_weights_get(w, "model.views.transposed"), *rows = lego_weights_get(w, "model.views.rows"),
-                *base = lego_weights_get(w, "model.views.base");
+    locus_tensor *tr = locus_weights_get(w, "model.views.transposed"), *rows = locus_weights_get(w, "model.views.rows"),
+                *base = locus_weights_get(w, "model.views.base");
     CHECK(tr && rows && base);
     if (tr && rows && base) {
         CHECK(tr->strides[0] == 1 && tr->strides[1] == 10); /* saved non-contiguous, kept so */
         CHECK(same_as_reference(tr, "views.transposed") && same_as_reference(rows, "views.rows"));
         /* one storage: the row view starts two rows into the base tensor's bytes */
-        CHECK((char *)lego_tensor_data(rows) == (char *)lego_tensor_data(base) + 2 * 10 * sizeof(float));
+        CHECK((char *)locus_tensor_data(rows) == (char *)locus_tensor_data(base) + 2 * 10 * sizeof(float));
     }
-    lego_tensor_free(tr);
-    lego_tensor_free(rows);
-    const lego_weight_info *info = lego_weights_find(w, "model.views.base");
+    locus_tensor_free(tr);
+    locus_tensor_free(rows);
+    const locus_weight_info *info = locus_weights_find(w, "model.views.base");
     CHECK(info && strcmp(info->stored_type, "torch.FloatStorage") == 0 && info->ndim == 2);
-    lego_weights_close(w); /* base keeps its mapping */
+    locus_weights_close(w); /* base keeps its mapping */
     CHECK(same_as_reference(base, "views.base"));
-    lego_tensor_free(base);
+    locus_tensor_free(base);
 }
 
 static void test_gguf(void) {
-    lego_weights *w = lego_weights_open(fx("model.gguf"));
+    locus_weights *w = locus_weights_open(fx("model.gguf"));
     CHECK(w != NULL);
     if (!w) return;
-    lego_tensor *t = lego_weights_get(w, "embed.weight");
+    locus_tensor *t = locus_weights_get(w, "embed.weight");
     CHECK(t && same_as_reference(t, "embed.weight"));
-    lego_tensor_free(t);
-    const lego_weight_info *q8 = lego_weights_find(w, "gguf.q8");
+    locus_tensor_free(t);
+    const locus_weight_info *q8 = locus_weights_find(w, "gguf.q8");
     CHECK(q8 && strcmp(q8->stored_type, "Q8_0") == 0 && q8->sizes[0] == 4 && q8->sizes[1] == 64 && q8->nbytes == 8 * 34);
-    const char *meta = lego_weights_metadata_json(w);
-    CHECK(strstr(meta, "\"lego.test.words\":[\"alpha\",\"beta\",\"gamma\"]") != NULL);
-    CHECK(strstr(meta, "\"lego.test.ints\":[-1,0,7]") != NULL);
-    lego_weights_close(w);
+    const char *meta = locus_weights_metadata_json(w);
+    CHECK(strstr(meta, "\"locus.test.words\":[\"alpha\",\"beta\",\"gamma\"]") != NULL);
+    CHECK(strstr(meta, "\"locus.test.ints\":[-1,0,7]") != NULL);
+    locus_weights_close(w);
 }
 
 static void test_gguf_round_trip(void) {
-    lego_weights *w = lego_weights_open(fx("model.gguf"));
+    locus_weights *w = locus_weights_open(fx("model.gguf"));
     CHECK(w != NULL);
     if (!w) return;
-    int64_t n = lego_weights_count(w);
+    int64_t n = locus_weights_count(w);
     const char *names[16];
-    lego_tensor *ts[16];
+    locus_tensor *ts[16];
     for (int64_t i = 0; i < n && i < 16; i++) {
-        names[i] = lego_weights_info_at(w, i)->name;
-        ts[i] = lego_weights_get(w, names[i]);
+        names[i] = locus_weights_info_at(w, i)->name;
+        ts[i] = locus_weights_get(w, names[i]);
     }
     char out[640];
     snprintf(out, sizeof out, "%s/round.gguf", tmpdir);
-    CHECK(lego_gguf_save(out, lego_weights_metadata_json(w), lego_weights_metadata_types_json(w), n,
-                         names, (const lego_tensor *const *)ts) == 0);
-    lego_weights *back = lego_weights_open(out);
-    CHECK(back && lego_weights_count(back) == n);
+    CHECK(locus_gguf_save(out, locus_weights_metadata_json(w), locus_weights_metadata_types_json(w), n,
+                         names, (const locus_tensor *const *)ts) == 0);
+    locus_weights *back = locus_weights_open(out);
+    CHECK(back && locus_weights_count(back) == n);
     for (int64_t i = 0; back && i < n; i++) {
-        lego_tensor *t = lego_weights_get(back, names[i]);
+        locus_tensor *t = locus_weights_get(back, names[i]);
         CHECK(t && t->type == ts[i]->type &&
-              memcmp(lego_tensor_data(t), lego_tensor_data(ts[i]), (size_t)lego_weights_find(w, names[i])->nbytes) == 0);
-        lego_tensor_free(t);
+              memcmp(locus_tensor_data(t), locus_tensor_data(ts[i]), (size_t)locus_weights_find(w, names[i])->nbytes) == 0);
+        locus_tensor_free(t);
     }
-    CHECK(back && strcmp(lego_weights_metadata_types_json(back), lego_weights_metadata_types_json(w)) == 0);
-    lego_weights_close(back);
-    for (int64_t i = 0; i < n; i++) lego_tensor_free(ts[i]);
-    lego_weights_close(w);
+    CHECK(back && strcmp(locus_weights_metadata_types_json(back), locus_weights_metadata_types_json(w)) == 0);
+    locus_weights_close(back);
+    for (int64_t i = 0; i < n; i++) locus_tensor_free(ts[i]);
+    locus_weights_close(w);
 }
 
 static void test_refusals(void) {
@@ -157,16 +157,16 @@ static void test_refusals(void) {
         {"does_not_exist.safetensors", "cannot open"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        lego_clear_error();
-        lego_weights *w = lego_weights_open(fx(cases[i].file));
-        const char *msg = lego_last_error();
+        locus_clear_error();
+        locus_weights *w = locus_weights_open(fx(cases[i].file));
+        const char *msg = locus_last_error();
         if (w || !strstr(msg, cases[i].error) || !strstr(msg, fx(cases[i].file))) {
             fprintf(stderr, "  %s: expected an error with \"%s\", got \"%s\"\n", cases[i].file, cases[i].error, msg);
             check_failures++;
         }
-        lego_weights_close(w);
+        locus_weights_close(w);
     }
-    CHECK(access("/tmp/lego_pickle_was_executed", F_OK) != 0); /* nothing ran */
+    CHECK(access("/tmp/locus_pickle_was_executed", F_OK) != 0); /* nothing ran */
 }
 
 static void test_missing_shard(void) {
@@ -174,8 +174,8 @@ static void test_missing_shard(void) {
     snprintf(dir, sizeof dir, "%s/shards", tmpdir);
     snprintf(cmd, sizeof cmd, "cp -r %s %s && rm %s/model-00002-of-00002.safetensors", fx("sharded_st"), dir, dir);
     CHECK(system(cmd) == 0);
-    CHECK(lego_weights_open(dir) == NULL && strstr(lego_last_error(), "names shard 'model-00002-of-00002.safetensors', which is missing"));
-    CHECK(lego_weights_open(tmpdir) == NULL && strstr(lego_last_error(), "no weights found"));
+    CHECK(locus_weights_open(dir) == NULL && strstr(locus_last_error(), "names shard 'model-00002-of-00002.safetensors', which is missing"));
+    CHECK(locus_weights_open(tmpdir) == NULL && strstr(locus_last_error(), "no weights found"));
 }
 
 static void write_bytes(const char *path, const unsigned char *data, size_t n) {
@@ -202,26 +202,26 @@ static void corrupt_sweep(const char *rel, size_t span, const char *ext) {
             memcpy(bad, good, n);
             bad[pos] = values[v];
             write_bytes(path, bad, n);
-            lego_weights *w = lego_weights_open(path);
+            locus_weights *w = locus_weights_open(path);
             if (w) {
                 opened++;
-                for (int64_t i = 0; i < lego_weights_count(w); i++) {
-                    lego_tensor *t = lego_weights_get(w, lego_weights_info_at(w, i)->name);
+                for (int64_t i = 0; i < locus_weights_count(w); i++) {
+                    locus_tensor *t = locus_weights_get(w, locus_weights_info_at(w, i)->name);
                     if (t) { /* touch every byte it claims */
-                        lego_tensor *c = lego_cast(t, LEGO_F32);
-                        lego_tensor_free(c);
+                        locus_tensor *c = locus_cast(t, LOCUS_F32);
+                        locus_tensor_free(c);
                     }
-                    lego_tensor_free(t);
+                    locus_tensor_free(t);
                 }
-                lego_weights_close(w);
+                locus_weights_close(w);
             } else {
                 refused++;
             }
         }
     for (size_t len = 0; len < n; len += (len < 512 ? 1 : 7)) {
         write_bytes(path, good, len);
-        lego_weights *w = lego_weights_open(path);
-        lego_weights_close(w);
+        locus_weights *w = locus_weights_open(path);
+        locus_weights_close(w);
     }
     CHECK(opened + refused > 0);
     free(good);
@@ -235,7 +235,7 @@ static void test_corruption_sweeps(void) {
 }
 
 int main(void) {
-    const char *env = getenv("LEGO_FIXTURES");
+    const char *env = getenv("LOCUS_FIXTURES");
     snprintf(fixtures, sizeof fixtures, "%s", env ? env : "tests/fixtures");
     if (!mkdtemp(tmpdir)) return 1;
     RUN(test_layouts_agree);

@@ -2,7 +2,7 @@
  * the extension FUZZ_EXT (so the format is chosen as it would be for a real file), then opened as
  * a checkpoint (or .npy, a tokenizer.model, an image), and everything it yields is used. Built by tests/fuzz/run.sh
  * with AddressSanitizer and UBSan, once per format. */
-#include "lego.h"
+#include "locus.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,59 +13,59 @@
 #error "define FUZZ_EXT, e.g. -DFUZZ_EXT=\".gguf\""
 #endif
 
-static void touch(const lego_tensor *t) {
-    lego_tensor *f = lego_cast(t, LEGO_F32); /* reads every element it claims */
-    lego_tensor_free(f);
+static void touch(const locus_tensor *t) {
+    locus_tensor *f = locus_cast(t, LOCUS_F32); /* reads every element it claims */
+    locus_tensor_free(f);
 }
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
     static char path[64];
-    if (!path[0]) snprintf(path, sizeof path, "/dev/shm/lego_fuzz_%d%s", (int)getpid(), FUZZ_EXT);
+    if (!path[0]) snprintf(path, sizeof path, "/dev/shm/locus_fuzz_%d%s", (int)getpid(), FUZZ_EXT);
     FILE *f = fopen(path, "wb");
     if (!f) return 0;
     fwrite(data, 1, size, f);
     fclose(f);
     if (strcmp(FUZZ_EXT, ".model") == 0) { /* a SentencePiece tokenizer.model */
-        lego_tokenizer *t = lego_tokenizer_load(path);
+        locus_tokenizer *t = locus_tokenizer_load(path);
         if (t) {
             static const char text[] = "Hello world, naïve 🦙 <im_patch>\n\t end";
             int32_t ids[256];
             char back[1024];
-            lego_tokenizer_add_token(t, "<im_patch>", lego_tokenizer_vocab_size(t), 1, 1);
-            int64_t n = lego_tokenizer_encode(t, text, sizeof text - 1, 1, ids, 256);
-            if (n > 0 && n <= 256) lego_tokenizer_decode(t, ids, n, 1, back, sizeof back);
-            lego_tokenizer_free(t);
+            locus_tokenizer_add_token(t, "<im_patch>", locus_tokenizer_vocab_size(t), 1, 1);
+            int64_t n = locus_tokenizer_encode(t, text, sizeof text - 1, 1, ids, 256);
+            if (n > 0 && n <= 256) locus_tokenizer_decode(t, ids, n, 1, back, sizeof back);
+            locus_tokenizer_free(t);
         }
         return 0;
     }
     if (strcmp(FUZZ_EXT, ".jpg") == 0 || strcmp(FUZZ_EXT, ".png") == 0) { /* pictures, then GroundingGPT's preprocessing */
-        lego_tensor *img = lego_image_load(path, 1);
+        locus_tensor *img = locus_image_load(path, 1);
         if (img && img->sizes[0] * img->sizes[1] <= 1 << 20) {
             int64_t shape[3] = {32, 32, 3};
-            lego_tensor *small = lego_tensor_empty(LEGO_U8, 3, shape);
-            lego_image_resize(small, img);
-            lego_tensor_free(small);
+            locus_tensor *small = locus_tensor_empty(LOCUS_U8, 3, shape);
+            locus_image_resize(small, img);
+            locus_tensor_free(small);
         }
-        lego_tensor_free(img);
+        locus_tensor_free(img);
         return 0;
     }
     if (strcmp(FUZZ_EXT, ".npy") == 0) {
         for (int use_mmap = 0; use_mmap < 2; use_mmap++) {
-            lego_tensor *t = lego_npy_load(path, use_mmap);
+            locus_tensor *t = locus_npy_load(path, use_mmap);
             if (t) touch(t);
-            lego_tensor_free(t);
+            locus_tensor_free(t);
         }
         return 0;
     }
-    lego_weights *w = lego_weights_open(path);
+    locus_weights *w = locus_weights_open(path);
     if (!w) return 0;
-    for (int64_t i = 0; i < lego_weights_count(w); i++) {
-        lego_tensor *t = lego_weights_get(w, lego_weights_info_at(w, i)->name);
+    for (int64_t i = 0; i < locus_weights_count(w); i++) {
+        locus_tensor *t = locus_weights_get(w, locus_weights_info_at(w, i)->name);
         if (t) touch(t);
-        lego_tensor_free(t);
+        locus_tensor_free(t);
     }
-    (void)lego_weights_metadata_json(w);
-    (void)lego_weights_metadata_types_json(w);
-    lego_weights_close(w);
+    (void)locus_weights_metadata_json(w);
+    (void)locus_weights_metadata_types_json(w);
+    locus_weights_close(w);
     return 0;
 }

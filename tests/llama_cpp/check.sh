@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Does llama.cpp (through node-llama-cpp@3.21.1 from npm) load the GGUF files lego writes?
-#  - a tiny random LLaMA written by lego, in f32 and quantized to q8_0 and q4_0: loads and generates;
-#  - with ../shared/assets: stories260K rewritten by `lego convert` (f32 and q8_0) generates the same
+# Does llama.cpp (through node-llama-cpp@3.21.1 from npm) load the GGUF files locus writes?
+#  - a tiny random LLaMA written by locus, in f32 and quantized to q8_0 and q4_0: loads and generates;
+#  - with ../shared/assets: stories260K rewritten by `locus convert` (f32 and q8_0) generates the same
 #    greedy text as the original file.
 # Exit 0 = passed, 1 = failed, 77 = skipped (no node/npm, or the npm registry is unreachable).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-lego="$root/bin/lego"
-npm_dir=${LEGO_NPM_DIR:-$root/build/npm}
+locus="$root/bin/locus"
+npm_dir=${LOCUS_NPM_DIR:-$root/build/npm}
 command -v node >/dev/null && command -v npm >/dev/null || { echo "skipped: node or npm not installed"; exit 77; }
 if [ ! -d "$npm_dir/node_modules/node-llama-cpp" ]; then
   mkdir -p "$npm_dir"
@@ -25,17 +25,17 @@ status=0
 for q in f32 q8_0 q4_0; do
   qarg=$q
   [ $q = f32 ] && qarg=
-  "$lego" run "$here/make_tiny_llama.lua" "$tmp/tiny_$q.gguf" $qarg || { echo "FAILED: writing tiny_$q.gguf"; status=1; continue; }
+  "$locus" run "$here/make_tiny_llama.lua" "$tmp/tiny_$q.gguf" $qarg || { echo "FAILED: writing tiny_$q.gguf"; status=1; continue; }
   out=$(run "$tmp/tiny_$q.gguf" "ab" 8)
-  if echo "$out" | grep -q '"tensors":21'; then echo "ok: llama.cpp loads lego's tiny llama ($q): $out"; else echo "FAILED: tiny_$q.gguf: $out"; status=1; fi
+  if echo "$out" | grep -q '"tensors":21'; then echo "ok: llama.cpp loads locus's tiny llama ($q): $out"; else echo "FAILED: tiny_$q.gguf: $out"; status=1; fi
 done
 shared="$root/../shared/assets/models/stories260K.gguf"
 if [ -f "$shared" ]; then
   want=$(run "$shared" "Once upon a time" 24)
   for q in f32 q8_0; do
-    "$lego" convert "$shared" "$tmp/stories_$q.gguf" --type $q >/dev/null || { echo "FAILED: lego convert --type $q"; status=1; continue; }
+    "$locus" convert "$shared" "$tmp/stories_$q.gguf" --type $q >/dev/null || { echo "FAILED: locus convert --type $q"; status=1; continue; }
     got=$(run "$tmp/stories_$q.gguf" "Once upon a time" 24)
-    if [ "$got" = "$want" ]; then echo "ok: stories260K via lego convert ($q) generates the original text"; else echo "FAILED: stories260K $q: $got, expected $want"; status=1; fi
+    if [ "$got" = "$want" ]; then echo "ok: stories260K via locus convert ($q) generates the original text"; else echo "FAILED: stories260K $q: $got, expected $want"; status=1; fi
   done
 else
   echo "note: ../shared/assets absent, stories260K round trip not checked"

@@ -1,7 +1,7 @@
--- Writes a tiny random LLaMA as GGUF with lego's writer: the metadata, tensor names and shapes
+-- Writes a tiny random LLaMA as GGUF with locus's writer: the metadata, tensor names and shapes
 -- llama.cpp expects, a byte-level vocabulary, weights in f32 and, with arg[2] = "q8_0", the 2-D
--- weights quantized.   lego run tests/llama_cpp/make_tiny_llama.lua OUT.gguf [q8_0]
-local T = lego.tensor
+-- weights quantized.   locus run tests/llama_cpp/make_tiny_llama.lua OUT.gguf [q8_0]
+local T = locus.tensor
 local out, qtype = arg[1], arg[2]
 local dim, hidden, layers, heads, kv_heads = 64, 96, 2, 4, 2
 local tokens, scores, types = { "<unk>", "<s>", "</s>" }, { 0, 0, 0 }, { 2, 3, 3 }
@@ -34,9 +34,9 @@ for l = 0, layers - 1 do
     list[#list + 1] = { b .. t[1], t[2] }
   end
 end
-lego.gguf.save(out, list, {
+locus.gguf.save(out, list, {
   metadata = {
-    ["general.architecture"] = "llama", ["general.name"] = "lego tiny llama",
+    ["general.architecture"] = "llama", ["general.name"] = "locus tiny llama",
     ["llama.context_length"] = 256, ["llama.embedding_length"] = dim, ["llama.block_count"] = layers,
     ["llama.feed_forward_length"] = hidden, ["llama.rope.dimension_count"] = dim / heads,
     ["llama.attention.head_count"] = heads, ["llama.attention.head_count_kv"] = kv_heads,

@@ -1,7 +1,7 @@
 -- Sound in, against torchaudio and ImageBind's audio preprocessing (tests/fixtures/make_audio.py).
-local lego = require "lego"
+local locus = require "locus"
 local helper = require "helper"
-local A = lego.audio
+local A = locus.audio
 local fx = helper.fixtures .. "/audio/"
 local shared = helper.root .. "/../shared/assets/media/audio/"
 
@@ -32,10 +32,10 @@ describe("audio", function()
   it("resamples to 16 kHz as torchaudio.functional.resample does", function()
     for _, name in ipairs { "dog.flac", "tone_32k.flac", "u8_6ch_8k.wav", "s16_192k.wav", "short_0.1s.wav" } do
       if not path_of(name) then goto continue end
-      local want = lego.npy.load(fx .. name .. ".resampled.npy")
+      local want = locus.npy.load(fx .. name .. ".resampled.npy")
       local w = A.read(path_of(name)):select(1, 1)
       local got = want:size(1) == 1 and w:view(1, -1)
-        or lego.tensor.cat({ w:narrow(1, 1, 8000), w:narrow(1, w:size(1) - 7999, 8000) }, 1):view(2, 8000)
+        or locus.tensor.cat({ w:narrow(1, 1, 8000), w:narrow(1, w:size(1) - 7999, 8000) }, 1):view(2, 8000)
       helper.assert_close(got, want, 0, 2e-5, name)
       ::continue::
     end
@@ -75,11 +75,11 @@ describe("audio", function()
       "aac_3s.m4a", "u8_6ch_8k.wav", "s16_192k.wav", "short_0.1s.wav", "silent.wav" } do
       if not path_of(name) then goto continue end
       local x, spans = A.load(path_of(name))
-      local want_spans = lego.npy.load(fx .. name .. ".spans.npy")
+      local want_spans = locus.npy.load(fx .. name .. ".spans.npy")
       for k = 1, 3 do
         assert.are.same({ want_spans:get(k, 1), want_spans:get(k, 2) }, spans[k], name .. " clip " .. k)
       end
-      helper.assert_close(x, lego.npy.load(fx .. name .. ".fbank.npy"), 0, 1e-3, name)
+      helper.assert_close(x, locus.npy.load(fx .. name .. ".fbank.npy"), 0, 1e-3, name)
       ::continue::
     end
   end)

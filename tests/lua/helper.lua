@@ -1,13 +1,13 @@
 -- Shared by the Lua specs: paths, fixtures and tolerant comparisons.
-local lego = require "lego"
+local locus = require "locus"
 
 local helper = {}
-local root = lego.core.checkout_root
+local root = locus.core.checkout_root
 helper.root = root
 helper.fixtures = root .. "/tests/fixtures"
-helper.lego_cmd = root .. "/bin/lego"
+helper.locus_cmd = root .. "/bin/locus"
 
-function helper.fixture(name) return lego.npy.load(helper.fixtures .. "/ops/" .. name .. ".npy") end
+function helper.fixture(name) return locus.npy.load(helper.fixtures .. "/ops/" .. name .. ".npy") end
 
 -- Largest |got - want| / (atol + rtol |want|) over all elements must stay <= 1.
 function helper.assert_close(got, want, rtol, atol, what)
@@ -35,6 +35,30 @@ end
 
 function helper.assert_equal(got, want, what) helper.assert_close(got, want, 0, 0, what) end
 
+-- The error model for comparing two f32 computations of the same function that may add in another
+-- order (PyTorch vs locus, a batch vs one frame, oneDNN's kernels for other row counts, another
+-- kernel path). A dot product of k terms in f32 is off by about u*sqrt(k) of its terms' scale
+-- (u = 2^-24; rounding errors add like a random walk, Higham 2.8), and each of `layers` stages
+-- stacked on one another adds its own. So |got - want| <= C * u * sqrt(k) * layers * scale, with
+-- scale = max |want| (the tensor's magnitude: an element near zero is as uncertain as a large one)
+-- and C = 64 for what normalizations and softmax amplify. The bound does not depend on the CPU,
+-- on its kernels or on the number of rows, and is still ~1e-4 of the scale or tighter at the
+-- fixtures' sizes: a wrong weight, a transposed matrix or a missing stage is off by the scale itself.
+helper.F32_UNIT_ROUNDOFF = 2 ^ -24
+helper.F32_SAFETY = 64
+function helper.f32_tolerance(k, layers, scale)
+  return helper.F32_SAFETY * helper.F32_UNIT_ROUNDOFF * math.sqrt(k) * (layers or 1) * scale
+end
+
+-- opts: k (terms per dot product), layers (stacked stages, default 1), what
+function helper.assert_f32(got, want, opts)
+  assert(opts and opts.k, "assert_f32: give k, the terms per dot product")
+  local scale = want:float():abs():max():item()
+  local atol = helper.f32_tolerance(opts.k, opts.layers, math.max(scale, 1e-30))
+  helper.assert_close(got, want, 0, atol, (opts.what or "tensor") .. (" (error model: k %d, layers %d, scale %.3g)"):format(
+    opts.k, opts.layers or 1, scale))
+end
+
 -- Runs a shell command; returns its exit status and output (stdout and stderr together).
 function helper.sh(cmd)
   local f = io.popen("(" .. cmd .. ") 2>&1; echo \"__rc=$?\"")
@@ -44,6 +68,9 @@ function helper.sh(cmd)
   return rc, (out:gsub("__rc=%d+%s*$", ""))
 end
 
+-- s as one shell word, whatever it holds (newlines, quotes)
+function helper.quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
 function helper.tmpdir()
   local rc, out = helper.sh("mktemp -d")
   assert(rc == 0, out)
@@ -52,14 +79,14 @@ end
 
 -- Runs fn under each kernel path this CPU has (ref first), restoring "auto" afterwards.
 function helper.each_kernel_path(fn)
-  local features = lego.cpu_features()
+  local features = locus.cpu_features()
   local paths = { "ref" }
   if features:match("avx2") and features:match("fma") then paths[#paths + 1] = "avx2" end
   if features:match("avx512f") and features:match("avx512bw") then paths[#paths + 1] = "avx512" end
   for _, p in ipairs(paths) do
-    lego.set_kernel_path(p)
+    locus.set_kernel_path(p)
     local ok, err = pcall(fn, p)
-    lego.set_kernel_path("auto")
+    locus.set_kernel_path("auto")
     if not ok then error(("[kernel path %s] %s"):format(p, tostring(err)), 0) end
   end
 end

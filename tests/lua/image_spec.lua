@@ -1,12 +1,12 @@
 -- Pictures in, against Pillow and numpy (tests/fixtures/make_images.py): GroundingGPT's
 -- expand2square + CLIPImageProcessor, bit for bit where Pillow's arithmetic is integer.
-local lego = require "lego"
+local locus = require "locus"
 local helper = require "helper"
-local I = lego.image
+local I = locus.image
 local fx = helper.fixtures .. "/images/"
 local photos = helper.root .. "/../shared/assets/media/images/"
 
-local function npy(name) return lego.npy.load(fx .. name .. ".npy") end
+local function npy(name) return locus.npy.load(fx .. name .. ".npy") end
 
 describe("image", function()
   it("resizes exactly as Pillow's bicubic: shrinking, stretching, squashing, identity", function()
@@ -57,7 +57,7 @@ describe("image", function()
   it("refuses broken files and decompression bombs with the file and the reason", function()
     local cases = {
       ["truncated.jpg"] = "truncated JPEG", ["corrupt.jpg"] = "corrupt JPEG", ["empty.jpg"] = "empty file",
-      ["not_an_image.png"] = "not an image lego can decode", ["bomb.png"] = "100000 x 100000 pixels is beyond lego's limit",
+      ["not_an_image.png"] = "not an image locus can decode", ["bomb.png"] = "100000 x 100000 pixels is beyond locus's limit",
       ["missing.png"] = "cannot open",
     }
     for file, msg in pairs(cases) do

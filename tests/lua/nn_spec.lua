@@ -1,6 +1,6 @@
-local lego = require "lego"
+local locus = require "locus"
 local helper = require "helper"
-local T, nn = lego.tensor, lego.nn
+local T, nn = locus.tensor, locus.nn
 
 describe("nn modules", function()
   it("Linear, LayerNorm, RMSNorm, GELU, SiLU, Embedding compute what the ops compute", function()

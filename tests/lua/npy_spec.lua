@@ -1,6 +1,6 @@
-local lego = require "lego"
+local locus = require "locus"
 local helper = require "helper"
-local T, npy = lego.tensor, lego.npy
+local T, npy = locus.tensor, locus.npy
 local dir = helper.fixtures .. "/npy/"
 
 describe("npy", function()

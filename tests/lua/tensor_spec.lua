@@ -1,6 +1,6 @@
-local lego = require "lego"
+local locus = require "locus"
 local helper = require "helper"
-local T = lego.tensor
+local T = locus.tensor
 
 describe("tensor", function()
   it("creates tensors of every dtype with shape, dtype and values", function()
@@ -104,13 +104,13 @@ describe("tensor", function()
     assert.has_error(function() return a + T.zeros(4) end, "add: shapes [2, 3] and [4] do not broadcast")
   end)
 
-  it("raises errors that carry liblego's message", function()
+  it("raises errors that carry liblocus's message", function()
     local t = T.zeros(2, 3)
     assert.has_error(function() t:narrow(2, 3, 2) end, "narrow: [2, 4) is outside dim 1 of size 3")
     assert.has_error(function() t:select(3, 1) end, "select: dim 2 out of range for 2 dims")
     assert.has_error(function() t:get(3, 1) end, "index 3 out of range for dim 1 of size 2")
     assert.has_error(function() T.zeros({ 2 }, "f64") end)
-    assert.has_error(function() T.zeros(-1) end, "zeros: lego_tensor_new: negative size -1 in dim 0")
+    assert.has_error(function() T.zeros(-1) end, "zeros: locus_tensor_new: negative size -1 in dim 0")
     assert.has_error(function() t:matmul(T.zeros(2, 3)) end,
       "matmul: cannot multiply [2, 3] f32 by [2, 3] f32 (need float [..., M, K] @ [..., K, N])")
   end)
@@ -126,7 +126,7 @@ describe("tensor", function()
   end)
 
   it("frees tensors when they are collected: 100k tensors keep memory flat", function()
-    local C = lego.core.C
+    local C = locus.core.C
     local function rss_kb()
       local f = io.open("/proc/self/statm")
       local pages = f:read("*n")
@@ -135,7 +135,7 @@ describe("tensor", function()
       return pages * 4
     end
     collectgarbage()
-    local storages0 = tonumber(C.lego_live_storages())
+    local storages0 = tonumber(C.locus_live_storages())
     for _ = 1, 2000 do local _ = T.zeros(64, 64) end -- warm up allocator and JIT
     collectgarbage()
     local rss0 = rss_kb()
@@ -149,6 +149,6 @@ describe("tensor", function()
     assert.is_true(peak < 200000, ("resident memory grew by %d kB during the loop"):format(peak))
     collectgarbage()
     collectgarbage()
-    assert.is_true(tonumber(C.lego_live_storages()) <= storages0 + 2, "storages leaked")
+    assert.is_true(tonumber(C.locus_live_storages()) <= storages0 + 2, "storages leaked")
   end)
 end)

@@ -1,6 +1,6 @@
 -- The tokenizer against sentencepiece (fixtures by tests/fixtures/make_tokenizer.py), llama.cpp's
 -- published vectors, and transformers' slow LlamaTokenizer with GroundingGPT's added tokens.
-local lego = require "lego"
+local locus = require "locus"
 local helper = require "helper"
 local cjson = require "cjson"
 local fx = helper.fixtures .. "/tokenizer/"
@@ -26,12 +26,12 @@ end
 
 describe("tokenizer", function()
   it("matches sentencepiece on a BPE model trained with byte fallback", function()
-    check_cases(lego.tokenizer.load(fx .. "tiny.model"), cases "tiny_cases.json", { bos = false })
+    check_cases(locus.tokenizer.load(fx .. "tiny.model"), cases "tiny_cases.json", { bos = false })
   end)
 
   it("matches sentencepiece with LLaMA's tokenizer: every script, emoji, whitespace runs, 10k characters", function()
     if not have(shared .. "tokenizer/tokenizer.model") then return pending("../shared/assets is absent") end
-    check_cases(lego.tokenizer.load(shared .. "tokenizer/tokenizer.model"), cases "llama_cases.json", { bos = false })
+    check_cases(locus.tokenizer.load(shared .. "tokenizer/tokenizer.model"), cases "llama_cases.json", { bos = false })
   end)
 
   it("reproduces llama.cpp's test vectors from tokenizer.model and from GGUF", function()
@@ -49,7 +49,7 @@ describe("tokenizer", function()
     end
     assert.are.equal(#want, #texts)
     for _, src in ipairs { dir .. "tokenizer.model", dir .. "ggml-vocab-llama-spm.gguf" } do
-      local tok = lego.tokenizer.load(src)
+      local tok = locus.tokenizer.load(src)
       assert.are.equal(32000, tok:vocab_size())
       for i, text in ipairs(texts) do
         local ids = tok:encode(text, { bos = false })
@@ -58,9 +58,9 @@ describe("tokenizer", function()
     end
   end)
 
-  it("splits GroundingGPT's added tokens out whole and strips the whitespace around them, as HF's slow tokenizer", function()
+  it("splits GroundingGPT's added tokens out whole and strips the whitespace around them, as 4.31's slow tokenizer", function()
     if not have(shared .. "tokenizer/tokenizer.model") then return pending("../shared/assets is absent") end
-    local tok = lego.tokenizer.load(shared .. "tokenizer/tokenizer.model")
+    local tok = locus.tokenizer.load(shared .. "tokenizer/tokenizer.model", { added_token_spaces = "strip" })
     for i, t in ipairs(ADDED) do tok:add_token(t, 31999 + i) end
     check_cases(tok, cases "added_cases.json")
     assert.are.same({ 1, 32002, 6804 }, tok:encode("<im_end>\nWhere")) -- <im_end>, ▁Where
@@ -83,20 +83,80 @@ describe("tokenizer", function()
     end
     write("added_tokens.json", cjson.encode(added))
     write("special_tokens_map.json", '{"bos_token": {"content": "<s>", "lstrip": false, "rstrip": false}, "eos_token": "</s>"}')
-    local tok = lego.tokenizer.load(tmp)
+    local tok = locus.tokenizer.load(tmp, { added_token_spaces = "strip" })
     assert.are.equal(32009, tok:vocab_size())
     assert.are.same({ 1, 32001, 32000, 32002 }, tok:encode("<im_start><im_patch><im_end>"))
-    -- "<s>" as an AddedToken without lstrip/rstrip keeps the spaces; "</s>" as a plain string strips them
+    -- "<s>" as an AddedToken without lstrip/rstrip keeps the spaces, and so does "</s>" as a plain
+    -- string: LlamaTokenizer makes it an AddedToken without stripping
     assert.are.same({ 1, 263, 29871, 1, 29871, 289 }, tok:encode("a <s> b"))
-    assert.are.same({ 1, 263, 2, 289 }, tok:encode("a </s> b"))
-    local rc, out = helper.sh(helper.lego_cmd .. " tokenize --model " .. tmp .. " 'Where is <im_patch> it?'")
+    assert.are.same({ 1, 263, 29871, 2, 29871, 289 }, tok:encode("a </s> b"))
+    local rc, out = helper.sh(helper.locus_cmd .. " tokenize --added-token-spaces strip --model " .. tmp .. " 'Where is <im_patch> it?'")
     assert.are.equal(0, rc, out)
     assert.are.equal("1 6804 338 32000 372 29973\n", out)
+    rc, out = helper.sh(helper.locus_cmd .. " tokenize --model " .. tmp .. " 'Where is <im_patch> it?'") -- "keep", the default
+    assert.are.equal(0, rc, out)
+    assert.are.equal("1 6804 338 29871 32000 29871 372 29973\n", out)
+    rc, out = helper.sh(helper.locus_cmd .. " tokenize --added-token-spaces both --model " .. tmp .. " 'x'")
+    assert.are_not.equal(0, rc)
+    assert.truthy(out:find('added_token_spaces must be "keep" or "strip"', 1, true), out)
     os.execute("rm -rf " .. tmp)
   end)
 
+  it("reads 4.31- and 4.34-style directories as each transformers version does, in both modes", function()
+    local all = cases "layout_cases.json"
+    for _, layout in ipairs { "hf431", "hf434" } do
+      for _, spaces in ipairs { "strip", "keep" } do
+        local tok = locus.tokenizer.load(fx .. layout, { added_token_spaces = spaces })
+        assert.are.equal(409, tok:vocab_size())
+        check_cases(tok, all["tiny/" .. layout .. "/" .. spaces])
+      end
+    end
+    if not have(shared .. "tokenizer/tokenizer.model") then return pending("../shared/assets is absent: tiny.model only") end
+    local files = cases "llama_layouts.json"
+    for layout, contents in pairs(files) do
+      local tmp = helper.tmpdir()
+      os.execute(("cp %stokenizer/tokenizer.model %s/"):format(shared, tmp))
+      for name, content in pairs(contents) do
+        local f = io.open(tmp .. "/" .. name, "w")
+        f:write(cjson.encode(content))
+        f:close()
+      end
+      for _, spaces in ipairs { "strip", "keep" } do
+        check_cases(locus.tokenizer.load(tmp, { added_token_spaces = spaces }), all["llama/" .. layout .. "/" .. spaces])
+      end
+      os.execute("rm -rf " .. tmp)
+    end
+  end)
+
+  it("gives the same prompt ids in every fresh process", function()
+    local prompt = cases("layout_cases.json")["tiny/hf434/keep"][2]
+    for _, spaces in ipairs { "keep", "strip" } do
+      local want = table.concat(cases("layout_cases.json")["tiny/hf434/" .. spaces][2].ids, " ") .. "\n"
+      for run = 1, 6 do
+        local rc, out = helper.sh(("%s tokenize --added-token-spaces %s --model %shf434 %s"):format(helper.locus_cmd, spaces,
+          fx, helper.quote(prompt.text)))
+        assert.are.equal(0, rc, out)
+        assert.are.equal(want, out, spaces .. ", run " .. run)
+      end
+    end
+  end)
+
+  it("decodes bytes that form no UTF-8 as U+FFFD, one per byte, in decode and in streams", function()
+    local tok = locus.tokenizer.load(fx .. "tiny.model")
+    local byte = function(b) return tok:id(("<0x%02X>"):format(b)) end
+    local ok = tok:encode("ok", { bos = false })
+    local ids = { ok[1], byte(0xe6), byte(0x97), byte(0xa5), byte(0xe1), byte(0xff), byte(0xe1), byte(0x80) }
+    -- 日 is whole; 0xe1 then 0xff is broken; the answer ends inside 0xe1 0x80
+    assert.are.equal(tok:decode({ ok[1] }) .. "日\239\191\189\239\191\189\239\191\189\239\191\189", tok:decode(ids))
+    assert.are.equal(tok:decode({ ok[1] }) .. "日\xe1\xff\xe1\x80", tok:decode(ids, { raw = true }))
+    local s, out = tok:stream(), {}
+    for _, id in ipairs(ids) do out[#out + 1] = s:push(id) end
+    assert.are.equal("", out[2]) -- 0xe6 waits for the rest of its character
+    assert.are.equal(tok:decode(ids), table.concat(out) .. s:flush())
+  end)
+
   it("decodes as sentencepiece, and streams whole UTF-8 characters", function()
-    local tok = lego.tokenizer.load(fx .. "tiny.model")
+    local tok = locus.tokenizer.load(fx .. "tiny.model")
     local text = "naïve 🦙 日本 ok"
     local ids = tok:encode(text, { bos = false })
     assert.are.equal(text, tok:decode(ids))
@@ -115,19 +175,19 @@ describe("tokenizer", function()
 
   it("reads a GGUF vocabulary and refuses broken models", function()
     if have(shared .. "models/stories260K.gguf") then
-      local tok = lego.tokenizer.load(shared .. "models/stories260K.gguf")
+      local tok = locus.tokenizer.load(shared .. "models/stories260K.gguf")
       assert.are.equal(512, tok:vocab_size())
       assert.are.equal(1, tok:bos())
       assert.are.equal(2, tok:eos())
       assert.are.equal("Once upon a time", tok:decode(tok:encode("Once upon a time")))
     end
-    local ok, err = pcall(lego.tokenizer.load, helper.fixtures .. "/a.npy")
+    local ok, err = pcall(locus.tokenizer.load, helper.fixtures .. "/a.npy")
     assert.is_false(ok)
     assert.truthy(err:find("a.npy: not a SentencePiece model", 1, true), err)
-    ok, err = pcall(lego.tokenizer.load, helper.fixtures .. "/ckpt/model.gguf")
+    ok, err = pcall(locus.tokenizer.load, helper.fixtures .. "/ckpt/model.gguf")
     assert.is_false(ok)
     assert.truthy(err:find("no tokenizer in the metadata", 1, true), err)
-    local tok = lego.tokenizer.load(fx .. "tiny.model")
+    local tok = locus.tokenizer.load(fx .. "tiny.model")
     assert.has_error(function() tok:add_token("", 500) end)
     assert.has_error(function() tok:add_token("<x>", 5) end) -- id 5 is a piece with other text
     assert.has_error(function() tok:piece(100000) end)

@@ -1,0 +1,428 @@
+-- locus.cli: the `locus` command's subcommands.
+local cli = {}
+
+local usage = [[
+usage: locus [command] [args]
+
+  locus                     interactive console with `locus` loaded
+  locus run FILE [ARGS]     run a Lua script with `locus` loaded (arg[0] = FILE, arg[1..] = ARGS)
+  locus inspect PATH [--json]  tensors (name, dtype, shape, bytes) and metadata of a checkpoint
+                           file or model directory
+  locus convert SRC OUT.gguf [--type f32|f16|bf16|q8_0|q4_0]
+                           any checkpoint to GGUF, tensor names and metadata kept; --type
+                           converts 2-D float weights (rows a multiple of 32 for q8_0/q4_0),
+                           leaving 1-D tensors (norms, biases) as they are, as llama.cpp does;
+                           bool and u8 tensors become i8 and i32 (GGUF has neither)
+  locus tokenize --model PATH [--no-bos] [--pieces] TEXT
+                           token ids of TEXT (PATH: tokenizer.model, a GGUF file or a model
+                           directory with its added tokens); --pieces prints id and piece per line
+  locus generate --model PATH --prompt TEXT [--max-new-tokens N] [--temperature T] [--top-k K]
+                [--top-p P] [--repetition-penalty R] [--seed S] [--stop TEXT] [--no-bos] [--json]
+                           text from a LLaMA-architecture model (HF directory or GGUF), streamed;
+                           --json prints one object {text, tokens, prompt_tokens, stopped, timing}
+  locus ground --model DIR [--vision-tower DIR] [--image FILE] [--video FILE] [--audio FILE] [--json] [--draw OUT.png]
+              [--max-new-tokens N] [--temperature T] [--top-p P] [--seed S] [--threads N] [--template training]
+              [--eva F --blip2 F] [--imagebind F] QUESTION
+                           GroundingGPT's answer about an image, a video and/or a sound, with its boxes
+                           in pixels of the photo and spans in seconds of the video; --json prints
+                           {text, tokens, boxes, spans, image, video, timing}; --draw
+                           writes the photo with the boxes numbered as listed
+  locus chat --model DIR [--vision-tower DIR] --image FILE [--temperature T] [--max-new-tokens N]
+                           a conversation about the image in the terminal (Ctrl-D ends it)
+  locus dump --model DIR [--vision-tower DIR] [--image FILE] [--video FILE] [--audio FILE] --prompt QUESTION --out DIR
+            [--greedy N] [--pixel-values F.npy] [--frames F.npy] [--fbank F.npy]
+                           every stage as .npy: pixel_values, image_features, image_embeds;
+                           frame_indices, frames, eva_features (frame 0), video_embeds;
+                           fbank [3, 1, 128, 204], audio_clip_embeds, audio_embeds;
+                           input_ids, logits (last prompt position), greedy
+  locus info                version, library, CPU features, kernels and threads
+  locus help                this text
+
+Environment: LOCUS_NUM_THREADS (threads), LOCUS_KERNEL=ref|avx2|avx512 (force a kernel path).]]
+
+local function fail(msg)
+  io.stderr:write("locus: ", tostring(msg), "\n")
+  return 1
+end
+
+local commands = {}
+
+-- Options of one command: spec maps "--name" to "flag", "string", "number" or "list" (repeatable);
+-- returns the options by name and the positional arguments. Mistakes raise errors for main().
+local function parse(cmd, args, spec, max_positional)
+  local opts, positional = {}, {}
+  local i = 1
+  while i <= #args do
+    local a, kind = args[i], spec[args[i]]
+    if kind == "flag" then
+      opts[a] = true
+    elseif kind then
+      local v = args[i + 1]
+      if v == nil then error(cmd .. ": " .. a .. " needs a value", 0) end
+      if kind == "number" then v = tonumber(v) or error(cmd .. ": " .. a .. " needs a number, got " .. v, 0) end
+      if kind == "list" then
+        opts[a] = opts[a] or {}
+        table.insert(opts[a], v)
+      else
+        opts[a] = v
+      end
+      i = i + 1
+    elseif a:sub(1, 2) == "--" then
+      error(cmd .. ": unknown option " .. a, 0)
+    else
+      positional[#positional + 1] = a
+    end
+    i = i + 1
+  end
+  if #positional > max_positional then error(cmd .. ": too many arguments (quote text that has spaces)", 0) end
+  return opts, positional
+end
+
+function commands.run(args)
+  local file = args[1]
+  if not file then return fail("run: missing FILE\n" .. usage) end
+  local chunk, err = loadfile(file)
+  if not chunk then return fail(err) end
+  _G.locus = require "locus"
+  local script_args = { [0] = file }
+  for i = 2, #args do script_args[i - 1] = args[i] end
+  _G.arg = script_args
+  local ok, res = xpcall(chunk, debug.traceback, unpack(script_args))
+  if not ok then return fail(res) end
+  return type(res) == "number" and res or 0
+end
+
+local function human_bytes(n)
+  local units = { "B", "KB", "MB", "GB", "TB" }
+  local i = 1
+  while n >= 1024 and i < #units do
+    n = n / 1024
+    i = i + 1
+  end
+  return i == 1 and ("%d B"):format(n) or ("%.1f %s"):format(n, units[i])
+end
+
+-- metadata values in one line each: long arrays are summarized
+local function short_value(v)
+  if type(v) ~= "table" then return tostring(v) end
+  local n = #v
+  if n > 8 then return ("[%d %ss]"):format(n, type(v[1]) == "string" and "string" or type(v[1])) end
+  local parts = {}
+  for i = 1, n do parts[i] = short_value(v[i]) end
+  return "[" .. table.concat(parts, ", ") .. "]"
+end
+
+function commands.inspect(args)
+  local o, pos = parse("inspect", args, { ["--json"] = "flag" }, 1)
+  local path, as_json = pos[1], o["--json"]
+  if not path then return fail("inspect: missing PATH\n" .. usage) end
+  local w = require("locus").weights.open(path)
+  local infos, metadata = w:infos(), w:metadata()
+  if as_json then
+    local json = require "locus.json"
+    local tensors = {}
+    for i, info in ipairs(infos) do
+      tensors[i] = json.object({ name = info.name, dtype = info.dtype or info.stored_type, shape = json.array(info.shape) },
+        { "name", "dtype", "shape" })
+    end
+    -- the metadata as the file orders it (GGUF's own order), not re-sorted
+    print(('{"format":%s,"tensors":%s,"metadata":%s}'):format(json.encode(w:format()), json.encode(json.array(tensors)),
+      w:metadata_json()))
+    return 0
+  end
+  local rows, widths, total = {}, { 4, 5, 5, 5 }, 0
+  for i, info in ipairs(infos) do
+    rows[i] = { info.name, info.dtype or info.stored_type, "[" .. table.concat(info.shape, ", ") .. "]", tostring(info.nbytes) }
+    for c = 1, 4 do widths[c] = math.max(widths[c], #rows[i][c]) end
+    total = total + info.nbytes
+  end
+  local fmt = ("%%-%ds  %%-%ds  %%-%ds  %%%ds"):format(widths[1], widths[2], widths[3], widths[4])
+  print(("%s (%s)"):format(path, w:format()))
+  print(fmt:format("name", "dtype", "shape", "bytes"))
+  for _, r in ipairs(rows) do print(fmt:format(r[1], r[2], r[3], r[4])) end
+  print(("%d tensors, %s (%d bytes)"):format(#rows, human_bytes(total), total))
+  local keys = {}
+  for k in pairs(metadata) do keys[#keys + 1] = k end
+  table.sort(keys)
+  if #keys > 0 then print("metadata:") end
+  for _, k in ipairs(keys) do print(("  %s = %s"):format(k, short_value(metadata[k]))) end
+  return 0
+end
+
+function commands.convert(args)
+  local o, pos = parse("convert", args, { ["--type"] = "string" }, 2)
+  local src, out, to = pos[1], pos[2], o["--type"]
+  if not (src and out) then return fail("convert: need SRC and OUT.gguf\n" .. usage) end
+  local locus = require "locus"
+  local quantized = to == "q8_0" or to == "q4_0"
+  if to and not ({ f32 = 1, f16 = 1, bf16 = 1, q8_0 = 1, q4_0 = 1 })[to] then
+    return fail("convert: --type must be f32, f16, bf16, q8_0 or q4_0")
+  end
+  local w = locus.weights.open(src)
+  local list = {}
+  for _, name in ipairs(w:names()) do
+    local t = w:get(name)
+    local s = t:shape()
+    local convertible = to and locus.tensor.is_float(t) and #s == 2 and (not quantized or s[2] % 32 == 0)
+    if convertible then
+      t = t:to(to)
+    elseif t:dtype() == "bool" or t:dtype() == "u8" then -- GGUF has neither: the nearest integer type
+      t = t:to(t:dtype() == "bool" and "i8" or "i32")
+    end
+    list[#list + 1] = { name, t }
+  end
+  local gguf_source = w:format() == "gguf"
+  locus.gguf.save(out, list, { metadata_json = gguf_source and w:metadata_json() or "{}",
+    types_json = gguf_source and w:metadata_types_json() or nil })
+  print(("%s: %d tensors%s"):format(out, #list, to and (" (2-D weights as " .. to .. ")") or ""))
+  return 0
+end
+
+function commands.tokenize(args)
+  local o, pos = parse("tokenize", args, { ["--model"] = "string", ["--no-bos"] = "flag", ["--pieces"] = "flag",
+    ["--added-token-spaces"] = "string" }, 1)
+  local model, bos, pieces, text = o["--model"], not o["--no-bos"], o["--pieces"], pos[1]
+  if not (model and text) then return fail("tokenize: need --model PATH and TEXT\n" .. usage) end
+  local tok = require("locus").tokenizer.load(model, { added_token_spaces = o["--added-token-spaces"] })
+  local ids = tok:encode(text, { bos = bos })
+  if pieces then
+    for _, id in ipairs(ids) do print(("%d\t%s"):format(id, tok:piece(id))) end
+  else
+    print(table.concat(ids, " "))
+  end
+  return 0
+end
+
+local function now() return require("locus.core").clock() end
+
+function commands.generate(args)
+  local numbers = { ["--max-new-tokens"] = "max_new_tokens", ["--temperature"] = "temperature", ["--top-k"] = "top_k",
+    ["--top-p"] = "top_p", ["--repetition-penalty"] = "repetition_penalty", ["--seed"] = "seed" }
+  local spec = { ["--model"] = "string", ["--prompt"] = "string", ["--stop"] = "list", ["--no-bos"] = "flag", ["--json"] = "flag",
+    ["--added-token-spaces"] = "string" }
+  for k in pairs(numbers) do spec[k] = "number" end
+  local opts = parse("generate", args, spec, 0)
+  local o = { max_new_tokens = 128, prompt = opts["--prompt"], stop = opts["--stop"] or {}, bos = not opts["--no-bos"] }
+  for flag, key in pairs(numbers) do
+    if opts[flag] then o[key] = opts[flag] end
+  end
+  local model, as_json = opts["--model"], opts["--json"]
+  if not (model and o.prompt) then return fail("generate: need --model PATH and --prompt TEXT\n" .. usage) end
+  local m = require("locus").llm.load(model, { added_token_spaces = opts["--added-token-spaces"] })
+  local t0, t_first = now(), nil
+  o.on_token = function(text)
+    t_first = t_first or now()
+    if not as_json then
+      io.write(text)
+      io.flush()
+    end
+  end
+  local out = m:generate(o)
+  local t1 = now()
+  t_first = t_first or t1
+  if not as_json then
+    io.write("\n")
+    return 0
+  end
+  local json = require "locus.json"
+  local decode_n = math.max(#out.ids - 1, 0)
+  print(json.encode(json.object({ text = out.text, tokens = json.array(out.ids), prompt_tokens = out.prompt_tokens,
+    stopped = out.stopped or json.null,
+    timing = json.object({ prefill_s = t_first - t0, decode_s = t1 - t_first,
+      decode_tokens_per_s = decode_n > 0 and decode_n / math.max(t1 - t_first, 1e-9) or 0 }, { "prefill_s", "decode_s" }) },
+    { "text", "tokens", "prompt_tokens", "stopped", "timing" })))
+  return 0
+end
+
+local ground_spec = { ["--model"] = "string", ["--vision-tower"] = "string", ["--image"] = "string", ["--video"] = "string", ["--eva"] = "string", ["--blip2"] = "string",
+  ["--audio"] = "string", ["--imagebind"] = "string",
+  ["--json"] = "flag", ["--draw"] = "string", ["--max-new-tokens"] = "number", ["--temperature"] = "number", ["--top-p"] = "number",
+  ["--seed"] = "number", ["--threads"] = "number", ["--template"] = "string", ["--added-token-spaces"] = "string" }
+
+local function load_groundinggpt(o)
+  local locus = require "locus"
+  if o["--threads"] then locus.set_num_threads(o["--threads"]) end
+  return locus.load(o["--model"], { vision_tower = o["--vision-tower"], template = o["--template"], eva = o["--eva"],
+    blip2 = o["--blip2"], imagebind = o["--imagebind"], added_token_spaces = o["--added-token-spaces"] })
+end
+
+-- The JSON object `ground --json` prints: text, tokens (the answer's), prompt_tokens (how many), boxes (pixels of the photo and fractions of
+-- the padded square), spans (seconds and fractions; null seconds without a duration), problems,
+-- the media's size, and each stage's seconds.
+function cli.ground_json(r)
+  local json = require "locus.json"
+  local boxes, spans, problems = json.array(), json.array(), json.array()
+  for i, b in ipairs(r.boxes) do
+    boxes[i] = json.object({ phrase = b.phrase, box = json.array { b.x0, b.y0, b.x1, b.y1 },
+      fractions = json.array { b.fx0, b.fy0, b.fx1, b.fy1 } }, { "phrase", "box", "fractions" })
+  end
+  for i, sp in ipairs(r.spans) do
+    spans[i] = json.object({ phrase = sp.phrase, seconds = sp.t0 and json.array { sp.t0, sp.t1 } or json.null,
+      fractions = json.array { sp.f0, sp.f1 } }, { "phrase", "seconds", "fractions" })
+  end
+  for i, p in ipairs(r.problems or {}) do problems[i] = json.object({ text = p.text, reason = p.reason }, { "text", "reason" }) end
+  return json.object({ text = r.text, tokens = json.array(r.tokens), prompt_tokens = r.prompt_tokens, boxes = boxes,
+    spans = spans, problems = problems,
+    image = r.width and json.object({ width = r.width, height = r.height }, { "width", "height" }) or nil,
+    video = r.duration and { duration = r.duration } or nil, timing = r.timing },
+    { "text", "tokens", "prompt_tokens", "boxes", "spans", "problems", "image", "video", "timing" })
+end
+
+function commands.ground(args)
+  local o, pos = parse("ground", args, ground_spec, 1)
+  if not (o["--model"] and (o["--image"] or o["--video"] or o["--audio"]) and pos[1]) then
+    return fail("ground: need --model DIR, --image FILE, --video FILE and/or --audio FILE, and a QUESTION\n" .. usage)
+  end
+  local m = load_groundinggpt(o)
+  local img = o["--image"] and require("locus").image.load(o["--image"])
+  local r = m:ground { image = img, video = o["--video"], audio = o["--audio"], question = pos[1], max_new_tokens = o["--max-new-tokens"],
+    temperature = o["--temperature"], top_p = o["--top-p"], seed = o["--seed"] }
+  if o["--draw"] and img then
+    local I = require("locus").image
+    I.save(o["--draw"], I.draw_boxes(img, r.boxes))
+  end
+  if o["--json"] then
+    print(require("locus.json").encode(cli.ground_json(r)))
+    return 0
+  end
+  print(r.text)
+  for i, b in ipairs(r.boxes) do
+    print(("  %d. %s: [%d, %d, %d, %d] px"):format(i, b.phrase ~= "" and b.phrase or "(box)", b.x0, b.y0, b.x1, b.y1))
+  end
+  for _, sp in ipairs(r.spans) do
+    print(("  %s: %.2f s to %.2f s"):format(sp.phrase ~= "" and sp.phrase or "(span)", sp.t0 or 0, sp.t1 or 0))
+  end
+  for _, p in ipairs(r.problems) do io.stderr:write(("locus: ignored %s: %s\n"):format(p.text, p.reason)) end
+  return 0
+end
+
+function commands.chat(args)
+  local o = parse("chat", args, ground_spec, 0)
+  if not (o["--model"] and o["--image"]) then return fail("chat: need --model DIR and --image FILE\n" .. usage) end
+  local locus = require "locus"
+  local m = load_groundinggpt(o)
+  local img = locus.image.load(o["--image"])
+  local rows = m:project_image(m:encode_image(m:preprocess_image(img)))
+  local read = require("locus.console").line_reader()
+  local history = {}
+  io.stdout:setvbuf("line")
+  while true do
+    local q = read("Human: ")
+    if not q then
+      print()
+      return 0
+    end
+    if q:match("%S") then
+      local ids = m:input_ids(m:prompt { question = q, image = true, history = history })
+      io.write("Assistant: ")
+      local out = m.llm:generate { embeds = m:splice(ids, { image = rows }), ids = ids, stop = { locus.prompt.STOP },
+        max_new_tokens = o["--max-new-tokens"] or math.max(1, math.min(512, m.llm.config.max_context - #ids)), temperature = o["--temperature"], seed = o["--seed"],
+        on_token = function(text) io.write(text) end }
+      print()
+      local answer = out.text:gsub("^%s+", ""):gsub("%s+$", "")
+      local g = locus.grounding.parse(answer, { width = img:size(2), height = img:size(1) })
+      for i, b in ipairs(g.boxes) do
+        print(("  %d. %s: [%d, %d, %d, %d] px"):format(i, b.phrase ~= "" and b.phrase or "(box)", b.x0, b.y0, b.x1, b.y1))
+      end
+      history[#history + 1] = { q, answer }
+    end
+  end
+end
+
+function commands.dump(args)
+  local spec = { ["--prompt"] = "string", ["--out"] = "string", ["--greedy"] = "number", ["--pixel-values"] = "string",
+    ["--frames"] = "string", ["--fbank"] = "string" }
+  for k, v in pairs(ground_spec) do spec[k] = v end
+  local o = parse("dump", args, spec, 0)
+  local has_image, has_video = o["--image"] or o["--pixel-values"], o["--video"] or o["--frames"]
+  local has_audio = o["--audio"] or o["--fbank"]
+  if not (o["--model"] and o["--out"] and o["--prompt"] and (has_image or has_video or has_audio)) then
+    return fail("dump: need --model DIR, --image FILE (or --pixel-values F.npy), --video FILE (or --frames F.npy) "
+      .. "and/or --audio FILE (or --fbank F.npy), --prompt QUESTION and --out DIR\n" .. usage)
+  end
+  local locus = require "locus"
+  local m = load_groundinggpt(o)
+  os.execute("mkdir -p '" .. o["--out"]:gsub("'", "'\\''") .. "'")
+  local function save(name, t) locus.npy.save(o["--out"] .. "/" .. name .. ".npy", t) end
+  local rows = {}
+  if has_image then
+    local px = o["--pixel-values"] and locus.npy.load(o["--pixel-values"]) or m:preprocess_image(o["--image"])
+    save("pixel_values", px)
+    local feats = m:encode_image(px)
+    save("image_features", feats)
+    rows.image = m:project_image(feats)
+    save("image_embeds", rows.image)
+  end
+  if has_video then
+    local frames
+    if o["--frames"] then
+      frames = locus.npy.load(o["--frames"])
+    else
+      local u8, idx = m:load_video(o["--video"])
+      save("frame_indices", locus.tensor.from(idx, "i64"))
+      frames = m:preprocess_video(u8)
+    end
+    save("frames", frames)
+    local vfeats
+    rows.video, vfeats = m:encode_video(frames)
+    save("eva_features", vfeats:select(1, 1))
+    save("video_embeds", rows.video)
+  end
+  if has_audio then
+    local fbank = o["--fbank"] and locus.npy.load(o["--fbank"]) or m:load_audio(o["--audio"])
+    save("fbank", fbank)
+    local clips
+    rows.sound, clips = m:encode_audio(fbank)
+    save("audio_clip_embeds", clips)
+    save("audio_embeds", rows.sound)
+  end
+  local ids = m:input_ids(m:prompt { question = o["--prompt"], image = has_image ~= nil, video = has_video ~= nil,
+    sound = has_audio ~= nil })
+  save("input_ids", locus.tensor.from(ids, "i64"))
+  local x = m:splice(ids, rows)
+  save("logits", m:logits(x))
+  local n = o["--greedy"] or 0
+  if n > 0 then
+    local g = m.llm:generate { embeds = x, ids = ids, max_new_tokens = n }
+    save("greedy", locus.tensor.from(g.ids, "i64"))
+  end
+  print(("wrote the stages to %s"):format(o["--out"]))
+  return 0
+end
+
+function commands.info()
+  local locus = require "locus"
+  local core = locus.core
+  print(("locus %s"):format(locus.version))
+  print(("library   %s"):format(core.library_path or "(system)"))
+  print(("header    %s"):format(core.header_path))
+  print(("cpu       %s"):format(locus.cpu_features()))
+  print(("kernels   %s"):format(locus.kernel_path()))
+  print(("threads   %d"):format(locus.num_threads()))
+  return 0
+end
+
+function commands.help()
+  print(usage)
+  return 0
+end
+
+function cli.main(argv)
+  local name = argv[1]
+  if name == nil then return require("locus.console").run() end
+  if name == "-h" or name == "--help" then name = "help" end
+  if name == "--version" then
+    print(require("locus").version)
+    return 0
+  end
+  local cmd = commands[name]
+  if not cmd then return fail("unknown command '" .. name .. "'\n" .. usage) end
+  local rest = {}
+  for i = 2, #argv do rest[#rest + 1] = argv[i] end
+  local ok, rc = pcall(cmd, rest)
+  -- liblocus's messages name the file and the problem; the Lua position would only be noise
+  if not ok then return fail((tostring(rc):gsub("^[^:\n]*%.lua:%d+: ", ""))) end
+  return rc
+end
+
+return cli

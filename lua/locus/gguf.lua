@@ -1,0 +1,55 @@
+-- locus.gguf: writing GGUF files (reading goes through locus.weights like every other format).
+--
+--   locus.gguf.save("out.gguf", {{"token_embd.weight", t1}, {"output.weight", t2}}, {
+--     metadata = {["general.architecture"] = "llama", ["llama.context_length"] = 2048},
+--     types = {["llama.context_length"] = "u32"},       -- GGUF value types where inference is not enough
+--   })
+--
+-- Tensors go in the order given (a name -> tensor table is written in sorted name order). Keys
+-- without a type are typed from their values: strings, booleans, i32 for integers, f32 otherwise.
+-- opts.metadata_json / opts.types_json pass JSON text instead, e.g. straight from a GGUF read with
+-- locus.weights (w:metadata_json(), w:metadata_types_json()), which keeps every type as it was.
+local ffi = require "ffi"
+local core = require "locus.core"
+local tensor = require "locus.tensor"
+local C = core.C
+
+local gguf = {}
+
+local function ordered(tensors)
+  local list = {}
+  if tensors[1] ~= nil then
+    for i, pair in ipairs(tensors) do list[i] = pair end
+  else
+    local names = {}
+    for k in pairs(tensors) do names[#names + 1] = k end
+    table.sort(names)
+    for i, k in ipairs(names) do list[i] = { k, tensors[k] } end
+  end
+  return list
+end
+
+function gguf.save(path, tensors, opts)
+  opts = opts or {}
+  if type(path) ~= "string" then error("gguf.save: path must be a string", 2) end
+  local json = require "locus.json" -- keys in a fixed order: the file's metadata order is the same in every run
+  local list = ordered(tensors)
+  local names = ffi.new("const char *[?]", math.max(#list, 1))
+  local ptrs = ffi.new("const locus_tensor *[?]", math.max(#list, 1))
+  local keep = {} -- the name strings, referenced until C has used the pointers into them
+  for i, pair in ipairs(list) do
+    local name, t = pair[1], pair[2]
+    if type(name) ~= "string" or not tensor.is_tensor(t) then
+      error("gguf.save: entry " .. i .. " is not a {name, tensor} pair", 2)
+    end
+    keep[#keep + 1] = name
+    names[i - 1] = name
+    ptrs[i - 1] = t.p
+  end
+  local meta = opts.metadata_json or json.encode(opts.metadata or {})
+  local types = opts.types_json or (opts.types and json.encode(opts.types)) or nil
+  core.check(C.locus_gguf_save(path, meta, types, #list, names, ptrs), "gguf.save")
+  return #keep -- the number of tensors written
+end
+
+return gguf

@@ -1,0 +1,42 @@
+-- locus: GroundingGPT on the CPU, scriptable from LuaJIT.
+--   local locus = require "locus"
+--   local x = locus.tensor.randn{2, 3, seed = 1}
+local core = require "locus.core"
+local ffi = require "ffi"
+
+local locus = {
+  core = core,
+  tensor = require "locus.tensor",
+  npy = require "locus.npy",
+  nn = require "locus.nn",
+  weights = require "locus.weights",
+  gguf = require "locus.gguf",
+  config = require "locus.config",
+  tokenizer = require "locus.tokenizer",
+  llm = require "locus.llm",
+  image = require "locus.image",
+  video = require "locus.video",
+  audio = require "locus.audio",
+  imagebind = require "locus.imagebind",
+  audio_branch = require "locus.audio_branch",
+  clip = require "locus.clip",
+  eva = require "locus.eva",
+  qformer = require "locus.qformer",
+  prompt = require "locus.prompt",
+  grounding = require "locus.grounding",
+  groundinggpt = require "locus.groundinggpt",
+}
+
+-- A GroundingGPT model directory (see locus.groundinggpt): locus.load(dir, {vision_tower = DIR})
+function locus.load(dir, opts) return locus.groundinggpt.load(dir, opts) end
+
+locus.version = ffi.string(core.C.locus_version())
+locus.clock = core.clock -- monotonic seconds
+
+function locus.num_threads() return core.C.locus_num_threads() end
+function locus.set_num_threads(n) core.check(core.C.locus_set_num_threads(n), "set_num_threads") end
+function locus.cpu_features() return ffi.string(core.C.locus_cpu_features()) end
+function locus.kernel_path() return ffi.string(core.C.locus_kernel_path()) end
+function locus.set_kernel_path(name) core.check(core.C.locus_set_kernel_path(name), "set_kernel_path") end
+
+return locus

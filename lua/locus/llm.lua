@@ -1,0 +1,246 @@
+-- locus.llm: LLaMA-architecture language models (Vicuna, GroundingGPT's decoder, TinyLlama,
+-- stories260K) from Hugging Face directories or GGUF files. This file is the recipe: which
+-- checkpoint tensors feed which slot of the fused C decoder (csrc/models/llama.c), and the
+-- generation loop with its sampling policy.
+--
+--   local m = locus.llm.load("stories260K_hf")             -- or a .gguf file
+--   local logits = m:logits(m.tokenizer:encode("Once"))    -- [T, vocab], every position
+--   local out = m:generate{prompt = "Once upon a time", max_new_tokens = 50}
+--   print(out.text)
+local ffi = require "ffi"
+local core = require "locus.core"
+local tensor = require "locus.tensor"
+local weights = require "locus.weights"
+local config = require "locus.config"
+local tokenizer = require "locus.tokenizer"
+local sampling = require "locus.sampling"
+local C = core.C
+
+local llm = {}
+local Model = {}
+Model.__index = Model
+
+local function is_file(path)
+  local f = io.open(path, "rb")
+  if not f then return false end
+  local ok = f:read(0) ~= nil
+  f:close()
+  return ok
+end
+
+-- Hyperparameters and tensor names of an HF directory.
+local function hf_recipe(dir, w, opts)
+  local cfg = config.load(dir).config
+  if not cfg then error(dir .. ": no config.json", 3) end
+  if cfg.rope_scaling then error(dir .. ": rope_scaling is not supported", 3) end
+  local p = opts.prefix or "model."
+  local layers = {}
+  for i = 0, cfg.num_hidden_layers - 1 do
+    local l = p .. "layers." .. i .. "."
+    layers[i + 1] = {
+      attn_norm = l .. "input_layernorm.weight", wq = l .. "self_attn.q_proj.weight", wk = l .. "self_attn.k_proj.weight",
+      wv = l .. "self_attn.v_proj.weight", wo = l .. "self_attn.o_proj.weight", ffn_norm = l .. "post_attention_layernorm.weight",
+      w_gate = l .. "mlp.gate_proj.weight", w_up = l .. "mlp.up_proj.weight", w_down = l .. "mlp.down_proj.weight",
+    }
+  end
+  local embed = p .. "embed_tokens.weight"
+  return {
+    n_layers = cfg.num_hidden_layers, dim = cfg.hidden_size, n_heads = cfg.num_attention_heads,
+    n_kv_heads = cfg.num_key_value_heads or cfg.num_attention_heads, hidden = cfg.intermediate_size,
+    norm_eps = cfg.rms_norm_eps or 1e-6, rope_theta = cfg.rope_theta or 10000, rope_interleaved = 0,
+    max_context = cfg.max_position_embeddings or 2048, layers = layers, embed = embed, norm = p .. "norm.weight",
+    lm_head = (cfg.tie_word_embeddings or not w:has("lm_head.weight")) and embed or "lm_head.weight",
+    bos = cfg.bos_token_id, eos = cfg.eos_token_id,
+  }
+end
+
+-- The same from GGUF metadata (llama.cpp's names; q/k rows are in llama.cpp's rope layout).
+local function gguf_recipe(path, w)
+  local md = w:metadata()
+  local arch = md["general.architecture"]
+  if arch ~= "llama" then error(path .. ": architecture '" .. tostring(arch) .. "' is not llama", 3) end
+  local function need(key)
+    local v = md["llama." .. key]
+    if v == nil then error(path .. ": metadata llama." .. key .. " is missing", 4) end
+    return v
+  end
+  local layers = {}
+  for i = 0, need("block_count") - 1 do
+    local b = "blk." .. i .. "."
+    layers[i + 1] = {
+      attn_norm = b .. "attn_norm.weight", wq = b .. "attn_q.weight", wk = b .. "attn_k.weight", wv = b .. "attn_v.weight",
+      wo = b .. "attn_output.weight", ffn_norm = b .. "ffn_norm.weight", w_gate = b .. "ffn_gate.weight",
+      w_up = b .. "ffn_up.weight", w_down = b .. "ffn_down.weight",
+    }
+  end
+  local heads = need("attention.head_count")
+  return {
+    n_layers = need("block_count"), dim = need("embedding_length"), n_heads = heads,
+    n_kv_heads = md["llama.attention.head_count_kv"] or heads, hidden = need("feed_forward_length"),
+    norm_eps = need("attention.layer_norm_rms_epsilon"), rope_theta = md["llama.rope.freq_base"] or 10000,
+    rope_interleaved = 1, max_context = md["llama.context_length"] or 2048, layers = layers,
+    embed = "token_embd.weight", norm = "output_norm.weight",
+    lm_head = w:has("output.weight") and "output.weight" or "token_embd.weight",
+    bos = md["tokenizer.ggml.bos_token_id"], eos = md["tokenizer.ggml.eos_token_id"],
+  }
+end
+
+local function free_decoder(d) C.locus_decoder_free(d) end
+
+-- opts.max_context: KV cache length (default: the model's context); opts.prefix: where the LLaMA
+-- tensors sit in an HF checkpoint (default "model."); opts.tokenizer: a tokenizer or its path
+-- (default: the model's own, when it has one); opts.added_token_spaces: "keep" or "strip" for the
+-- model's own tokenizer (locus.tokenizer).
+function llm.load(path, opts)
+  opts = opts or {}
+  local w = weights.open(path)
+  local gguf = w:format() == "gguf"
+  local r = gguf and gguf_recipe(path, w) or hf_recipe(path, w, opts)
+  local embed = w:get(r.embed)
+  r.vocab = embed:size(1)
+  r.max_context = opts.max_context or r.max_context
+  local cfg = ffi.new("locus_decoder_config", {
+    n_layers = r.n_layers, dim = r.dim, n_heads = r.n_heads, n_kv_heads = r.n_kv_heads, hidden = r.hidden,
+    vocab = r.vocab, norm_eps = r.norm_eps, rope_theta = r.rope_theta, rope_interleaved = r.rope_interleaved,
+    max_context = r.max_context,
+  })
+  local d = C.locus_decoder_new(cfg)
+  if d == nil then core.fail(path) end
+  d = ffi.gc(d, free_decoder)
+  for i, l in ipairs(r.layers) do
+    local t = {}
+    for _, k in ipairs { "attn_norm", "wq", "wk", "wv", "wo", "ffn_norm", "w_gate", "w_up", "w_down" } do t[k] = w:get(l[k]) end
+    core.check(C.locus_decoder_set_layer(d, i - 1, t.attn_norm.p, t.wq.p, t.wk.p, t.wv.p, t.wo.p, t.ffn_norm.p, t.w_gate.p,
+      t.w_up.p, t.w_down.p), path)
+  end
+  local norm, lm_head = w:get(r.norm), w:get(r.lm_head) -- locals: a temporary's .p may be freed by the next allocation
+  core.check(C.locus_decoder_set_output(d, norm.p, lm_head.p), path)
+  local tok = opts.tokenizer
+  local tok_opts = { added_token_spaces = opts.added_token_spaces }
+  if type(tok) == "string" then
+    tok = tokenizer.load(tok, tok_opts)
+  elseif tok == nil then
+    if gguf then
+      local ok, t = pcall(tokenizer.from_weights, w, tok_opts)
+      tok = ok and t or nil
+    elseif is_file(path .. "/tokenizer.model") then
+      tok = tokenizer.load(path, tok_opts)
+    end
+  end
+  return setmetatable({
+    path = path, weights = w, config = r, decoder = d, embed_tokens = embed, tokenizer = tok,
+    bos = r.bos or (tok and tok:bos()), eos = r.eos or (tok and tok:eos()),
+  }, Model)
+end
+
+-- Rows of the token embedding for 0-based ids (a table or an integer tensor): [T, dim] f32.
+function Model:embed(ids)
+  if not tensor.is_tensor(ids) then ids = tensor.from(ids, "i64") end
+  return self.embed_tokens:embedding(ids)
+end
+
+-- x [T, dim] (embeddings, spliced or not) at positions pos0..: logits [T, vocab] (all rows) or
+-- [1, vocab] (the last, opts.last = true). The KV cache keeps positions < pos0 + T.
+function Model:forward(x, pos0, opts)
+  local rows = (opts and opts.last) and 1 or x:size(1)
+  local logits = tensor.empty { rows, self.config.vocab }
+  core.check(C.locus_decoder_forward(self.decoder, x.p, pos0 or 0, logits.p), "forward")
+  return logits
+end
+
+-- Logits at every position of a token sequence, from position 0: [T, vocab].
+function Model:logits(ids)
+  if #ids == 0 then error("logits: no tokens", 2) end
+  return self:forward(self:embed(ids), 0)
+end
+
+-- The final-norm hidden state [T, dim] of the last forward (a copy).
+function Model:hidden()
+  local h = C.locus_decoder_hidden(self.decoder)
+  if h == nil then core.fail("hidden") end
+  return tensor.wrap(h):clone()
+end
+
+-- Generation. opts: prompt (text, tokenized with BOS unless bos = false) or ids (a table) or
+-- embeds ([T, dim], e.g. with image rows spliced in; then ids may give the prompt's ids for the
+-- repetition penalty); max_new_tokens (128); temperature (0 = greedy), top_k, top_p,
+-- repetition_penalty, seed; stop (a string or a list: text that ends the answer and is cut from
+-- it); on_token(text, id) for streaming (text is whole UTF-8 and never part of a stop string).
+-- Returns {ids = new ids, text = decoded text, prompt_tokens = n, stopped = "eos" | "stop" | "length"}.
+function Model:generate(opts)
+  local tok = self.tokenizer
+  local prompt_ids = opts.ids
+  if opts.prompt then
+    if not tok then error("generate: this model has no tokenizer; pass ids", 2) end
+    prompt_ids = tok:encode(opts.prompt, { bos = opts.bos ~= false })
+  end
+  local x = opts.embeds or (prompt_ids and #prompt_ids > 0 and self:embed(prompt_ids))
+  if not x then error("generate: give prompt, ids or embeds", 2) end
+  local n_prompt = x:size(1)
+  local max_new = opts.max_new_tokens or 128
+  local ctx = self.config.max_context
+  if n_prompt + max_new > ctx then
+    error(("generate: %d prompt tokens + %d new tokens exceed the context of %d"):format(n_prompt, max_new, ctx), 2)
+  end
+  local sampler = sampling.new(opts, self.config.vocab, prompt_ids)
+  local stops = type(opts.stop) == "string" and { opts.stop } or opts.stop or {}
+  local stream = tok and tok:stream()
+  -- buffers reused for every token: no tensor is created inside the loop
+  local logits = tensor.empty { 1, self.config.vocab }
+  local one_id = tensor.empty({ 1 }, "i64")
+  local one_x = tensor.empty { 1, self.config.dim }
+  local id_ptr = ffi.cast("int64_t *", one_id:data())
+  core.check(C.locus_decoder_forward(self.decoder, x.p, 0, logits.p), "generate")
+  local out_ids, text, emitted, stopped = {}, "", 0, "length"
+  for step = 1, max_new do
+    local id = sampler:next(logits)
+    if id == self.eos then
+      stopped = "eos"
+      break
+    end
+    out_ids[#out_ids + 1] = id
+    if stream then
+      text = text .. stream:push(id)
+      local cut
+      for _, s in ipairs(stops) do
+        local at = text:find(s, 1, true)
+        if at and (not cut or at < cut) then cut = at end
+      end
+      if cut then
+        text = text:sub(1, cut - 1)
+        stopped = "stop"
+      end
+      if opts.on_token then
+        local safe = #text
+        if not cut then -- hold back a tail that may still become a stop string
+          for _, s in ipairs(stops) do
+            for k = math.min(#s - 1, #text), 1, -1 do
+              if text:sub(-k) == s:sub(1, k) then
+                safe = math.min(safe, #text - k)
+                break
+              end
+            end
+          end
+        end
+        if safe > emitted then
+          opts.on_token(text:sub(emitted + 1, safe), id)
+          emitted = safe
+        end
+      end
+      if cut then break end
+    elseif opts.on_token then
+      opts.on_token("", id)
+    end
+    if step == max_new then break end
+    id_ptr[0] = id
+    core.check(C.locus_embedding(one_x.p, self.embed_tokens.p, one_id.p), "generate")
+    core.check(C.locus_decoder_forward(self.decoder, one_x.p, n_prompt + step - 1, logits.p), "generate")
+  end
+  if stream and stopped ~= "stop" then
+    text = text .. stream:flush()
+    if opts.on_token and #text > emitted then opts.on_token(text:sub(emitted + 1), nil) end
+  end
+  return { ids = out_ids, text = text, prompt_tokens = n_prompt, stopped = stopped }
+end
+
+return llm

@@ -1,0 +1,247 @@
+-- locus.tokenizer: LLaMA's SentencePiece tokenizer (C: csrc/text/tokenizer.c) with the added
+-- tokens of a Hugging Face model directory.
+--
+--   local tok = locus.tokenizer.load("GroundingGPT-7B")   -- tokenizer.model, a GGUF file, or a directory
+--   local ids = tok:encode("Where is the dog?")          -- {1, ...}: BOS first unless {bos = false}
+--   tok:decode(ids)                                      -- "Where is the dog?"
+--   tok:id("<im_patch>"), tok:piece(32000), tok:vocab_size(), tok:bos(), tok:eos()
+--   local s = tok:stream()  s:push(id) -> the text completed by this id (UTF-8 held back until whole)
+local ffi = require "ffi"
+local core = require "locus.core"
+local config = require "locus.config"
+local utf8 = require "locus.utf8"
+local C = core.C
+
+local tokenizer = {}
+local Tokenizer = {}
+Tokenizer.__index = Tokenizer
+
+local function wrap(ptr, where, spaces)
+  if ptr == nil then core.fail(where) end
+  return setmetatable({ handle = ffi.gc(ptr, C.locus_tokenizer_free), added_token_spaces = spaces }, Tokenizer)
+end
+
+local function is_dir(path)
+  local f = io.open(path .. "/.", "r")
+  if f then f:close() end
+  return f ~= nil
+end
+
+local function file_exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+
+-- How whitespace next to an added token is treated: GroundingGPT's history has two behaviours
+-- (doc/llm.md, "Added tokens"), and the choice changes the prompt's ids.
+--   "keep"  (default) transformers 4.34 / tokenizers 0.14, the versions GroundingGPT pins, and what
+--           its cli.py's AutoTokenizer gives: added tokens take the flags their files give
+--           (added_tokens_decoder's lstrip/rstrip; false for added_tokens.json entries).
+--   "strip" transformers 4.31's slow tokenizer: the whitespace on both sides of a plain added
+--           token is stripped; special tokens strip as their AddedToken flags say.
+tokenizer.ADDED_TOKEN_SPACES = { keep = true, strip = true }
+tokenizer.default_added_token_spaces = "keep"
+
+-- LlamaTokenizer's special tokens, in the order transformers lists SPECIAL_TOKENS_ATTRIBUTES.
+local SPECIAL_KEYS = { "bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token" }
+
+local function flag(v) return v == true end
+
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  return keys
+end
+
+-- The added tokens of a model directory: a list of {text, id, lstrip, rstrip}, one entry per
+-- text, sorted by id then text, so every process adds the same tokens in the same order. Which file
+-- wins follows the transformers version `spaces` names.
+function tokenizer.directory_added_tokens(dir, spaces, base)
+  local cfg = config.load(dir)
+  local chosen = {} -- text -> {text, id, lstrip, rstrip}
+  local function put(text, id, l, r, override)
+    if type(text) ~= "string" or text == "" then return end
+    if type(id) ~= "number" or id ~= math.floor(id) then
+      error(("%s: added token '%s' has no integer id"):format(dir, text), 0)
+    end
+    if override or not chosen[text] then chosen[text] = { text, id, l, r } end
+  end
+  -- special tokens: special_tokens_map.json, else tokenizer_config.json; an AddedToken object
+  -- carries its flags. LlamaTokenizer makes plain-string bos/eos/unk/pad AddedTokens without
+  -- stripping (4.31 and 4.34 alike); a plain additional special token strips in 4.31 only.
+  local specials = {}
+  local function special(entry, plain_strips)
+    local text = type(entry) == "table" and entry.content or entry
+    local id = type(text) == "string" and base(text)
+    if not id then return end
+    if type(entry) == "table" then
+      specials[#specials + 1] = { text, id, flag(entry.lstrip), flag(entry.rstrip) }
+    else
+      specials[#specials + 1] = { text, id, plain_strips, plain_strips }
+    end
+  end
+  for _, source in ipairs { cfg.special_tokens_map or {}, cfg.tokenizer_config or {} } do
+    for _, key in ipairs(SPECIAL_KEYS) do
+      if source[key] ~= nil then special(source[key], false) end
+    end
+    local extra = source.additional_special_tokens
+    if type(extra) == "table" then
+      for _, e in ipairs(extra) do special(e, spaces == "strip") end
+    end
+  end
+  local decoder = cfg.tokenizer_config and cfg.tokenizer_config.added_tokens_decoder
+  local from_json = cfg.added_tokens or {}
+  if spaces == "keep" then
+    -- 4.34: added_tokens_decoder, when present, is the whole list with its own flags; otherwise
+    -- added_tokens.json's entries are AddedTokens without stripping. Specials fill in the rest.
+    if type(decoder) == "table" then
+      for _, k in ipairs(sorted_keys(decoder)) do
+        local e = decoder[k]
+        if type(e) == "table" then put(e.content, tonumber(k), flag(e.lstrip), flag(e.rstrip), true) end
+      end
+    else
+      for _, text in ipairs(sorted_keys(from_json)) do put(text, from_json[text], false, false, true) end
+    end
+    for _, s in ipairs(specials) do put(s[1], s[2], s[3], s[4], false) end
+  else
+    -- 4.31: a special token's own flags decide; every other added token strips both sides.
+    -- (4.31 predates added_tokens_decoder; its non-special entries are taken as plain added tokens.)
+    for _, s in ipairs(specials) do put(s[1], s[2], s[3], s[4], false) end
+    for _, text in ipairs(sorted_keys(from_json)) do put(text, from_json[text], true, true, false) end
+    if type(decoder) == "table" then
+      for _, k in ipairs(sorted_keys(decoder)) do
+        local e = decoder[k]
+        if type(e) == "table" and not e.special then put(e.content, tonumber(k), true, true, false) end
+      end
+    end
+  end
+  local list = {}
+  for _, text in ipairs(sorted_keys(chosen)) do list[#list + 1] = chosen[text] end
+  table.sort(list, function(a, b) return a[2] < b[2] or (a[2] == b[2] and a[1] < b[1]) end)
+  return list
+end
+
+local function spaces_option(opts, where)
+  local spaces = opts and opts.added_token_spaces or tokenizer.default_added_token_spaces
+  if not tokenizer.ADDED_TOKEN_SPACES[spaces] then
+    error(("%s: added_token_spaces must be \"keep\" or \"strip\", not %s"):format(where, tostring(spaces)), 3)
+  end
+  return spaces
+end
+
+-- opts.added_token_spaces: "keep" (default) or "strip", as above.
+function tokenizer.load(path, opts)
+  if type(path) ~= "string" then error("tokenizer.load: path must be a string", 2) end
+  local spaces = spaces_option(opts, "tokenizer.load")
+  local tok
+  if is_dir(path) then
+    local model = path .. "/tokenizer.model"
+    if not file_exists(model) then error(path .. ": no tokenizer.model in this directory", 2) end
+    tok = wrap(C.locus_tokenizer_load(model), "tokenizer.load", spaces)
+    for _, p in ipairs(tokenizer.directory_added_tokens(path, spaces, function(text) return tok:id(text) end)) do
+      tok:add_token(p[1], p[2], { lstrip = p[3], rstrip = p[4] })
+    end
+    return tok
+  end
+  local f = io.open(path, "rb")
+  local magic = f and f:read(4)
+  if f then f:close() end
+  if magic == "GGUF" then return tokenizer.from_weights(require("locus.weights").open(path), opts) end
+  return wrap(C.locus_tokenizer_load(path), "tokenizer.load", spaces)
+end
+
+function tokenizer.from_weights(w, opts)
+  return wrap(C.locus_tokenizer_from_weights(w.box.h), "tokenizer", spaces_option(opts, "tokenizer.from_weights"))
+end
+
+-- opts.lstrip / opts.rstrip: eat the whitespace before / after the token (default: true when the
+-- tokenizer strips around added tokens, added_token_spaces = "strip"; false for "keep")
+function Tokenizer:add_token(text, id, opts)
+  local default = self.added_token_spaces == "strip"
+  local function pick(v) if v == nil then v = default end return v and 1 or 0 end
+  local l, r = pick(opts and opts.lstrip), pick(opts and opts.rstrip)
+  core.check(C.locus_tokenizer_add_token(self.handle, text, id, l, r), "add_token")
+  return self
+end
+
+function Tokenizer:vocab_size() return C.locus_tokenizer_vocab_size(self.handle) end
+function Tokenizer:bos() local v = C.locus_tokenizer_bos(self.handle); return v >= 0 and v or nil end
+function Tokenizer:eos() local v = C.locus_tokenizer_eos(self.handle); return v >= 0 and v or nil end
+
+function Tokenizer:id(piece)
+  local v = C.locus_tokenizer_id(self.handle, piece, #piece)
+  return v >= 0 and v or nil
+end
+
+function Tokenizer:piece(id)
+  local len = ffi.new("size_t[1]")
+  local p = C.locus_tokenizer_piece(self.handle, id, len)
+  if p == nil then core.fail("piece") end
+  return ffi.string(p, len[0])
+end
+
+-- ids as a Lua table (0-based vocabulary ids); opts.bos = false leaves out BOS
+function Tokenizer:encode(text, opts)
+  if type(text) ~= "string" then error("encode: text must be a string", 2) end
+  local bos = not (opts and opts.bos == false) and 1 or 0
+  local cap = #text + 8
+  local buf = ffi.new("int32_t[?]", cap)
+  local n = tonumber(C.locus_tokenizer_encode(self.handle, text, #text, bos, buf, cap))
+  if n < 0 then core.fail("encode") end
+  if n > cap then -- cannot happen with one id per byte at most, but the API allows it
+    buf = ffi.new("int32_t[?]", n)
+    n = tonumber(C.locus_tokenizer_encode(self.handle, text, #text, bos, buf, n))
+  end
+  local ids = {}
+  for i = 0, n - 1 do ids[i + 1] = buf[i] end
+  return ids
+end
+
+local function decode_into(handle, arr, n, strip)
+  local cap = 16 * n + 16
+  local out = ffi.new("char[?]", cap)
+  local m = tonumber(C.locus_tokenizer_decode(handle, arr, n, strip, out, cap))
+  if m < 0 then core.fail("decode") end
+  if m >= cap then
+    out = ffi.new("char[?]", m + 1)
+    m = tonumber(C.locus_tokenizer_decode(handle, arr, n, strip, out, m + 1))
+  end
+  return ffi.string(out, m)
+end
+
+-- Text of the ids, as sentencepiece decodes them: bytes that form no valid UTF-8 become U+FFFD (one
+-- each). opts.strip_leading_space = false keeps the space of a leading "▁"; opts.raw = true returns
+-- the bytes as they are.
+function Tokenizer:decode(ids, opts)
+  local n = #ids
+  local arr = ffi.new("int32_t[?]", math.max(n, 1))
+  for i = 1, n do arr[i - 1] = ids[i] end
+  local bytes = decode_into(self.handle, arr, n, (opts and opts.strip_leading_space == false) and 0 or 1)
+  return (opts and opts.raw) and bytes or utf8.clean(bytes)
+end
+
+-- Incremental decoding for streaming: push(id) returns the text this id completes, always valid
+-- UTF-8: the bytes of a character split across byte tokens are held back until it is whole, and
+-- bytes that cannot become one are U+FFFD. flush() returns what is held back (as U+FFFD).
+function Tokenizer:stream()
+  local handle, one = self.handle, ffi.new("int32_t[1]")
+  local pending, first = "", true
+  local s = {}
+  function s.push(_, id)
+    one[0] = id
+    local text
+    text, pending = utf8.clean_prefix(pending .. decode_into(handle, one, 1, first and 1 or 0))
+    first = false
+    return text
+  end
+  function s.flush()
+    local out = utf8.clean(pending)
+    pending = ""
+    return out
+  end
+  return s
+end
+
+return tokenizer

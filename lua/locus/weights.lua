@@ -1,0 +1,124 @@
+-- locus.weights: named tensors from checkpoints (safetensors, PyTorch .bin/.pth/.pt, GGUF, HF
+-- directories with or without a shard index), read by liblocus (csrc/formats).
+--
+--   local w = locus.weights.open("GroundingGPT-7B")      -- a file or a directory
+--   w:names()                                           -- stored order
+--   w:get("model.norm.weight")                          -- a view of the mapped file, stored dtype
+--   w:get("model.norm.weight", {dtype = "f32"})         -- converted on request (this tensor only)
+--   w:info(name)                                        -- dtype, shape, strides, file, offset, bytes
+--   local vis = w:sub("model.vision_tower.")            -- the names under a prefix, prefix dropped
+--   w:metadata()                                        -- safetensors __metadata__ / GGUF key-values
+local ffi = require "ffi"
+local core = require "locus.core"
+local tensor = require "locus.tensor"
+local C = core.C
+
+local weights = {}
+local Weights = {}
+Weights.__index = Weights
+
+local function close_handle(h) C.locus_weights_close(h) end
+
+function weights.open(path)
+  if type(path) ~= "string" then error("weights.open: path must be a string", 2) end
+  local h = C.locus_weights_open(path)
+  if h == nil then core.fail("weights.open") end
+  -- the handle sits in a box shared with sub() views, so close() reaches them all
+  return setmetatable({ box = { h = ffi.gc(h, close_handle) }, prefix = "", path = path }, Weights)
+end
+
+local function handle(self)
+  local h = self.box.h
+  if h == nil then error(self.path .. ": weights already closed", 3) end
+  return h
+end
+
+function Weights:format() return ffi.string(C.locus_weights_format(handle(self))) end
+
+local function full_name(self, name) return self.prefix .. name end
+
+function Weights:names()
+  local out, n = {}, tonumber(C.locus_weights_count(handle(self)))
+  local plen = #self.prefix
+  for i = 0, n - 1 do
+    local name = ffi.string(C.locus_weights_info_at(handle(self), i).name)
+    if plen == 0 then
+      out[#out + 1] = name
+    elseif name:sub(1, plen) == self.prefix then
+      out[#out + 1] = name:sub(plen + 1)
+    end
+  end
+  return out
+end
+
+function Weights:has(name) return C.locus_weights_find(handle(self), full_name(self, name)) ~= nil end
+
+local function info_table(info)
+  local shape, strides = {}, {}
+  for i = 0, info.ndim - 1 do
+    shape[i + 1] = tonumber(info.sizes[i])
+    strides[i + 1] = tonumber(info.strides[i])
+  end
+  local stored = ffi.string(info.stored_type)
+  return {
+    name = ffi.string(info.name),
+    dtype = info.type >= 0 and ffi.string(C.locus_dtype_name(info.type)) or nil,
+    stored_type = stored,
+    shape = shape,
+    strides = strides,
+    file = ffi.string(info.file),
+    offset = tonumber(info.offset),
+    nbytes = tonumber(info.nbytes),
+  }
+end
+
+function Weights:info(name)
+  local info = C.locus_weights_find(handle(self), full_name(self, name))
+  if info == nil then error(("%s: no tensor named '%s'"):format(self.path, full_name(self, name)), 2) end
+  return info_table(info)
+end
+
+-- opts.dtype converts this one tensor (e.g. a bf16 norm weight to f32); nothing else is copied.
+function Weights:get(name, opts)
+  local full = full_name(self, name)
+  local t = C.locus_weights_get(handle(self), full)
+  if t == nil then
+    local msg = ffi.string(C.locus_last_error())
+    if C.locus_weights_find(handle(self), full) == nil then msg = ("%s: no tensor named '%s'"):format(self.path, full) end
+    error(msg, 2)
+  end
+  t = tensor.wrap(t)
+  if opts and opts.dtype then t = t:to(opts.dtype) end
+  return t
+end
+
+function Weights:sub(prefix)
+  return setmetatable({ box = self.box, prefix = self.prefix .. prefix, path = self.path }, Weights)
+end
+
+function Weights:metadata_json() return ffi.string(C.locus_weights_metadata_json(handle(self))) end
+function Weights:metadata() return require("cjson").decode(self:metadata_json()) end
+-- GGUF's value type of each metadata key ({["llama.context_length"] = "u32", ...}), as JSON text
+function Weights:metadata_types_json() return ffi.string(C.locus_weights_metadata_types_json(handle(self))) end
+
+-- Every tensor's info, in stored order (names relative to this view's prefix).
+function Weights:infos()
+  local out = {}
+  for _, name in ipairs(self:names()) do
+    local info = self:info(name)
+    info.name = name
+    out[#out + 1] = info
+  end
+  return out
+end
+
+-- Releases the handle now (tensors already taken stay valid: they hold the mapping).
+function Weights:close()
+  local h = self.box.h
+  if h ~= nil then
+    self.box.h = nil
+    C.locus_weights_close(ffi.gc(h, nil))
+  end
+end
+
+return weights
