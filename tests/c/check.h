@@ -44,6 +44,20 @@ static inline int close_enough(const float *a, const float *b, long n, double rt
     return 1;
 }
 
+/* The error model for two f32 computations of one function that add in other orders (another
+ * kernel path, thread count or algorithm): a dot product of k terms is off by about u*sqrt(k) of
+ * its terms' scale (u = 2^-24, rounding errors adding like a random walk), each of `layers`
+ * stacked stages adds its own, and 64 covers what normalizations and softmax amplify; the scale is
+ * the tensor's max |b|, since an element near zero is as uncertain as a large one. The Lua specs
+ * use the same model (tests/lua/helper.lua, doc/testing.md). */
+static inline int f32_close(const float *a, const float *b, long n, double k, double layers, const char *what) {
+    double scale = 0;
+    for (long i = 0; i < n; i++)
+        if (fabs(b[i]) > scale) scale = fabs(b[i]);
+    double atol = 64.0 * ldexp(1.0, -24) * sqrt(k) * layers * (scale > 0 ? scale : 1e-30);
+    return close_enough(a, b, n, 0, atol, what);
+}
+
 #define RUN(test)                                                                                 \
     do {                                                                                          \
         int before_ = check_failures;                                                             \

@@ -93,7 +93,7 @@ static void check_dtype(int dtype) {
         locus_tensor *want = locus_view_narrow(all, 0, PROMPT + step, 1);
         char what[64];
         snprintf(what, sizeof what, "%s decode step %d", locus_dtype_name(dtype), step);
-        if (!close_enough(locus_tensor_data(logits), locus_tensor_data(want), VOCAB, 1e-4, 1e-5, what)) check_failures++;
+        if (!f32_close(locus_tensor_data(logits), locus_tensor_data(want), VOCAB, HIDDEN, LAYERS + 1, what)) check_failures++;
         locus_tensor_free(want);
     }
 #ifndef __SANITIZE_ADDRESS__

@@ -15,7 +15,8 @@ static const char *paths[] = {"ref", "avx2", "avx512"};
 /* Runs op under the reference path and each optimized path the CPU has; compares outputs. */
 typedef int (*op_fn)(locus_tensor *out, void *ctx);
 
-static void compare_paths(op_fn op, void *ctx, locus_tensor *out, double rtol, double atol, const char *what) {
+/* k: the terms of the longest dot product in op, for the error model (check.h) */
+static void compare_paths(op_fn op, void *ctx, locus_tensor *out, double k, const char *what) {
     CHECK(locus_set_kernel_path("ref") == 0);
     CHECK(op(out, ctx) == 0);
     locus_tensor *ref = locus_clone(out);
@@ -25,7 +26,7 @@ static void compare_paths(op_fn op, void *ctx, locus_tensor *out, double rtol, d
         CHECK(op(out, ctx) == 0);
         char label[160];
         snprintf(label, sizeof label, "%s [%s vs ref]", what, paths[p]);
-        if (!close_enough(locus_tensor_data(out), locus_tensor_data(ref), (long)locus_tensor_numel(out), rtol, atol, label))
+        if (!f32_close(locus_tensor_data(out), locus_tensor_data(ref), (long)locus_tensor_numel(out), k, 1, label))
             check_failures++;
     }
     locus_set_kernel_path("auto");
@@ -60,7 +61,7 @@ static void test_linear_paths(void) {
                     char what[96];
                     snprintf(what, sizeof what, "linear %s m=%lld k=%lld n=%lld", locus_dtype_name(dts[d]),
                              (long long)m, (long long)k, (long long)n);
-                    compare_paths(run_linear, &l, out, 1e-4, 1e-4, what);
+                    compare_paths(run_linear, &l, out, (double)k, what);
                     locus_tensor_free(out);
                     locus_tensor_free(l.x);
                     locus_tensor_free(l.w);
@@ -75,7 +76,7 @@ static void test_linear_strided_weight(void) {
     locus_tensor *w = locus_view_narrow(big, 1, 10, 64), *wc = locus_contiguous(w);
     locus_tensor *a = locus_tensor_empty(LOCUS_F32, 2, os), *b = locus_tensor_empty(LOCUS_F32, 2, os);
     CHECK(locus_linear(a, x, w, NULL) == 0 && locus_linear(b, x, wc, NULL) == 0);
-    CHECK(close_enough(locus_tensor_data(a), locus_tensor_data(b), 5 * 24, 1e-6, 1e-6, "strided weight"));
+    CHECK(f32_close(locus_tensor_data(a), locus_tensor_data(b), 5 * 24, 64, 1, "strided weight"));
     locus_tensor *ts[] = {big, x, w, wc, a, b};
     for (int i = 0; i < 6; i++) locus_tensor_free(ts[i]);
 }
@@ -94,14 +95,14 @@ static void test_matmul_paths(void) {
     locus_tensor *a = randn(LOCUS_F32, 4, as, 21, 1.0), *bt = randn(LOCUS_F32, 3, bts, 22, 1.0);
     struct matmul_ctx m = {a, locus_view_transpose(bt, 1, 2)};
     locus_tensor *out = locus_tensor_empty(LOCUS_F32, 4, os);
-    compare_paths(run_matmul, &m, out, 1e-5, 1e-5, "batched matmul");
+    compare_paths(run_matmul, &m, out, 9, "batched matmul");
     locus_tensor_free(m.b);
     /* odd sizes, both operands transposed views */
     int64_t a2[2] = {65, 17}, b2[2] = {33, 65}, o2[2] = {17, 33};
     locus_tensor *x = randn(LOCUS_F32, 2, a2, 23, 1.0), *y = randn(LOCUS_F32, 2, b2, 24, 1.0);
     struct matmul_ctx m2 = {locus_view_transpose(x, 0, 1), locus_view_transpose(y, 0, 1)};
     locus_tensor *out2 = locus_tensor_empty(LOCUS_F32, 2, o2);
-    compare_paths(run_matmul, &m2, out2, 1e-5, 1e-5, "transposed matmul");
+    compare_paths(run_matmul, &m2, out2, 65, "transposed matmul");
     locus_tensor *ts[] = {a, bt, out, x, y, m2.a, m2.b, out2};
     for (int i = 0; i < 8; i++) locus_tensor_free(ts[i]);
 }
@@ -129,7 +130,7 @@ static void test_conv_paths(void) {
         int64_t ow = (cases[i].w + 2 * cases[i].p - cases[i].k) / cases[i].s + 1;
         int64_t os[4] = {cases[i].b, cases[i].o, oh, ow};
         locus_tensor *out = locus_tensor_empty(LOCUS_F32, 4, os);
-        compare_paths(run_conv, &v, out, 1e-4, 1e-5, "conv2d");
+        compare_paths(run_conv, &v, out, (double)(cases[i].c * cases[i].k * cases[i].k), "conv2d");
         locus_tensor *ts[] = {v.x, v.w, v.b, out};
         for (int j = 0; j < 4; j++) locus_tensor_free(ts[j]);
     }
@@ -152,8 +153,8 @@ static void test_attention_paths(void) {
     locus_tensor *q = randn(LOCUS_F32, 3, qs, 70, 1.0), *k = randn(LOCUS_F32, 3, ks, 71, 1.0), *v = randn(LOCUS_F32, 3, ks, 72, 1.0);
     locus_tensor *out = locus_tensor_empty(LOCUS_F32, 3, qs);
     struct attention_ctx causal = {q, k, v, 17, 1}, full = {q, k, v, 0, 0};
-    compare_paths(run_attention, &causal, out, 1e-4, 1e-5, "causal attention");
-    compare_paths(run_attention, &full, out, 1e-4, 1e-5, "full attention");
+    compare_paths(run_attention, &causal, out, 64, "causal attention");
+    compare_paths(run_attention, &full, out, 64, "full attention");
     locus_tensor *ts[] = {q, k, v, out};
     for (int i = 0; i < 4; i++) locus_tensor_free(ts[i]);
 }
@@ -168,7 +169,7 @@ static void test_threads_agree(void) {
     locus_set_num_threads(2);
     CHECK(locus_linear(b, x, w, NULL) == 0);
     locus_set_num_threads(n);
-    CHECK(close_enough(locus_tensor_data(a), locus_tensor_data(b), 24 * 300, 1e-5, 1e-6, "1 vs 2 threads"));
+    CHECK(f32_close(locus_tensor_data(a), locus_tensor_data(b), 24 * 300, 515, 1, "1 vs 2 threads"));
     locus_tensor *ts[] = {x, w, a, b};
     for (int i = 0; i < 4; i++) locus_tensor_free(ts[i]);
 }

@@ -194,10 +194,35 @@ describe("groundinggpt", function()
     local bad = locus.grounding.parse("a [0.5, 0.2] b [1.2, 0, 0.3, 0.4] c [0.6, 0.6, 0.2, 0.9] d {0.2, x}", { width = 10, height = 10 })
     assert.are.equal(0, #bad.boxes)
     assert.are.equal(4, #bad.problems)
+    -- an answer cut off inside a box or a span (max_new_tokens ran out) says so
+    local cut = locus.grounding.parse("The dog [0.12, 0.3, 0.5", { width = 10, height = 10 })
+    assert.are.equal(0, #cut.boxes)
+    assert.are.same({ { text = "[0.12, 0.3, 0.5", reason = "a box without its closing ] (the answer was cut off?)" } }, cut.problems)
+    cut = locus.grounding.parse("a [0.1, 0.1, 0.2, 0.2] b [0.3 c [0.1, 0.1, 0.2, 0.2] from {0.1, 0.", { width = 10, height = 10 })
+    assert.are.equal(2, #cut.boxes)
+    assert.are.same({ "[0.3 c ", "{0.1, 0." }, { cut.problems[1].text, cut.problems[2].text })
     local s = locus.grounding.parse("It barks {0.25, 0.5} then {0.7,0.9}.", { duration = 8 })
     assert.are.equal(2, #s.spans)
     assert.are.same({ 2, 4 }, { s.spans[1].t0, s.spans[1].t1 })
     assert.are.equal("It barks", s.spans[1].phrase)
+  end)
+
+  it("ground --json is valid JSON whatever bytes the answer holds", function()
+    local cli = require "locus.cli"
+    local r = { text = "dog \xe1 [0.1, 0.2, 0.3, 0.4] cut \xe6\x97", tokens = { 5, 6 }, prompt_tokens = 9, width = 4, height = 2,
+      boxes = { { phrase = "dog \xe1", x0 = 1, y0 = 0, x1 = 2, y1 = 1, fx0 = 0.1, fy0 = 0.2, fx1 = 0.3, fy1 = 0.4 } }, spans = {},
+      problems = { { text = "[0.3", reason = "cut" } }, timing = { total_s = 1 } }
+    local text = locus.json.encode(cli.ground_json(r))
+    local j = cjson.decode(text)
+    assert.are.equal("dog \239\191\189 [0.1, 0.2, 0.3, 0.4] cut \239\191\189\239\191\189", j.text)
+    assert.are.equal("dog \239\191\189", j.boxes[1].phrase)
+    assert.are.same({}, j.spans)
+    assert.truthy(text:find('^{"text":.-,"tokens":%[5,6%],"prompt_tokens":9,"boxes":'), text) -- a fixed key order
+    -- every byte value, alone and in pairs, gives valid UTF-8
+    for b = 0, 255 do
+      local one = locus.json.encode(string.char(b, 0x80) .. string.char(b))
+      assert.truthy(pcall(cjson.decode, one), ("byte %d: %s"):format(b, one))
+    end
   end)
 
   it("locus ground --json and locus dump write what the Lua API computes", function()

@@ -12,7 +12,8 @@ describe("weights", function()
   it("gives the same tensors from every layout, in the stored dtype", function()
     local layouts = {
       { "model.safetensors", "" }, { "sharded_st", "" }, { "pytorch_model.bin", "" }, { "sharded_bin", "" },
-      { "nested.pth", "model." },
+      { "nested.pth", "model." }, { "sharded_st/model.safetensors.index.json", "" },
+      { "sharded_bin/pytorch_model.bin.index.json", "" },
     }
     for _, l in ipairs(layouts) do
       local w = locus.weights.open(ckpt .. l[1]):sub(l[2])
@@ -31,6 +32,28 @@ describe("weights", function()
       assert.are.equal("f16", w:get("proj.0.bias"):dtype())
       assert.are.equal("i64", w:get("position_ids"):dtype())
     end
+  end)
+
+  it("reads safetensors whose header length looks like a pickle's first bytes (0x80, small)", function()
+    local tmp = helper.tmpdir()
+    for _, size in ipairs { 0x180, 0x280, 0x380 } do -- 384, 640, 896 bytes: 0x80 0x01, 0x80 0x02, ...
+      local json = '{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}'
+      json = json .. (" "):rep(size - #json) -- safetensors pads its header with spaces
+      local le = {}
+      for i = 0, 7 do le[#le + 1] = string.char(math.floor(size / 256 ^ i) % 256) end
+      local path = ("%s/adapter%d.safetensors"):format(tmp, size)
+      local f = io.open(path, "wb")
+      local data = locus.tensor.from { 1.5, -2 }
+      f:write(table.concat(le), json, require("ffi").string(data:data(), 8))
+      f:close()
+      assert.are.equal(0x80, table.concat(le):byte(1))
+      local w = locus.weights.open(path)
+      assert.are.equal("safetensors", w:format())
+      assert.are.same({ 1.5, -2 }, w:get("w"):totable())
+      os.rename(path, tmp .. "/adapter.bin") -- the extension does not matter
+      assert.are.same({ 1.5, -2 }, locus.weights.open(tmp .. "/adapter.bin"):get("w"):totable())
+    end
+    os.execute("rm -rf " .. tmp)
   end)
 
   it("is lazy: tensors are windows of the mapped file", function()
