@@ -79,16 +79,18 @@ local function run(key)
   local t1 = clock()
   for step = 1, DECODE do
     idp[0] = logits:argmax(2):item()
-    locus.core.check(locus.core.C.locus_embedding(row.p, m.embed_tokens.p, one.p))
-    locus.core.check(locus.core.C.locus_decoder_forward(m.decoder, row.p, PROMPT + step - 1, logits.p))
+    locus.core.check(locus.core.call(locus.core.C.locus_embedding, row, m.embed_tokens, one))
+    locus.core.check(locus.core.call(locus.core.C.locus_decoder_forward, m.decoder, row, PROMPT + step - 1, logits))
   end
   local decode = clock() - t1
   m = nil
   collectgarbage()
 
   local npm = root .. "/build/npm"
-  local cmd = ("cp %s/benchmarks/llm_llamacpp.mjs %s/ && cd %s && node llm_llamacpp.mjs %s %s %d %d 2>/dev/null | tail -1")
-    :format(root, npm, npm, path, ids_path, DECODE, locus.num_threads())
+  -- node_env.sh installs node-llama-cpp (and a Node.js >= 20 where the system's is older) once
+  local cmd = ("npm_dir=%s; . %s/tests/llama_cpp/node_env.sh && cp %s/benchmarks/llm_llamacpp.mjs %s/ && cd %s && "
+    .. "node llm_llamacpp.mjs %s %s %d %d 2>/dev/null | tail -1")
+    :format(npm, root, root, npm, npm, path, ids_path, DECODE, locus.num_threads())
   local p = io.popen(cmd)
   local line = p:read("*a")
   p:close()

@@ -8,6 +8,7 @@
 -- (with FFmpeg, which cannot seek to an exact sample, one pass to count and one to read).
 local ffi = require "ffi"
 local core = require "locus.core"
+local call = core.call -- C calls that keep their tensor arguments alive (locus.core)
 local tensor = require "locus.tensor"
 local C = core.C
 
@@ -45,7 +46,7 @@ end
 
 -- torchaudio.functional.resample of an f32 [channels, n] tensor
 function audio.resample(x, from, to)
-  local t = C.locus_audio_resample(x.p, from, to)
+  local t = call(C.locus_audio_resample, x, from, to)
   if t == nil then core.fail("audio.resample") end
   return tensor.wrap(t)
 end
@@ -57,7 +58,7 @@ function audio.fbank(wave, mel_bins)
   local frames = n < 400 and 0 or 1 + math.floor((n - 400) / 160)
   local out = tensor.empty { frames, mel_bins }
   local w = wave:contiguous() -- kept in a local so that its handle outlives the call
-  core.check(C.locus_audio_fbank(out.p, w.p, audio.RATE, mel_bins), "audio.fbank")
+  core.check(call(C.locus_audio_fbank, out, w, audio.RATE, mel_bins), "audio.fbank")
   return out
 end
 

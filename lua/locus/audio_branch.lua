@@ -6,6 +6,7 @@
 --   local rows = branch:forward(locus.audio.load("dog.flac"))     -- [8, 4096]
 local imagebind = require "locus.imagebind"
 local qformer = require "locus.qformer"
+local nn = require "locus.nn"
 
 local audio_branch = {}
 local Branch = {}
@@ -23,7 +24,7 @@ function audio_branch.load(w, opts)
     positions = w:get("model.audio_position_embedding.weight"):float(),
     qformer = qformer.load(w, { prefix = "model.audio_Qformer.bert.", queries = "model.audio_query_tokens",
       heads = opts.qformer_heads or 12 }),
-    proj_w = w:get("model.audio_llama_proj.weight"), proj_b = w:get("model.audio_llama_proj.bias"),
+    proj = nn.Linear.load(w, "model.audio_llama_proj.", { bias = true }),
   }, Branch)
 end
 
@@ -34,7 +35,7 @@ function Branch:from_embeddings(e)
     error(("GroundingGPT audio branch: %d clips, but %d audio position embeddings"):format(clips, self.positions:size(1)), 2)
   end
   local h = self.qformer:forward(e + self.positions:narrow(1, 1, clips))
-  return h:view(h:size(2), h:size(3)):linear(self.proj_w, self.proj_b)
+  return self.proj:forward(h:view(h:size(2), h:size(3)))
 end
 
 -- filter banks [clips, 1, 128, 204] (locus.audio.load) -> [queries, D]; also returns the clip embeddings

@@ -4,9 +4,8 @@
 --   layers of  x += attn(LN1(x));  x += fc2(quick_gelu(fc1(LN2(x))))
 --   local tower = locus.clip.load("clip-vit-large-patch14-336")
 --   local feats = tower:features(pixel_values, {layer = -2})   -- [576, 1024]: CLS dropped
-local ffi = require "ffi"
-local core = require "locus.core"
 local tensor = require "locus.tensor"
+local nn = require "locus.nn"
 local weights = require "locus.weights"
 local config = require "locus.config"
 
@@ -29,22 +28,24 @@ function clip.load(path, opts)
   local width = patch:size(1)
   local heads = v.num_attention_heads or 16
   if width % heads ~= 0 then error(("%s: width %d is not divisible by %d heads"):format(path, width, heads), 2) end
+  local eps = v.layer_norm_eps or 1e-5
   local layers, i = {}, 0
   while vw:has("encoder.layers." .. i .. ".self_attn.q_proj.weight") do
     local l = vw:sub("encoder.layers." .. i .. ".")
-    layers[i + 1] = {}
-    for _, name in ipairs { "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj", "mlp.fc1",
-      "mlp.fc2", "layer_norm1", "layer_norm2" } do
-      layers[i + 1][name] = { w = l:get(name .. ".weight"), b = l:get(name .. ".bias") }
+    local t = {}
+    for name, key in pairs { ln1 = "layer_norm1", q = "self_attn.q_proj", k = "self_attn.k_proj", v = "self_attn.v_proj",
+      o = "self_attn.out_proj", ln2 = "layer_norm2", fc1 = "mlp.fc1", fc2 = "mlp.fc2" } do
+      t[name .. "_w"], t[name .. "_b"] = l:get(key .. ".weight"), l:get(key .. ".bias")
     end
+    layers[i + 1] = nn.EncoderLayer(t, { heads = heads, eps = eps, act = "quick_gelu" })
     i = i + 1
   end
   return setmetatable({
     weights = w, patch = patch, class = vw:get("embeddings.class_embedding"), positions = pos,
-    pre_norm = { w = vw:get("pre_layrnorm.weight"), b = vw:get("pre_layrnorm.bias") },
+    pre_norm = nn.LayerNorm.load(vw, "pre_layrnorm.", { eps = eps }),
     layers = layers, heads = heads, width = width, patch_size = patch:size(3),
     image_size = v.image_size or math.floor(math.sqrt(pos:size(1) - 1) + 0.5) * patch:size(3),
-    eps = v.layer_norm_eps or 1e-5,
+    eps = eps,
   }, Tower)
 end
 
@@ -61,34 +62,24 @@ function Tower:embed(pixels)
   local patches = grid:view(self.width, n):t()                 -- [N, C]
   local x = tensor.cat({ self.class:float():view(1, self.width), patches }, 1)
   x = x + self.positions
-  return x:layer_norm(self.pre_norm.w, self.pre_norm.b, self.eps)
+  return self.pre_norm:forward(x)
 end
 
--- One encoder layer on x [T, C] through the fused C block (csrc/models/vit.c).
-function Tower:layer(x, l)
-  x = x:contiguous():clone()
-  local w = ffi.new("locus_vit_layer_weights")
-  w.ln1_w, w.ln1_b, w.ln2_w, w.ln2_b = l.layer_norm1.w.p, l.layer_norm1.b.p, l.layer_norm2.w.p, l.layer_norm2.b.p
-  w.q_w, w.q_b = l["self_attn.q_proj"].w.p, l["self_attn.q_proj"].b.p
-  w.k_w, w.k_b = l["self_attn.k_proj"].w.p, l["self_attn.k_proj"].b.p
-  w.v_w, w.v_b = l["self_attn.v_proj"].w.p, l["self_attn.v_proj"].b.p
-  w.o_w, w.o_b = l["self_attn.out_proj"].w.p, l["self_attn.out_proj"].b.p
-  w.fc1_w, w.fc1_b, w.fc2_w, w.fc2_b = l["mlp.fc1"].w.p, l["mlp.fc1"].b.p, l["mlp.fc2"].w.p, l["mlp.fc2"].b.p
-  core.check(core.C.locus_vit_layer(x.p, w, self.heads, self.eps, core.C.LOCUS_ACT_QUICK_GELU, 0), "CLIP layer")
-  return x
-end
+-- One encoder layer (an nn.EncoderLayer of self.layers) on x [T, C] through the fused C block.
+function Tower:layer(x, l) return l:forward(x) end
 
 -- The same layer composed from locus's ops in Lua (what the fused block must equal; a place to
 -- experiment).
 function Tower:layer_lua(x, l)
+  local p = l.tensors
   local t, c, h = x:size(1), self.width, self.heads
-  local n = x:layer_norm(l.layer_norm1.w, l.layer_norm1.b, self.eps)
-  local q = n:linear(l["self_attn.q_proj"].w, l["self_attn.q_proj"].b):view(t, h, c / h)
-  local k = n:linear(l["self_attn.k_proj"].w, l["self_attn.k_proj"].b):view(t, h, c / h)
-  local v = n:linear(l["self_attn.v_proj"].w, l["self_attn.v_proj"].b):view(t, h, c / h)
-  x = x + q:attention(k, v):view(t, c):linear(l["self_attn.out_proj"].w, l["self_attn.out_proj"].b)
-  n = x:layer_norm(l.layer_norm2.w, l.layer_norm2.b, self.eps)
-  return x + n:linear(l["mlp.fc1"].w, l["mlp.fc1"].b):quick_gelu():linear(l["mlp.fc2"].w, l["mlp.fc2"].b)
+  local n = x:layer_norm(p.ln1_w, p.ln1_b, self.eps)
+  local q = n:linear(p.q_w, p.q_b):view(t, h, c / h)
+  local k = n:linear(p.k_w, p.k_b):view(t, h, c / h)
+  local v = n:linear(p.v_w, p.v_b):view(t, h, c / h)
+  x = x + q:attention(k, v):view(t, c):linear(p.o_w, p.o_b)
+  n = x:layer_norm(p.ln2_w, p.ln2_b, self.eps)
+  return x + n:linear(p.fc1_w, p.fc1_b):quick_gelu():linear(p.fc2_w, p.fc2_b)
 end
 
 -- The hidden state of a layer (HF's hidden_states[layer]: 0 = embeddings, -1 = the last layer;

@@ -76,6 +76,64 @@ M.C = lib
 M.header_path = header
 M.library_path = library
 
+-- ---- calls that keep their tensors alive ------------------------------------------------------
+-- A Lua tensor is a small handle (struct locus_Tensor, below) whose collector frees the C tensor.
+-- Passing `t.p` to C would hand over a bare pointer: a temporary handle could then be collected,
+-- and its tensor freed, while C still reads it (the next argument's allocation can run the
+-- collector). So C functions that take tensors are called through M.call(fn, ...): each handle is
+-- passed as its pointer while the handles themselves sit in `anchor`, reachable, until C returns.
+-- LOCUS_GC_STRESS=1 runs a full collection before every such call, which turns any pointer that
+-- escaped this rule into a use-after-free that AddressSanitizer reports (tests/run does so).
+ffi.cdef "typedef struct locus_Tensor { locus_tensor *p; } locus_Tensor;"
+M.handle_type = ffi.typeof("locus_Tensor")
+M.gc_stress = os.getenv("LOCUS_GC_STRESS") == "1"
+
+local istype, handle_type = ffi.istype, M.handle_type
+local anchor = {} -- the arguments of the call in flight (C never calls back into Lua: one at a time)
+local function raw(x)
+  if istype(handle_type, x) then return x.p end
+  return x
+end
+
+-- One caller per arity, generated so that no call builds a table (the decode loop calls through
+-- here once per token).
+local MAX_ARGS = 16
+local callers = {}
+for n = 0, MAX_ARGS do
+  local args, raws, slots, clears = {}, {}, {}, {}
+  for i = 1, n do
+    args[i], raws[i], slots[i], clears[i] = "a" .. i, "raw(a" .. i .. ")", "anchor[" .. i .. "]", "nil"
+  end
+  local a, keep = table.concat(args, ", "), n > 0 and (table.concat(slots, ", ") .. " = " .. table.concat(args, ", ")) or ""
+  local clear = n > 0 and (table.concat(slots, ", ") .. " = " .. table.concat(clears, ", ")) or ""
+  local src = ([[
+local raw, anchor, stress = ...
+return function(fn%s)
+  %s
+  if stress then collectgarbage() end
+  local r = fn(%s)
+  %s
+  return r
+end]]):format(n > 0 and ", " .. a or "", keep, table.concat(raws, ", "), clear)
+  callers[n] = assert(loadstring(src, "=locus.core.call/" .. n))(raw, anchor, M.gc_stress)
+end
+
+-- M.call for a C function that takes an array of tensor pointers: `keep` (the table of the
+-- tensors behind the array) stays reachable until fn returns.
+function M.call_with(keep, fn, ...)
+  anchor.keep = keep
+  local r = M.call(fn, ...)
+  anchor.keep = nil
+  return r
+end
+
+-- fn(...) with every tensor argument passed as its locus_tensor * and kept alive until fn returns.
+function M.call(fn, ...)
+  local n = select("#", ...)
+  if n > MAX_ARGS then error("core.call: more than " .. MAX_ARGS .. " arguments", 2) end
+  return callers[n](fn, ...)
+end
+
 -- Raises a Lua error carrying liblocus's message (C reports; Lua turns it into error()).
 function M.fail(context)
   local msg = ffi.string(lib.locus_last_error())

@@ -9,9 +9,8 @@
 -- and depths from the tensors.
 --   local enc = locus.eva.load(weights, {prefix = "model.visual_encoder.", ln_vision = "model.ln_vision.", heads = 16})
 --   local feats = enc:features(frames)                -- f32 [T, 3, 224, 224] -> [T, 257, 1408]
-local ffi = require "ffi"
-local core = require "locus.core"
 local tensor = require "locus.tensor"
+local nn = require "locus.nn"
 
 local eva = {}
 local Encoder = {}
@@ -30,26 +29,23 @@ function eva.load(w, opts)
   local self = setmetatable({
     patch_w = vw:get("patch_embed.proj.weight"), patch_b = vw:get("patch_embed.proj.bias"),
     cls = vw:get("cls_token"), pos = vw:get("pos_embed"),
-    ln_vision = { w = lw:get(lp .. "weight"), b = lw:get(lp .. "bias") },
-    heads = opts.heads or 16, eps = opts.ln_eps or 1e-6, ln_vision_eps = opts.ln_vision_eps or 1e-5, layers = {},
+    ln_vision = nn.LayerNorm.load(lw, lp, { eps = opts.ln_vision_eps or 1e-5 }),
+    heads = opts.heads or 16, eps = opts.ln_eps or 1e-6, layers = {},
   }, Encoder)
   self.width = self.patch_w:size(1)
   if self.width % self.heads ~= 0 then error(("EVA: width %d is not divisible by %d heads"):format(self.width, self.heads), 2) end
   local i = 0
   while vw:has("blocks." .. i .. ".attn.qkv.weight") do
     local b = vw:sub("blocks." .. i .. ".")
-    local qkv, c = b:get("attn.qkv.weight"), self.width
-    local l = ffi.new("locus_vit_layer_weights")
-    local keep = { -- the tensors behind the struct's pointers stay referenced here
-      b:get("norm1.weight"), b:get("norm1.bias"), qkv:narrow(1, 1, c), b:get("attn.q_bias"), qkv:narrow(1, c + 1, c),
-      qkv:narrow(1, 2 * c + 1, c), b:get("attn.v_bias"), b:get("attn.proj.weight"), b:get("attn.proj.bias"),
-      b:get("norm2.weight"), b:get("norm2.bias"), b:get("mlp.fc1.weight"), b:get("mlp.fc1.bias"), b:get("mlp.fc2.weight"),
-      b:get("mlp.fc2.bias"),
-    }
-    l.ln1_w, l.ln1_b, l.q_w, l.q_b, l.k_w = keep[1].p, keep[2].p, keep[3].p, keep[4].p, keep[5].p
-    l.k_b, l.v_w, l.v_b, l.o_w, l.o_b = nil, keep[6].p, keep[7].p, keep[8].p, keep[9].p
-    l.ln2_w, l.ln2_b, l.fc1_w, l.fc1_b, l.fc2_w, l.fc2_b = keep[10].p, keep[11].p, keep[12].p, keep[13].p, keep[14].p, keep[15].p
-    self.layers[i + 1] = { struct = l, keep = keep }
+    local qkv, c = b:get("attn.qkv.weight"), self.width -- one [3C, C] matrix: q, k, v rows; no k bias
+    self.layers[i + 1] = nn.EncoderLayer({
+      ln1_w = b:get("norm1.weight"), ln1_b = b:get("norm1.bias"),
+      q_w = qkv:narrow(1, 1, c), q_b = b:get("attn.q_bias"), k_w = qkv:narrow(1, c + 1, c),
+      v_w = qkv:narrow(1, 2 * c + 1, c), v_b = b:get("attn.v_bias"),
+      o_w = b:get("attn.proj.weight"), o_b = b:get("attn.proj.bias"),
+      ln2_w = b:get("norm2.weight"), ln2_b = b:get("norm2.bias"),
+      fc1_w = b:get("mlp.fc1.weight"), fc1_b = b:get("mlp.fc1.bias"), fc2_w = b:get("mlp.fc2.weight"), fc2_b = b:get("mlp.fc2.bias"),
+    }, { heads = self.heads, eps = self.eps, act = "gelu" })
     i = i + 1
   end
   if i == 0 then error("EVA: no blocks.0.attn.qkv.weight under " .. p, 2) end
@@ -76,9 +72,9 @@ function Encoder:features(frames, opts)
   local t, seq, c = x:size(1), x:size(2), x:size(3)
   x = x:contiguous():view(t * seq, c)
   for i = 1, math.min(#self.layers, opts and opts.layers or #self.layers) do
-    core.check(core.C.locus_vit_layer(x.p, self.layers[i].struct, self.heads, self.eps, core.C.LOCUS_ACT_GELU, seq), "EVA layer")
+    self.layers[i]:apply(x, seq)
   end
-  return x:layer_norm(self.ln_vision.w, self.ln_vision.b, self.ln_vision_eps):view(t, seq, c)
+  return self.ln_vision:forward(x):view(t, seq, c)
 end
 
 return eva

@@ -36,20 +36,21 @@ function gguf.save(path, tensors, opts)
   local list = ordered(tensors)
   local names = ffi.new("const char *[?]", math.max(#list, 1))
   local ptrs = ffi.new("const locus_tensor *[?]", math.max(#list, 1))
-  local keep = {} -- the name strings, referenced until C has used the pointers into them
+  local keep = {} -- the name strings and the tensors, referenced until C has used the pointers into them
   for i, pair in ipairs(list) do
     local name, t = pair[1], pair[2]
     if type(name) ~= "string" or not tensor.is_tensor(t) then
       error("gguf.save: entry " .. i .. " is not a {name, tensor} pair", 2)
     end
     keep[#keep + 1] = name
+    keep[#keep + 1] = t
     names[i - 1] = name
     ptrs[i - 1] = t.p
   end
   local meta = opts.metadata_json or json.encode(opts.metadata or {})
   local types = opts.types_json or (opts.types and json.encode(opts.types)) or nil
-  core.check(C.locus_gguf_save(path, meta, types, #list, names, ptrs), "gguf.save")
-  return #keep -- the number of tensors written
+  core.check(core.call_with(keep, C.locus_gguf_save, path, meta, types, #list, names, ptrs), "gguf.save")
+  return #list -- the number of tensors written
 end
 
 return gguf

@@ -71,9 +71,9 @@ function groundinggpt.load(dir, opts)
   end
   local lm = llm.load(dir, { tokenizer = tok, max_context = opts.max_context })
   local w = lm.weights
-  local projector = nn.Sequential(nn.Linear(cfg.mm_vision_hidden_size or 1024, cfg.hidden_size), nn.GELU(),
-    nn.Linear(cfg.hidden_size, cfg.hidden_size))
-  projector:load_state(function(k) return w:has(k) and w:get(k) or nil end, "model.mm_vision_projector.")
+  -- mm_vision_projector: Linear(vision width, D) -> GELU -> Linear(D, D)
+  local projector = nn.Sequential(nn.Linear.load(w, "model.mm_vision_projector.0."), nn.GELU(),
+    nn.Linear.load(w, "model.mm_vision_projector.2."))
   local self = setmetatable({
     dir = dir, config = cfg, llm = lm, tokenizer = tok, projector = projector,
     select_layer = cfg.mm_vision_select_layer or -2, tower_path = find_tower(dir, cfg, opts),
@@ -107,9 +107,7 @@ function Model:load_video_branch(w, cfg, opts)
   self.video_qformer = qformer.load(w, { prefix = "model.video_Qformer.bert.", queries = "model.video_query_tokens",
     heads = vq.heads or 12, eps = vq.ln_eps })
   self.frame_positions = w:get("model.video_frame_position_embedding.weight")
-  local proj = w:get("model.llama_proj.weight")
-  self.llama_proj = nn.Linear(proj:size(2), proj:size(1))
-  self.llama_proj:load_state({ weight = proj, bias = w:get("model.llama_proj.bias") })
+  self.llama_proj = nn.Linear.load(w, "model.llama_proj.", { bias = true })
   self.max_frame = cfg.max_frame or 64
 end
 

@@ -5,6 +5,7 @@
 --   locus.image.resize(img, w, h), locus.image.pad_square(img, {r, g, b}), locus.image.normalize(img, mean, std)
 local ffi = require "ffi"
 local core = require "locus.core"
+local call = core.call -- C calls that keep their tensor arguments alive (locus.core)
 local tensor = require "locus.tensor"
 local C = core.C
 
@@ -24,7 +25,7 @@ end
 
 function image.resize(img, w, h)
   local out = tensor.empty({ h, w, 3 }, "u8")
-  core.check(C.locus_image_resize(out.p, img.p), "image.resize")
+  core.check(call(C.locus_image_resize, out, img), "image.resize")
   return out
 end
 
@@ -32,20 +33,20 @@ function image.pad_square(img, rgb)
   rgb = rgb or image.PAD
   local side = math.max(img:size(1), img:size(2))
   local out = tensor.empty({ side, side, 3 }, "u8")
-  core.check(C.locus_image_pad_square(out.p, img.p, ffi.new("uint8_t[3]", rgb)), "image.pad_square")
+  core.check(call(C.locus_image_pad_square, out, img, ffi.new("uint8_t[3]", rgb)), "image.pad_square")
   return out
 end
 
 function image.normalize(img, mean, std)
   local out = tensor.empty { 3, img:size(1), img:size(2) }
-  core.check(C.locus_image_normalize(out.p, img.p, ffi.new("float[3]", mean or image.CLIP_MEAN),
+  core.check(call(C.locus_image_normalize, out, img, ffi.new("float[3]", mean or image.CLIP_MEAN),
     ffi.new("float[3]", std or image.CLIP_STD)), "image.normalize")
   return out
 end
 
 -- Writes u8 [H, W, 3] as .png or .jpg.
 function image.save(path, img)
-  core.check(C.locus_image_save(path, img.p), "image.save")
+  core.check(call(C.locus_image_save, path, img), "image.save")
 end
 
 image.PALETTE = { { 230, 25, 75 }, { 60, 180, 75 }, { 0, 130, 200 }, { 245, 130, 48 }, { 145, 30, 180 },
@@ -57,7 +58,7 @@ function image.draw_boxes(img, boxes)
   local out = img:contiguous():clone()
   for i, b in ipairs(boxes) do
     local rgb = ffi.new("uint8_t[3]", image.PALETTE[(i - 1) % #image.PALETTE + 1])
-    core.check(C.locus_image_draw_box(out.p, b.x0, b.y0, b.x1, b.y1, rgb, i), "draw_boxes")
+    core.check(call(C.locus_image_draw_box, out, b.x0, b.y0, b.x1, b.y1, rgb, i), "draw_boxes")
   end
   return out
 end

@@ -8,12 +8,14 @@
 --   local enc = locus.imagebind.load_audio(weights)       -- GroundingGPT's checkpoint or imagebind_huge.pth
 --   local e = enc:forward(locus.audio.load("dog.flac"))  -- [3, 1024]
 local tensor = require "locus.tensor"
+local nn = require "locus.nn"
 
 local imagebind = {}
 local AudioEncoder = {}
 AudioEncoder.__index = AudioEncoder
 
-local function ln(w, name) return { w = w:get(name .. ".weight"), b = w:get(name .. ".bias") } end
+local function ln(w, name, eps) return nn.LayerNorm.load(w, name .. ".", { eps = eps }) end
+local function linear(w, name) return nn.Linear.load(w, name .. ".", { bias = true }) end
 
 -- opts.prefix: where ImageBind's keys start ("model.audio_encoder." in GroundingGPT's checkpoint,
 -- "" in imagebind_huge.pth; found by itself when absent); opts.heads (12)
@@ -28,9 +30,10 @@ function imagebind.load_audio(w, opts)
   end
   local pre = w:sub(prefix .. "modality_preprocessors.audio.")
   local self = setmetatable({
-    stem = pre:get("rgbt_stem.proj.weight"):float(), stem_ln = ln(pre, "rgbt_stem.norm_layer"),
+    stem = pre:get("rgbt_stem.proj.weight"):float(), stem_ln = ln(pre, "rgbt_stem.norm_layer", 1e-5),
     cls = pre:get("cls_token"), pos = pre:get("pos_embedding_helper.pos_embed"),
-    head_ln = ln(w, prefix .. "modality_heads.audio.0"), head = w:get(prefix .. "modality_heads.audio.2.weight"),
+    head_ln = ln(w, prefix .. "modality_heads.audio.0", 1e-6),
+    head = nn.Linear.load(w, prefix .. "modality_heads.audio.2.", { bias = false }),
     heads = opts.heads or 12, blocks = {},
   }, AudioEncoder)
   local scale_name = prefix .. "modality_postprocessors.audio.1.log_logit_scale"
@@ -40,11 +43,10 @@ function imagebind.load_audio(w, opts)
   while trunk:has("blocks." .. i .. ".attn.in_proj_weight") do
     local b = trunk:sub("blocks." .. i .. ".")
     self.blocks[i + 1] = {
-      norm_1 = ln(b, "norm_1"), norm_2 = ln(b, "norm_2"),
+      norm_1 = ln(b, "norm_1", 1e-6), norm_2 = ln(b, "norm_2", 1e-6),
       in_w = b:get("attn.in_proj_weight"), in_b = b:get("attn.in_proj_bias"),
       bias_k = b:get("attn.bias_k"), bias_v = b:get("attn.bias_v"),
-      out_w = b:get("attn.out_proj.weight"), out_b = b:get("attn.out_proj.bias"),
-      fc1 = ln(b, "mlp.fc1"), fc2 = ln(b, "mlp.fc2"),
+      out = linear(b, "attn.out_proj"), fc1 = linear(b, "mlp.fc1"), fc2 = linear(b, "mlp.fc2"),
     }
     i = i + 1
   end
@@ -58,13 +60,13 @@ end
 -- One block on x [T, C]: pre-LN attention with the appended bias key/value, then the MLP.
 local function block(self, b, x)
   local t, c, heads = x:size(1), self.width, self.heads
-  local qkv = x:layer_norm(b.norm_1.w, b.norm_1.b, 1e-6):linear(b.in_w, b.in_b)
+  local qkv = b.norm_1:forward(x):linear(b.in_w, b.in_b)
   local q = qkv:narrow(2, 1, c):contiguous()
   local k = tensor.cat({ qkv:narrow(2, c + 1, c), b.bias_k:float():view(1, c) }, 1)
   local v = tensor.cat({ qkv:narrow(2, 2 * c + 1, c), b.bias_v:float():view(1, c) }, 1)
   local att = q:view(t, heads, c / heads):attention(k:view(t + 1, heads, c / heads), v:view(t + 1, heads, c / heads))
-  x = x + att:view(t, c):linear(b.out_w, b.out_b)
-  return x + x:layer_norm(b.norm_2.w, b.norm_2.b, 1e-6):linear(b.fc1.w, b.fc1.b):gelu():linear(b.fc2.w, b.fc2.b)
+  x = x + b.out:forward(att:view(t, c))
+  return x + b.fc2:forward(b.fc1:forward(b.norm_2:forward(x)):gelu())
 end
 
 -- The trunk's tokens of one clip's filter banks f32 [1, 128, 204]: [1 + patches, C], CLS first
@@ -76,7 +78,7 @@ function AudioEncoder:tokens(fbank)
     error(("ImageBind audio: %d patches from [%s] filter banks, but %d position embeddings"):format(
       n, table.concat(fbank:shape(), ", "), self.pos:size(2) - 1), 2)
   end
-  x = x:view(self.width, n):transpose(1, 2):contiguous():layer_norm(self.stem_ln.w, self.stem_ln.b, 1e-5)
+  x = self.stem_ln:forward(x:view(self.width, n):transpose(1, 2):contiguous())
   x = tensor.cat({ self.cls:float():view(1, self.width), x }, 1) + self.pos:float():view(n + 1, self.width)
   for _, b in ipairs(self.blocks) do x = block(self, b, x) end
   return x
@@ -90,7 +92,7 @@ function AudioEncoder:forward(fbank)
   local rows = {}
   for i = 1, fbank:size(1) do
     local cls = self:tokens(fbank:select(1, i)):narrow(1, 1, 1)
-    local e = cls:layer_norm(self.head_ln.w, self.head_ln.b, 1e-6):linear(self.head)
+    local e = self.head:forward(self.head_ln:forward(cls))
     local norm = math.sqrt((e * e):sum():item())
     rows[i] = e:scale(self.scale / math.max(norm, 1e-12))
   end

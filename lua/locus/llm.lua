@@ -9,6 +9,7 @@
 --   print(out.text)
 local ffi = require "ffi"
 local core = require "locus.core"
+local call = core.call -- C calls that keep their tensor arguments alive (locus.core)
 local tensor = require "locus.tensor"
 local weights = require "locus.weights"
 local config = require "locus.config"
@@ -110,11 +111,10 @@ function llm.load(path, opts)
   for i, l in ipairs(r.layers) do
     local t = {}
     for _, k in ipairs { "attn_norm", "wq", "wk", "wv", "wo", "ffn_norm", "w_gate", "w_up", "w_down" } do t[k] = w:get(l[k]) end
-    core.check(C.locus_decoder_set_layer(d, i - 1, t.attn_norm.p, t.wq.p, t.wk.p, t.wv.p, t.wo.p, t.ffn_norm.p, t.w_gate.p,
-      t.w_up.p, t.w_down.p), path)
+    core.check(call(C.locus_decoder_set_layer, d, i - 1, t.attn_norm, t.wq, t.wk, t.wv, t.wo, t.ffn_norm, t.w_gate,
+      t.w_up, t.w_down), path)
   end
-  local norm, lm_head = w:get(r.norm), w:get(r.lm_head) -- locals: a temporary's .p may be freed by the next allocation
-  core.check(C.locus_decoder_set_output(d, norm.p, lm_head.p), path)
+  core.check(call(C.locus_decoder_set_output, d, w:get(r.norm), w:get(r.lm_head)), path)
   local tok = opts.tokenizer
   local tok_opts = { added_token_spaces = opts.added_token_spaces }
   if type(tok) == "string" then
@@ -144,7 +144,7 @@ end
 function Model:forward(x, pos0, opts)
   local rows = (opts and opts.last) and 1 or x:size(1)
   local logits = tensor.empty { rows, self.config.vocab }
-  core.check(C.locus_decoder_forward(self.decoder, x.p, pos0 or 0, logits.p), "forward")
+  core.check(call(C.locus_decoder_forward, self.decoder, x, pos0 or 0, logits), "forward")
   return logits
 end
 
@@ -190,7 +190,7 @@ function Model:generate(opts)
   local one_id = tensor.empty({ 1 }, "i64")
   local one_x = tensor.empty { 1, self.config.dim }
   local id_ptr = ffi.cast("int64_t *", one_id:data())
-  core.check(C.locus_decoder_forward(self.decoder, x.p, 0, logits.p), "generate")
+  core.check(call(C.locus_decoder_forward, self.decoder, x, 0, logits), "generate")
   local out_ids, text, emitted, stopped = {}, "", 0, "length"
   for step = 1, max_new do
     local id = sampler:next(logits)
@@ -233,8 +233,8 @@ function Model:generate(opts)
     end
     if step == max_new then break end
     id_ptr[0] = id
-    core.check(C.locus_embedding(one_x.p, self.embed_tokens.p, one_id.p), "generate")
-    core.check(C.locus_decoder_forward(self.decoder, one_x.p, n_prompt + step - 1, logits.p), "generate")
+    core.check(call(C.locus_embedding, one_x, self.embed_tokens, one_id), "generate")
+    core.check(call(C.locus_decoder_forward, self.decoder, one_x, n_prompt + step - 1, logits), "generate")
   end
   if stream and stopped ~= "stop" then
     text = text .. stream:flush()

@@ -1,5 +1,6 @@
 -- locus.npy: NumPy .npy files, read and written by liblocus (csrc/formats/npy.c).
 local core = require "locus.core"
+local call = core.call -- C calls that keep their tensor arguments alive (locus.core)
 local tensor = require "locus.tensor"
 local C = core.C
 
@@ -17,7 +18,7 @@ end
 function npy.save(path, t)
   if type(path) ~= "string" then error("npy.save: path must be a string", 2) end
   if not tensor.is_tensor(t) then t = tensor.from(t) end
-  core.check(C.locus_npy_save(path, t.p), "npy.save")
+  core.check(call(C.locus_npy_save, path, t), "npy.save")
 end
 
 return npy

@@ -9,35 +9,38 @@
 --                                        heads = 12, eps = 1e-12})
 --   local out = q:forward(states)          -- states [B, S, E] -> [B, Q, H]
 local tensor = require "locus.tensor"
+local nn = require "locus.nn"
 
 local qformer = {}
 local QFormer = {}
 QFormer.__index = QFormer
 
-local function linear(w, name) return { w = w:get(name .. ".weight"), b = w:get(name .. ".bias") } end
 
 function qformer.load(w, opts)
   opts = opts or {}
   local p = opts.prefix or "model.Qformer.bert."
   local bw = w:sub(p)
+  local eps = opts.eps or 1e-12
+  local function linear(l, name) return nn.Linear.load(l, name .. ".", { bias = true }) end
+  local function ln(l, name) return nn.LayerNorm.load(l, name .. ".", { eps = eps }) end
   local self = setmetatable({
-    queries = w:get(opts.queries or "model.query_tokens"), heads = opts.heads or 12, eps = opts.eps or 1e-12,
-    embed_ln = linear(bw, "embeddings.LayerNorm"), layers = {},
+    queries = w:get(opts.queries or "model.query_tokens"), heads = opts.heads or 12, eps = eps,
+    embed_ln = ln(bw, "embeddings.LayerNorm"), layers = {},
   }, QFormer)
   local i = 0
   while bw:has("encoder.layer." .. i .. ".attention.self.query.weight") do
     local l = bw:sub("encoder.layer." .. i .. ".")
     local layer = {
       q = linear(l, "attention.self.query"), k = linear(l, "attention.self.key"), v = linear(l, "attention.self.value"),
-      o = linear(l, "attention.output.dense"), ln = linear(l, "attention.output.LayerNorm"),
+      o = linear(l, "attention.output.dense"), ln = ln(l, "attention.output.LayerNorm"),
       fc1 = linear(l, "intermediate_query.dense"), fc2 = linear(l, "output_query.dense"),
-      ln_ffn = linear(l, "output_query.LayerNorm"),
+      ln_ffn = ln(l, "output_query.LayerNorm"),
     }
     if l:has("crossattention.self.query.weight") then
       layer.cross = {
         q = linear(l, "crossattention.self.query"), k = linear(l, "crossattention.self.key"),
         v = linear(l, "crossattention.self.value"), o = linear(l, "crossattention.output.dense"),
-        ln = linear(l, "crossattention.output.LayerNorm"),
+        ln = ln(l, "crossattention.output.LayerNorm"),
       }
     end
     self.layers[i + 1] = layer
@@ -54,8 +57,8 @@ end
 -- Attention of x [B*Q, H] (queries) over kv_x [B*S, E] per batch item; returns [B*Q, H].
 local function attend(self, a, x, kv_x, b, nq, ns)
   local h, heads = self.width, self.heads
-  local q = x:linear(a.q.w, a.q.b)
-  local k, v = kv_x:linear(a.k.w, a.k.b), kv_x:linear(a.v.w, a.v.b)
+  local q = a.q:forward(x)
+  local k, v = a.k:forward(kv_x), a.v:forward(kv_x)
   local parts = {}
   for i = 0, b - 1 do
     local qi = q:narrow(1, i * nq + 1, nq):view(nq, heads, h / heads)
@@ -64,7 +67,7 @@ local function attend(self, a, x, kv_x, b, nq, ns)
     parts[i + 1] = qi:attention(ki, vi):view(nq, h)
   end
   local att = b == 1 and parts[1] or tensor.cat(parts, 1)
-  return (att:linear(a.o.w, a.o.b) + x):layer_norm(a.ln.w, a.ln.b, self.eps)
+  return a.ln:forward(a.o:forward(att) + x)
 end
 
 -- states [B, S, E] (or [S, E]) -> the queries' last hidden state [B, Q, H]
@@ -73,12 +76,12 @@ function QFormer:forward(states)
   local b, s, e = states:size(1), states:size(2), states:size(3)
   local nq = self.queries:size(2)
   local kv = states:contiguous():view(b * s, e)
-  local x = self.queries:float():view(nq, self.width):layer_norm(self.embed_ln.w, self.embed_ln.b, self.eps)
+  local x = self.embed_ln:forward(self.queries:float():view(nq, self.width))
   x = x:view(1, nq, self.width):expand(b, nq, self.width):contiguous():view(b * nq, self.width)
   for _, l in ipairs(self.layers) do
     x = attend(self, l, x, x, b, nq, nq)
     if l.cross then x = attend(self, l.cross, x, kv, b, nq, s) end
-    x = (x:linear(l.fc1.w, l.fc1.b):gelu():linear(l.fc2.w, l.fc2.b) + x):layer_norm(l.ln_ffn.w, l.ln_ffn.b, self.eps)
+    x = l.ln_ffn:forward(l.fc2:forward(l.fc1:forward(x):gelu()) + x)
   end
   return x:view(b, nq, self.width)
 end

@@ -4,6 +4,7 @@
 local ffi = require "ffi"
 local bit = require "bit"
 local core = require "locus.core"
+local call = core.call -- C calls that keep their tensor arguments alive (locus.core)
 local tensor = require "locus.tensor"
 local C = core.C
 
@@ -63,11 +64,11 @@ function Sampler:next(logits)
   end
   local id
   if self.temperature == 0 then
-    core.check(C.locus_argmax(self.argmax.p, logits.p, 1), "sample")
+    core.check(call(C.locus_argmax, self.argmax, logits, 1), "sample")
     id = tonumber(ffi.cast("int64_t *", self.argmax:data())[0])
   else
     local k = self.values:size(2)
-    core.check(C.locus_topk(self.values.p, self.indices.p, logits.p, k), "sample")
+    core.check(call(C.locus_topk, self.values, self.indices, logits, k), "sample")
     local vals, idx = ffi.cast("float *", self.values:data()), ffi.cast("int64_t *", self.indices:data())
     local inv_t, probs, sum = 1 / self.temperature, self.probs, 0
     for i = 0, k - 1 do -- descending, so vals[0] is the max

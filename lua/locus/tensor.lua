@@ -12,15 +12,15 @@
 -- (-1 is the last). Ops return new float32 tensors unless they say otherwise.
 local ffi = require "ffi"
 local core = require "locus.core"
+local call = core.call -- C calls that keep their tensor arguments alive (locus.core)
 local C = core.C
 
 local tensor = {}
 local Tensor = {}          -- methods
 local mt = { __index = Tensor }
 
-ffi.cdef "typedef struct locus_Tensor { locus_tensor *p; } locus_Tensor;"
 local int64_array = ffi.typeof("int64_t[?]")
-local handle_type = ffi.typeof("locus_Tensor")
+local handle_type = core.handle_type
 
 local function free_handle(h) C.locus_tensor_free(h.p) end
 
@@ -124,13 +124,13 @@ end
 
 function tensor.full(shape, value, dtype)
   local t = tensor.zeros(shape, dtype)
-  C.locus_fill(t.p, value)
+  call(C.locus_fill, t, value)
   return t
 end
 
 function tensor.ones(...)
   local t = tensor.zeros(...)
-  C.locus_fill(t.p, 1)
+  call(C.locus_fill, t, 1)
   return t
 end
 
@@ -144,7 +144,7 @@ function tensor.randn(...)
   end
   local t = tensor.empty(shape, opts.dtype)
   local seed = opts.seed or 0
-  core.check(C.locus_fill_randn(t.p, seed, opts.mean or 0, opts.std or 1), "randn")
+  core.check(call(C.locus_fill_randn, t, seed, opts.mean or 0, opts.std or 1), "randn")
   return t
 end
 
@@ -152,7 +152,7 @@ end
 function tensor.arange(n, dtype)
   local integral = dtype ~= nil and not (dtype == "f32" or dtype == "f16" or dtype == "bf16")
   local t = tensor.empty({ n }, integral and "i64" or "f32")
-  local p = ffi.cast(integral and "int64_t *" or "float *", C.locus_tensor_data(t.p))
+  local p = ffi.cast(integral and "int64_t *" or "float *", call(C.locus_tensor_data, t))
   for i = 0, n - 1 do p[i] = i end
   return dtype and t:to(dtype) or t
 end
@@ -160,9 +160,14 @@ end
 -- A scalar (0-d) tensor.
 function tensor.scalar(v, dtype)
   local t = tensor.empty({}, dtype)
-  C.locus_fill(t.p, v)
+  call(C.locus_fill, t, v)
   return t
 end
+
+-- dtypes tensor.from writes through a typed pointer; the others (f16, bf16, bool, i8, u8) go
+-- through locus_set, which rounds and checks ranges as the C casts do
+local direct_types = { [tonumber(C.LOCUS_F32)] = "float *", [tonumber(C.LOCUS_I64)] = "int64_t *",
+  [tonumber(C.LOCUS_I32)] = "int32_t *" }
 
 -- Nested Lua tables of numbers (or booleans) -> tensor; the shape comes from the nesting.
 function tensor.from(tbl, dtype)
@@ -196,16 +201,27 @@ function tensor.from(tbl, dtype)
   if #shape > 0 and shape[1] > 0 then walk(tbl, 1) end
   local t = tensor.empty(shape, dtype)
   local code = t.p.type
-  if code == C.LOCUS_F32 then
-    local p = ffi.cast("float *", C.locus_tensor_data(t.p))
+  local ctype = direct_types[tonumber(code)]
+  if ctype then -- written in place (a prompt's ids: one store each, not one C call each)
+    local p = ffi.cast(ctype, call(C.locus_tensor_data, t))
+    if code ~= C.LOCUS_F32 then
+      local lo, hi = -2 ^ 63, 2 ^ 63
+      if code == C.LOCUS_I32 then lo, hi = -2 ^ 31, 2 ^ 31 - 1 end
+      for i = 1, #flat do
+        local v = flat[i]
+        if v ~= math.floor(v) or v < lo or v >= hi + (code == C.LOCUS_I32 and 1 or 0) then
+          error(("tensor.from: %s does not fit %s"):format(tostring(v), dtype), 2)
+        end
+      end
+    end
     for i = 1, #flat do p[i - 1] = flat[i] end
   else
     local idx = int64_array(1)
-    local v = C.locus_view_reshape(t.p, 1, int64_array(1, #flat))
+    local v = call(C.locus_view_reshape, t, 1, int64_array(1, #flat))
     v = wrap(v, "from")
     for i = 1, #flat do
       idx[0] = i - 1
-      C.locus_set(v.p, idx, flat[i])
+      call(C.locus_set, v, idx, flat[i])
     end
   end
   return t
@@ -215,9 +231,9 @@ end
 
 function Tensor:dim() return self.p.ndim end
 function Tensor:dtype() return ffi.string(C.locus_dtype_name(self.p.type)) end
-function Tensor:numel() return tonumber(C.locus_tensor_numel(self.p)) end
-function Tensor:is_contiguous() return C.locus_tensor_is_contiguous(self.p) ~= 0 end
-function Tensor:data() return C.locus_tensor_data(self.p) end
+function Tensor:numel() return tonumber(call(C.locus_tensor_numel, self)) end
+function Tensor:is_contiguous() return call(C.locus_tensor_is_contiguous, self) ~= 0 end
+function Tensor:data() return call(C.locus_tensor_data, self) end
 function Tensor:nbytes()
   local p = self.p
   return self:numel() / C.locus_dtype_block(p.type) * tonumber(C.locus_dtype_block_bytes(p.type))
@@ -251,15 +267,15 @@ end
 -- ---- views --------------------------------------------------------------------------------------
 
 function Tensor:narrow(d, start, length)
-  return wrap(C.locus_view_narrow(self.p, cdim(d), start - 1, length), "narrow")
+  return wrap(call(C.locus_view_narrow, self, cdim(d), start - 1, length), "narrow")
 end
 
 function Tensor:select(d, index)
-  return wrap(C.locus_view_select(self.p, cdim(d), index > 0 and index - 1 or index), "select")
+  return wrap(call(C.locus_view_select, self, cdim(d), index > 0 and index - 1 or index), "select")
 end
 
 function Tensor:transpose(d0, d1)
-  return wrap(C.locus_view_transpose(self.p, cdim(d0 or 1), cdim(d1 or 2)), "transpose")
+  return wrap(call(C.locus_view_transpose, self, cdim(d0 or 1), cdim(d1 or 2)), "transpose")
 end
 Tensor.t = Tensor.transpose
 
@@ -268,50 +284,50 @@ function Tensor:permute(...)
   if #dims ~= self.p.ndim then error(("permute: %d dims given for a %d-dim tensor"):format(#dims, self.p.ndim), 2) end
   local a = ffi.new("int[?]", #dims)
   for i = 1, #dims do a[i - 1] = cdim(dims[i]) end
-  return wrap(C.locus_view_permute(self.p, a), "permute")
+  return wrap(call(C.locus_view_permute, self, a), "permute")
 end
 
 function Tensor:view(...)
   local shape = shape_and_options(...)
   local a, n = shape_array(shape)
-  return wrap(C.locus_view_reshape(self.p, n, a), "view")
+  return wrap(call(C.locus_view_reshape, self, n, a), "view")
 end
 
 -- Like view, but copies when the strides do not allow a view.
 function Tensor:reshape(...)
   local shape = shape_and_options(...)
   local a, n = shape_array(shape)
-  local v = C.locus_view_reshape(self.p, n, a)
+  local v = call(C.locus_view_reshape, self, n, a)
   if v ~= nil then return wrap(v) end
   local c = self:contiguous() -- a local, so that its handle outlives the call
-  return wrap(C.locus_view_reshape(c.p, n, a), "reshape")
+  return wrap(call(C.locus_view_reshape, c, n, a), "reshape")
 end
 
 function Tensor:expand(...)
   local shape = shape_and_options(...)
   local a, n = shape_array(shape)
-  return wrap(C.locus_view_expand(self.p, n, a), "expand")
+  return wrap(call(C.locus_view_expand, self, n, a), "expand")
 end
 
-function Tensor:contiguous() return wrap(C.locus_contiguous(self.p), "contiguous") end
-function Tensor:clone() return wrap(C.locus_clone(self.p), "clone") end
+function Tensor:contiguous() return wrap(call(C.locus_contiguous, self), "contiguous") end
+function Tensor:clone() return wrap(call(C.locus_clone, self), "clone") end
 
 function Tensor:to(dtype)
   local code = dtype_code(dtype)
   if code == self.p.type then return self end
-  return wrap(C.locus_cast(self.p, code), "cast to " .. tostring(dtype))
+  return wrap(call(C.locus_cast, self, code), "cast to " .. tostring(dtype))
 end
 Tensor.cast = Tensor.to
 function Tensor:float() return self:to("f32") end
 
 function Tensor:copy(src)
   if not tensor.is_tensor(src) then src = tensor.from(src, self:dtype()) end
-  core.check(C.locus_copy(self.p, src.p), "copy")
+  core.check(call(C.locus_copy, self, src), "copy")
   return self
 end
 
 function Tensor:fill(v)
-  core.check(C.locus_fill(self.p, v), "fill")
+  core.check(call(C.locus_fill, self, v), "fill")
   return self
 end
 
@@ -333,13 +349,13 @@ local function index_array(self, idx)
 end
 
 function Tensor:get(...)
-  return C.locus_get(self.p, index_array(self, { ... }))
+  return call(C.locus_get, self, index_array(self, { ... }))
 end
 
 function Tensor:set(...)
   local idx = { ... }
   local value = table.remove(idx)
-  core.check(C.locus_set(self.p, index_array(self, idx), value), "set")
+  core.check(call(C.locus_set, self, index_array(self, idx), value), "set")
   return self
 end
 
@@ -352,7 +368,7 @@ end
 function Tensor:totable()
   local isfloat = tensor.is_float(self)
   local flat = self:to(isfloat and "f32" or "i64"):contiguous()
-  local p = ffi.cast(isfloat and "float *" or "int64_t *", C.locus_tensor_data(flat.p))
+  local p = ffi.cast(isfloat and "float *" or "int64_t *", call(C.locus_tensor_data, flat))
   local isbool = self.p.type == C.LOCUS_BOOL
   local shape = self:shape()
   local pos = 0
@@ -400,7 +416,7 @@ local function binary(cfn, name)
   return function(a, b)
     a, b = as_tensor(a), as_tensor(b)
     local out = out_like(broadcast_shape(a, b, name))
-    core.check(cfn(out.p, a.p, b.p), name)
+    core.check(call(cfn, out, a, b), name)
     return out
   end
 end
@@ -417,7 +433,7 @@ mt.__unm = function(a) return a:affine(-1, 0) end
 
 function Tensor:affine(scale, shift)
   local out = out_like(self:shape())
-  core.check(C.locus_affine(out.p, self.p, scale, shift or 0), "affine")
+  core.check(call(C.locus_affine, out, self, scale, shift or 0), "affine")
   return out
 end
 function Tensor:scale(s) return self:affine(s, 0) end
@@ -425,7 +441,7 @@ function Tensor:scale(s) return self:affine(s, 0) end
 local function unary(cfn, name)
   return function(self)
     local out = out_like(self:shape())
-    core.check(cfn(out.p, self.p), name)
+    core.check(call(cfn, out, self), name)
     return out
   end
 end
@@ -449,7 +465,7 @@ function Tensor:matmul(b)
   end
   shape[n + 1], shape[n + 2] = sa[#sa - 1], sb[#sb]
   local out = out_like(shape)
-  core.check(C.locus_matmul(out.p, self.p, b.p), "matmul")
+  core.check(call(C.locus_matmul, out, self, b), "matmul")
   return out
 end
 Tensor.mm = Tensor.matmul
@@ -459,19 +475,19 @@ function Tensor:linear(weight, bias)
   local shape = self:shape()
   shape[#shape] = weight:size(1)
   local out = out_like(shape)
-  core.check(C.locus_linear(out.p, self.p, weight and weight.p, bias and bias.p), "linear")
+  core.check(call(C.locus_linear, out, self, weight, bias), "linear")
   return out
 end
 
 function Tensor:layer_norm(weight, bias, eps)
   local out = out_like(self:shape())
-  core.check(C.locus_layer_norm(out.p, self.p, weight and weight.p, bias and bias.p, eps or 1e-5), "layer_norm")
+  core.check(call(C.locus_layer_norm, out, self, weight, bias, eps or 1e-5), "layer_norm")
   return out
 end
 
 function Tensor:rms_norm(weight, eps)
   local out = out_like(self:shape())
-  core.check(C.locus_rms_norm(out.p, self.p, weight and weight.p, eps or 1e-6), "rms_norm")
+  core.check(call(C.locus_rms_norm, out, self, weight, eps or 1e-6), "rms_norm")
   return out
 end
 
@@ -479,7 +495,7 @@ end
 -- interleaved = true rotates adjacent pairs as llama.cpp does for GGUF weights
 function Tensor:rope(pos0, theta, interleaved)
   local out = out_like(self:shape())
-  core.check(C.locus_rope(out.p, self.p, pos0 or 0, theta or 10000, interleaved and 1 or 0), "rope")
+  core.check(call(C.locus_rope, out, self, pos0 or 0, theta or 10000, interleaved and 1 or 0), "rope")
   return out
 end
 
@@ -487,7 +503,7 @@ end
 -- causal over a cache where q holds positions pos0..; without it (nil), every query sees every key.
 function Tensor:attention(k, v, pos0)
   local out = out_like(self:shape())
-  core.check(C.locus_attention(out.p, self.p, k.p, v.p, pos0 or 0, pos0 and 1 or 0), "attention")
+  core.check(call(C.locus_attention, out, self, k, v, pos0 or 0, pos0 and 1 or 0), "attention")
   return out
 end
 
@@ -495,7 +511,7 @@ end
 function Tensor:embedding(ids)
   if not tensor.is_tensor(ids) then ids = tensor.from(ids, "i64") end
   local out = out_like({ ids:numel(), self:size(2) })
-  core.check(C.locus_embedding(out.p, self.p, ids.p), "embedding")
+  core.check(call(C.locus_embedding, out, self, ids), "embedding")
   return out
 end
 
@@ -508,7 +524,7 @@ function Tensor:conv2d(weight, bias, stride, padding)
   if #x ~= 4 or #w ~= 4 then error("conv2d: x and weight must be 4-D", 2) end
   local out = out_like({ x[1], w[1], math.floor((x[3] + 2 * ph - w[3]) / sh) + 1,
                           math.floor((x[4] + 2 * pw - w[4]) / sw) + 1 })
-  core.check(C.locus_conv2d(out.p, self.p, weight and weight.p, bias and bias.p, sh, sw, ph, pw), "conv2d")
+  core.check(call(C.locus_conv2d, out, self, weight, bias, sh, sw, ph, pw), "conv2d")
   return out
 end
 
@@ -527,7 +543,7 @@ local function reduction(cfn, name, dtype)
       return reduction(cfn, name, dtype)(self:reshape(-1), 1)
     end
     local out = tensor.empty(reduced_shape(self, d), dtype)
-    core.check(cfn(out.p, self.p, cdim(d)), name)
+    core.check(call(cfn, out, self, cdim(d)), name)
     return out
   end
 end
@@ -541,7 +557,7 @@ function Tensor:topk(k)
   local shape = self:shape()
   shape[#shape] = k
   local values, indices = tensor.empty(shape), tensor.empty(shape, "i64")
-  core.check(C.locus_topk(values.p, indices.p, self.p, k), "topk")
+  core.check(call(C.locus_topk, values, indices, self, k), "topk")
   return values, indices
 end
 
@@ -557,7 +573,7 @@ function tensor.cat(list, d)
   local out = tensor.empty(shape, list[1]:dtype())
   local arr = ffi.new("const locus_tensor *[?]", #list)
   for i, t in ipairs(list) do arr[i - 1] = t.p end
-  core.check(C.locus_concat(out.p, arr, #list, c), "cat")
+  core.check(core.call_with(list, C.locus_concat, out, arr, #list, c), "cat")
   return out
 end
 

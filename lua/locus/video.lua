@@ -5,6 +5,7 @@
 --   local px = locus.video.preprocess(frames)          -- f32 [T, 3, 224, 224]: /255, CLIP mean/std
 local ffi = require "ffi"
 local core = require "locus.core"
+local call = core.call -- C calls that keep their tensor arguments alive (locus.core)
 local tensor = require "locus.tensor"
 local image = require "locus.image"
 local C = core.C
@@ -63,9 +64,7 @@ function video.preprocess(frames, opts)
   local mean = ffi.new("float[3]", opts.mean or image.CLIP_MEAN)
   local std = ffi.new("float[3]", opts.std or image.CLIP_STD)
   for i = 1, t do
-    -- both views in locals: a temporary's .p would dangle once the next allocation collects it
-    local dst, src = out:select(1, i), frames:select(1, i)
-    core.check(C.locus_image_normalize(dst.p, src.p, mean, std), "video.preprocess")
+    core.check(call(C.locus_image_normalize, out:select(1, i), frames:select(1, i), mean, std), "video.preprocess")
   end
   return out
 end

@@ -4,19 +4,15 @@
 #  - with ../shared/assets: stories260K rewritten by `locus convert` (f32 and q8_0) generates the same
 #    greedy text as the original file.
 # Exit 0 = passed, 1 = failed, 77 = skipped (no node/npm, or the npm registry is unreachable).
+# With a Node.js older than 20 (Debian 12's), node_env.sh brings a newer one from npm.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 locus="$root/bin/locus"
 npm_dir=${LOCUS_NPM_DIR:-$root/build/npm}
-command -v node >/dev/null && command -v npm >/dev/null || { echo "skipped: node or npm not installed"; exit 77; }
-if [ ! -d "$npm_dir/node_modules/node-llama-cpp" ]; then
-  mkdir -p "$npm_dir"
-  if ! timeout 600 npm install --prefix "$npm_dir" --no-audit --no-fund node-llama-cpp@3.21.1 >"$npm_dir/install.log" 2>&1; then
-    echo "skipped: could not install node-llama-cpp@3.21.1 from npm (see $npm_dir/install.log)"
-    exit 77
-  fi
-fi
+# shellcheck source=tests/llama_cpp/node_env.sh
+. "$here/node_env.sh"
+[ "$llama_cpp_ready" = 1 ] || { echo "skipped: $llama_cpp_why"; exit 77; }
 cp "$here/generate.mjs" "$npm_dir/generate.mjs"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -58,4 +58,40 @@ describe("nn modules", function()
     assert.has_error(function() mlp:load_state(state, "proj.") end,
       "load_state: 'proj.2.bias' has shape [3], the module needs [2]")
   end)
+
+  it("builds modules straight from a checkpoint prefix, with no random weights", function()
+    local w = locus.weights.open(helper.fixtures .. "/ckpt/model.safetensors")
+    local lin = nn.Linear.load(w, "proj.0.")
+    assert.are.equal("bf16", lin.weight:dtype()) -- used as stored
+    assert.are.equal("f16", lin.bias:dtype())
+    local x = T.randn { 3, 8, seed = 5 }
+    helper.assert_equal(lin(x), x:linear(w:get("proj.0.weight"), w:get("proj.0.bias")))
+    assert.is_nil(nn.Linear.load(w, "proj.2.").bias) -- no proj.2.bias in the file
+    assert.has_error(function() nn.Linear.load(w, "proj.2.", { bias = true }) end)
+    assert.is_nil(nn.Linear.load(w, "proj.0.", { bias = false }).bias)
+    assert.has_error(function() nn.Linear.load(w, "proj.0.bias") end) -- "proj.0.biasweight" is not there
+  end)
+
+  it("runs a fused encoder layer that keeps its tensors alive after every other reference is gone", function()
+    local c, hidden, t = 16, 24, 5
+    local function r(shape, seed, std) return T.randn(shape, { seed = seed, std = std or 0.2 }) end
+    local layer = nn.EncoderLayer({
+      ln1_w = r({ c }, 1, 1) + 1, ln1_b = r({ c }, 2), q_w = r({ c, c }, 3), q_b = r({ c }, 4), k_w = r({ c, c }, 5),
+      v_w = r({ c, c }, 6), v_b = r({ c }, 7), o_w = r({ c, c }, 8), o_b = r({ c }, 9), ln2_w = r({ c }, 10) + 1,
+      ln2_b = r({ c }, 11), fc1_w = r({ hidden, c }, 12), fc1_b = r({ hidden }, 13), fc2_w = r({ c, hidden }, 14),
+      fc2_b = r({ c }, 15),
+    }, { heads = 2, eps = 1e-6, act = "quick_gelu" })
+    collectgarbage()
+    collectgarbage() -- only the module holds the temporaries now
+    local x = r({ t, c }, 16, 1)
+    local p = layer.tensors
+    local n = x:layer_norm(p.ln1_w, p.ln1_b, 1e-6)
+    local q, k, v = n:linear(p.q_w, p.q_b), n:linear(p.k_w), n:linear(p.v_w, p.v_b)
+    local y = x + q:view(t, 2, 8):attention(k:view(t, 2, 8), v:view(t, 2, 8)):view(t, c):linear(p.o_w, p.o_b)
+    y = y + y:layer_norm(p.ln2_w, p.ln2_b, 1e-6):linear(p.fc1_w, p.fc1_b):quick_gelu():linear(p.fc2_w, p.fc2_b)
+    helper.assert_f32(layer(x), y, { k = hidden, what = "fused vs composed" })
+    helper.assert_equal(layer:apply(x:clone()), layer(x))
+    assert.has_error(function() nn.EncoderLayer({ ln1_w = p.ln1_w }, {}) end)
+    assert.has_error(function() nn.EncoderLayer(p, { act = "relu" }) end)
+  end)
 end)

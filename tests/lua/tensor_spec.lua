@@ -125,7 +125,7 @@ describe("tensor", function()
     assert.are.equal("tensor f32 [0, 3] (empty)", tostring(T.zeros(0, 3)))
   end)
 
-  it("frees tensors when they are collected: 100k tensors keep memory flat", function()
+  it("frees tensors when they are collected: 100k tensors keep memory flat #memory", function()
     local C = locus.core.C
     local function rss_kb()
       local f = io.open("/proc/self/statm")
