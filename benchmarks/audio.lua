@@ -30,7 +30,7 @@ import torch, reference
 torch.set_num_threads(%d)
 best = 1e9
 for _ in range(3):
-    t0 = time.perf_counter(); reference.load_audio("%s"); best = min(best, time.perf_counter() - t0)
+    t0 = time.perf_counter(); reference.read_audio("%s"); best = min(best, time.perf_counter() - t0)
 print(best)
 ]]
 
@@ -39,7 +39,7 @@ print(("%-34s %10s %12s %8s"):format("sound", "locus", "torchaudio", "ratio"))
 for _, case in ipairs { { "dog.flac (25 s, 32 kHz, FLAC)", root .. "/../shared/assets/media/audio/dog.flac" },
   { "1 h, 44.1 kHz, stereo WAV", long } } do
   local name, path = case[1], case[2]
-  local locus_s = best_of(3, function() locus.audio.load(path) end)
+  local locus_s = best_of(3, function() locus.audio.read(path) end)
   f = io.popen(("/usr/bin/python3 - <<'EOF'\n%sEOF\n"):format(torch_script:format(root, locus.num_threads(), path)))
   local torch_s = tonumber(f:read("*a"))
   f:close()
@@ -57,7 +57,7 @@ if not exists(dir .. "/model.safetensors") then
   rc.write(dir, rc.audio_branch(), { dtype = "bf16", shard_bytes = 1e12 })
 end
 local branch = locus.audio_branch.load(locus.weights.open(dir))
-local fbank = locus.audio.load(root .. "/../shared/assets/media/audio/dog.flac")
+local fbank = locus.audio.read(root .. "/../shared/assets/media/audio/dog.flac")
 local clips
 local encode_s = best_of(3, function() clips = branch.encoder:forward(fbank) end)
 local rows

@@ -14,7 +14,7 @@ if not exists(clip) then
 end
 local t0 = locus.clock()
 local info = locus.video.info(clip)
-local frames, idx = locus.video.load(clip)
+local frames, idx = locus.video.read(clip)
 local locus_s = locus.clock() - t0
 
 -- the ffmpeg CLI: the same 64 frames through its select filter (it decodes every frame to find them)

@@ -286,8 +286,11 @@ typedef struct locus_video_info {
 int locus_video_probe(const char *path, locus_video_info *info, int count);
 /* The frames at `indices` (ascending, presentation order), upright, each resized to out_w x out_h
  * with Pillow's bicubic (squashed, no crop): u8 [n, out_h, out_w, 3]. Seeks to the keyframe before
- * a frame far ahead rather than decoding everything in between. */
-locus_tensor *locus_video_frames(const char *path, const int64_t *indices, int64_t n, int32_t out_w, int32_t out_h);
+ * a frame far ahead rather than decoding everything in between. When an index lies past the last
+ * frame (a container that overstated its count), fails and, if frames_held is not NULL, sets it
+ * to the number of frames the stream holds (else -1). */
+locus_tensor *locus_video_frames(const char *path, const int64_t *indices, int64_t n, int32_t out_w, int32_t out_h,
+                                 int64_t *frames_held);
 
 /* ---- audio (libsndfile) ------------------------------------------------------------------------- */
 enum { LOCUS_AUDIO_SNDFILE = 0, LOCUS_AUDIO_FFMPEG = 1 };

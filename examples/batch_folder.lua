@@ -1,6 +1,6 @@
 -- Ask one question about every image of a folder; one JSON object per line.
 --   bin/locus run examples/batch_folder.lua MODEL_DIR FOLDER "Where is the dog?" > answers.jsonl
-local cjson = require "cjson"
+local json = locus.json -- keys in a fixed order, always valid UTF-8
 local model_dir, folder, question = arg[1], arg[2], arg[3]
 if not (model_dir and folder and question) then
   io.stderr:write('usage: locus run examples/batch_folder.lua MODEL_DIR FOLDER "question" > answers.jsonl\n')
@@ -12,11 +12,12 @@ for name in p:lines() do
   if name:lower():match("%.jpe?g$") or name:lower():match("%.png$") then
     local ok, r = pcall(m.ground, m, { image = folder .. "/" .. name, question = question, max_new_tokens = 128 })
     if ok then
-      local boxes = {}
+      local boxes = json.array()
       for i, b in ipairs(r.boxes) do boxes[i] = { phrase = b.phrase, box = { b.x0, b.y0, b.x1, b.y1 } } end
-      print(cjson.encode { file = name, text = r.text, boxes = boxes, seconds = r.timing.total_s })
+      print(json.encode(json.object({ file = name, text = r.text, boxes = boxes, seconds = r.timing.total_s },
+        { "file", "text", "boxes", "seconds" })))
     else
-      print(cjson.encode { file = name, error = tostring(r) })
+      print(json.encode(json.object({ file = name, error = tostring(r) }, { "file", "error" })))
     end
     io.stdout:flush()
   end

@@ -6,7 +6,7 @@ if not (model_dir and image_path and phrase) then
   return 2
 end
 local m = locus.load(model_dir)
-local img = locus.image.load(image_path)
+local img = locus.image.read(image_path)
 local question = ("Where is %s? Answer with its position in [x0, y0, x1, y1] format."):format(phrase)
 local r = m:ground { image = img, question = question, max_new_tokens = 64 }
 print("grounding: " .. r.text)

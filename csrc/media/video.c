@@ -181,7 +181,9 @@ static int frame_rgb(AVFrame *f, struct SwsContext **sws, uint8_t *rgb, int rota
     return 0;
 }
 
-locus_tensor *locus_video_frames(const char *path, const int64_t *indices, int64_t n, int32_t out_w, int32_t out_h) {
+locus_tensor *locus_video_frames(const char *path, const int64_t *indices, int64_t n, int32_t out_w, int32_t out_h,
+                                 int64_t *frames_held) {
+    if (frames_held) *frames_held = -1;
     if (!path || (n > 0 && !indices)) return locus_fail_null("video: NULL argument");
     if (n < 1 || out_w < 1 || out_h < 1) return locus_fail_null("video: need at least one frame and a positive size");
     for (int64_t i = 0; i < n; i++)
@@ -229,6 +231,7 @@ locus_tensor *locus_video_frames(const char *path, const int64_t *indices, int64
         if (!found) {
             locus_fail("%s: frame %lld is past the end of the video (decoding stopped at frame %lld)", path, (long long)want,
                       (long long)have);
+            if (frames_held) *frames_held = have + 1;
             ok = false;
             break;
         }

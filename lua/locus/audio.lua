@@ -1,8 +1,8 @@
 -- locus.audio: sound in, as GroundingGPT's audio branch takes it (ImageBind's
 -- load_and_transform_audio_data): resampled to 16 kHz, three 2-s clips, Kaldi filter banks.
 --   local info = locus.audio.info("dog.flac")        -- {frames, sample_rate, channels, duration, decoder}
---   local w = locus.audio.read("dog.flac", {start = 0, stop = 32000})  -- f32 [channels, n] at 16 kHz
---   local x = locus.audio.load("dog.flac")           -- f32 [3, 1, 128, 204], normalized
+--   local w = locus.audio.samples("dog.flac", {start = 0, stop = 32000})  -- f32 [channels, n] at 16 kHz
+--   local x = locus.audio.read("dog.flac")           -- f32 [3, 1, 128, 204], normalized
 -- libsndfile reads WAV, FLAC, Ogg, AIFF and MP3; FFmpeg the rest (M4A, Opus, a video's sound).
 -- Only the stretches the clips cover are decoded, so a three-hour file costs three short reads
 -- (with FFmpeg, which cannot seek to an exact sample, one pass to count and one to read).
@@ -35,12 +35,12 @@ end
 
 -- Samples [start, stop) (0-based, clipped to the end) of the file resampled to opts.rate
 -- (16000) as torchaudio.functional.resample does: f32 [channels, n].
-function audio.read(path, opts)
-  check_path(path, "audio.read")
+function audio.samples(path, opts)
+  check_path(path, "audio.samples")
   opts = opts or {}
   local rate = opts.rate or audio.RATE
   local t = C.locus_audio_read(path, rate, opts.start or 0, opts.stop or 2 ^ 62)
-  if t == nil then core.fail("audio.read") end
+  if t == nil then core.fail("audio.samples") end
   return tensor.wrap(t)
 end
 
@@ -104,7 +104,7 @@ end
 
 -- The audio branch's input: f32 [clips, 1, mel_bins, 204], each clip's filter banks normalized as
 -- (x - MEAN) / STD. Also returns the clips' 16 kHz sample ranges and the file's info.
-function audio.load(path, opts)
+function audio.read(path, opts)
   opts = opts or {}
   local info = audio.info(path)
   local samples = tonumber(C.locus_audio_resampled_length(info.frames, info.sample_rate, audio.RATE))
@@ -112,7 +112,7 @@ function audio.load(path, opts)
   local starts, stops = ffi.new("int64_t[?]", #spans), ffi.new("int64_t[?]", #spans)
   for k, span in ipairs(spans) do starts[k - 1], stops[k - 1] = span[1], span[2] end
   local out = ffi.new("locus_tensor *[?]", #spans)
-  core.check(C.locus_audio_read_spans(path, info.probed, audio.RATE, #spans, starts, stops, out), "audio.load")
+  core.check(C.locus_audio_read_spans(path, info.probed, audio.RATE, #spans, starts, stops, out), "audio.read")
   local mels, means = {}, {}
   for k = 1, #spans do
     local clip = tensor.wrap(out[k - 1])

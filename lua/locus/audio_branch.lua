@@ -3,7 +3,7 @@
 -- Q-Former's 8 queries attending over them (2 layers, cross-attention in each, no LayerNorm on the
 -- clips), and audio_llama_proj to the LLM's width: the 8 rows spliced between <so_start> and <so_end>.
 --   local branch = locus.audio_branch.load(weights)               -- GroundingGPT's checkpoint
---   local rows = branch:forward(locus.audio.load("dog.flac"))     -- [8, 4096]
+--   local rows = branch:forward(locus.audio.read("dog.flac"))     -- [8, 4096]
 local imagebind = require "locus.imagebind"
 local qformer = require "locus.qformer"
 local nn = require "locus.nn"
@@ -38,7 +38,7 @@ function Branch:from_embeddings(e)
   return self.proj:forward(h:view(h:size(2), h:size(3)))
 end
 
--- filter banks [clips, 1, 128, 204] (locus.audio.load) -> [queries, D]; also returns the clip embeddings
+-- filter banks [clips, 1, 128, 204] (locus.audio.read) -> [queries, D]; also returns the clip embeddings
 function Branch:forward(fbank)
   local e = self.encoder:forward(fbank)
   return self:from_embeddings(e), e

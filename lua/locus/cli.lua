@@ -13,22 +13,28 @@ usage: locus [command] [args]
                            converts 2-D float weights (rows a multiple of 32 for q8_0/q4_0),
                            leaving 1-D tensors (norms, biases) as they are, as llama.cpp does;
                            bool and u8 tensors become i8 and i32 (GGUF has neither)
-  locus tokenize --model PATH [--no-bos] [--pieces] TEXT
+  locus tokenize --model PATH [--no-bos] [--pieces] [--added-token-spaces keep|strip] TEXT
                            token ids of TEXT (PATH: tokenizer.model, a GGUF file or a model
-                           directory with its added tokens); --pieces prints id and piece per line
+                           directory with its added tokens); --pieces prints id and piece per line;
+                           --added-token-spaces: transformers 4.34's (keep, default) or 4.31's
+                           (strip) whitespace around added tokens (doc/llm.md)
   locus generate --model PATH --prompt TEXT [--max-new-tokens N] [--temperature T] [--top-k K]
                 [--top-p P] [--repetition-penalty R] [--seed S] [--stop TEXT] [--no-bos] [--json]
+                [--added-token-spaces keep|strip]
                            text from a LLaMA-architecture model (HF directory or GGUF), streamed;
                            --json prints one object {text, tokens, prompt_tokens, stopped, timing}
   locus ground --model DIR [--vision-tower DIR] [--image FILE] [--video FILE] [--audio FILE] [--json] [--draw OUT.png]
-              [--max-new-tokens N] [--temperature T] [--top-p P] [--seed S] [--threads N] [--template training]
-              [--eva F --blip2 F] [--imagebind F] QUESTION
+              [--max-new-tokens N] [--temperature T] [--top-p P] [--top-k K] [--repetition-penalty R] [--seed S]
+              [--threads N] [--template training] [--added-token-spaces keep|strip] [--eva F --blip2 F] [--imagebind F]
+              QUESTION
                            GroundingGPT's answer about an image, a video and/or a sound, with its boxes
                            in pixels of the photo and spans in seconds of the video; --json prints
-                           {text, tokens, boxes, spans, image, video, timing}; --draw
+                           {text, tokens, prompt_tokens, boxes, spans, problems, image, video, timing}; --draw
                            writes the photo with the boxes numbered as listed
-  locus chat --model DIR [--vision-tower DIR] --image FILE [--temperature T] [--max-new-tokens N]
-                           a conversation about the image in the terminal (Ctrl-D ends it)
+  locus chat --model DIR [--vision-tower DIR] [--image FILE] [--video FILE] [--audio FILE] [--temperature T]
+             [--max-new-tokens N] [options of ground]
+                           a conversation about the media in the terminal (Ctrl-D ends it); they are
+                           encoded once, and every answer's boxes and spans are listed
   locus dump --model DIR [--vision-tower DIR] [--image FILE] [--video FILE] [--audio FILE] --prompt QUESTION --out DIR
             [--greedy N] [--pixel-values F.npy] [--frames F.npy] [--fbank F.npy]
                            every stage as .npy: pixel_values, image_features, image_embeds;
@@ -234,10 +240,11 @@ function commands.generate(args)
   return 0
 end
 
-local ground_spec = { ["--model"] = "string", ["--vision-tower"] = "string", ["--image"] = "string", ["--video"] = "string", ["--eva"] = "string", ["--blip2"] = "string",
-  ["--audio"] = "string", ["--imagebind"] = "string",
-  ["--json"] = "flag", ["--draw"] = "string", ["--max-new-tokens"] = "number", ["--temperature"] = "number", ["--top-p"] = "number",
-  ["--seed"] = "number", ["--threads"] = "number", ["--template"] = "string", ["--added-token-spaces"] = "string" }
+local ground_spec = { ["--model"] = "string", ["--vision-tower"] = "string", ["--image"] = "string", ["--video"] = "string",
+  ["--eva"] = "string", ["--blip2"] = "string", ["--audio"] = "string", ["--imagebind"] = "string", ["--json"] = "flag",
+  ["--draw"] = "string", ["--max-new-tokens"] = "number", ["--temperature"] = "number", ["--top-p"] = "number",
+  ["--top-k"] = "number", ["--repetition-penalty"] = "number", ["--seed"] = "number", ["--threads"] = "number",
+  ["--template"] = "string", ["--added-token-spaces"] = "string" }
 
 local function load_groundinggpt(o)
   local locus = require "locus"
@@ -246,14 +253,38 @@ local function load_groundinggpt(o)
     blip2 = o["--blip2"], imagebind = o["--imagebind"], added_token_spaces = o["--added-token-spaces"] })
 end
 
--- The JSON object `ground --json` prints: text, tokens (the answer's), prompt_tokens (how many), boxes (pixels of the photo and fractions of
--- the padded square), spans (seconds and fractions; null seconds without a duration), problems,
--- the media's size, and each stage's seconds.
+-- The media and the generation options of ground, chat and dump's command line, for locus.pipeline.
+local function request_of(o)
+  local media = { image = o["--image"] and require("locus").image.read(o["--image"]), video = o["--video"],
+    audio = o["--audio"] }
+  local gen = { max_new_tokens = o["--max-new-tokens"], temperature = o["--temperature"], top_p = o["--top-p"],
+    top_k = o["--top-k"], repetition_penalty = o["--repetition-penalty"], seed = o["--seed"] }
+  return media, gen
+end
+
+local function print_grounding(parsed, indent)
+  for i, b in ipairs(parsed.boxes) do
+    print(("%s%d. %s: [%d, %d, %d, %d] px"):format(indent, i, b.phrase ~= "" and b.phrase or "(box)", b.x0 or -1, b.y0 or -1,
+      b.x1 or -1, b.y1 or -1))
+  end
+  for _, sp in ipairs(parsed.spans) do
+    if sp.t0 then
+      print(("%s%s: %.2f s to %.2f s"):format(indent, sp.phrase ~= "" and sp.phrase or "(span)", sp.t0, sp.t1))
+    else
+      print(("%s%s: %.3f to %.3f of the video"):format(indent, sp.phrase ~= "" and sp.phrase or "(span)", sp.f0, sp.f1))
+    end
+  end
+  for _, p in ipairs(parsed.problems) do io.stderr:write(("locus: ignored %s: %s\n"):format(p.text, p.reason)) end
+end
+
+-- The JSON object `ground --json` prints: text, tokens (the answer's), prompt_tokens (how many), boxes
+-- (pixels of the photo and fractions of the padded square), spans (seconds and fractions; null
+-- seconds without a duration), problems, the media's size, and each stage's seconds.
 function cli.ground_json(r)
   local json = require "locus.json"
   local boxes, spans, problems = json.array(), json.array(), json.array()
   for i, b in ipairs(r.boxes) do
-    boxes[i] = json.object({ phrase = b.phrase, box = json.array { b.x0, b.y0, b.x1, b.y1 },
+    boxes[i] = json.object({ phrase = b.phrase, box = b.x0 and json.array { b.x0, b.y0, b.x1, b.y1 } or json.null,
       fractions = json.array { b.fx0, b.fy0, b.fx1, b.fy1 } }, { "phrase", "box", "fractions" })
   end
   for i, sp in ipairs(r.spans) do
@@ -268,44 +299,45 @@ function cli.ground_json(r)
     { "text", "tokens", "prompt_tokens", "boxes", "spans", "problems", "image", "video", "timing" })
 end
 
+local function has_media(o) return o["--image"] or o["--video"] or o["--audio"] end
+
 function commands.ground(args)
   local o, pos = parse("ground", args, ground_spec, 1)
-  if not (o["--model"] and (o["--image"] or o["--video"] or o["--audio"]) and pos[1]) then
+  if not (o["--model"] and has_media(o) and pos[1]) then
     return fail("ground: need --model DIR, --image FILE, --video FILE and/or --audio FILE, and a QUESTION\n" .. usage)
   end
   local m = load_groundinggpt(o)
-  local img = o["--image"] and require("locus").image.load(o["--image"])
-  local r = m:ground { image = img, video = o["--video"], audio = o["--audio"], question = pos[1], max_new_tokens = o["--max-new-tokens"],
-    temperature = o["--temperature"], top_p = o["--top-p"], seed = o["--seed"] }
-  if o["--draw"] and img then
+  local media, gen = request_of(o)
+  gen.question = pos[1]
+  for k, v in pairs(media) do gen[k] = v end
+  local r = m:ground(gen)
+  if o["--draw"] and media.image then
     local I = require("locus").image
-    I.save(o["--draw"], I.draw_boxes(img, r.boxes))
+    I.save(o["--draw"], I.draw_boxes(media.image, r.boxes))
   end
   if o["--json"] then
     print(require("locus.json").encode(cli.ground_json(r)))
     return 0
   end
   print(r.text)
-  for i, b in ipairs(r.boxes) do
-    print(("  %d. %s: [%d, %d, %d, %d] px"):format(i, b.phrase ~= "" and b.phrase or "(box)", b.x0, b.y0, b.x1, b.y1))
-  end
-  for _, sp in ipairs(r.spans) do
-    print(("  %s: %.2f s to %.2f s"):format(sp.phrase ~= "" and sp.phrase or "(span)", sp.t0 or 0, sp.t1 or 0))
-  end
-  for _, p in ipairs(r.problems) do io.stderr:write(("locus: ignored %s: %s\n"):format(p.text, p.reason)) end
+  print_grounding(r, "  ")
   return 0
 end
 
+-- A conversation in the terminal about an image, a video and/or a sound: the media are encoded once,
+-- every turn is prompted with the turns before it.
 function commands.chat(args)
   local o = parse("chat", args, ground_spec, 0)
-  if not (o["--model"] and o["--image"]) then return fail("chat: need --model DIR and --image FILE\n" .. usage) end
-  local locus = require "locus"
+  if not (o["--model"] and has_media(o)) then
+    return fail("chat: need --model DIR and --image FILE, --video FILE and/or --audio FILE\n" .. usage)
+  end
   local m = load_groundinggpt(o)
-  local img = locus.image.load(o["--image"])
-  local rows = m:project_image(m:encode_image(m:preprocess_image(img)))
+  local media, gen = request_of(o)
+  local enc = m:encode(media)
   local read = require("locus.console").line_reader()
   local history = {}
   io.stdout:setvbuf("line")
+  gen.on_token = function(text) io.write(text) end
   while true do
     local q = read("Human: ")
     if not q then
@@ -313,79 +345,44 @@ function commands.chat(args)
       return 0
     end
     if q:match("%S") then
-      local ids = m:input_ids(m:prompt { question = q, image = true, history = history })
+      local ids = m:prompt_ids { question = q, history = history, media = enc }
       io.write("Assistant: ")
-      local out = m.llm:generate { embeds = m:splice(ids, { image = rows }), ids = ids, stop = { locus.prompt.STOP },
-        max_new_tokens = o["--max-new-tokens"] or math.max(1, math.min(512, m.llm.config.max_context - #ids)), temperature = o["--temperature"], seed = o["--seed"],
-        on_token = function(text) io.write(text) end }
+      local out = m:answer(ids, enc.rows, gen)
       print()
-      local answer = out.text:gsub("^%s+", ""):gsub("%s+$", "")
-      local g = locus.grounding.parse(answer, { width = img:size(2), height = img:size(1) })
-      for i, b in ipairs(g.boxes) do
-        print(("  %d. %s: [%d, %d, %d, %d] px"):format(i, b.phrase ~= "" and b.phrase or "(box)", b.x0, b.y0, b.x1, b.y1))
-      end
-      history[#history + 1] = { q, answer }
+      print_grounding(m:parse(out.text, enc), "  ")
+      history[#history + 1] = { q, out.text }
     end
   end
 end
 
+-- Every stage of a request as .npy, for comparison with PyTorch: the media's stages in the order
+-- locus.pipeline runs them, the prompt's ids, the logits at its last position, and (--greedy N)
+-- N greedy ids without stop strings.
 function commands.dump(args)
   local spec = { ["--prompt"] = "string", ["--out"] = "string", ["--greedy"] = "number", ["--pixel-values"] = "string",
     ["--frames"] = "string", ["--fbank"] = "string" }
   for k, v in pairs(ground_spec) do spec[k] = v end
   local o = parse("dump", args, spec, 0)
-  local has_image, has_video = o["--image"] or o["--pixel-values"], o["--video"] or o["--frames"]
-  local has_audio = o["--audio"] or o["--fbank"]
-  if not (o["--model"] and o["--out"] and o["--prompt"] and (has_image or has_video or has_audio)) then
+  if not (o["--model"] and o["--out"] and o["--prompt"] and (has_media(o) or o["--pixel-values"] or o["--frames"]
+      or o["--fbank"])) then
     return fail("dump: need --model DIR, --image FILE (or --pixel-values F.npy), --video FILE (or --frames F.npy) "
       .. "and/or --audio FILE (or --fbank F.npy), --prompt QUESTION and --out DIR\n" .. usage)
   end
   local locus = require "locus"
   local m = load_groundinggpt(o)
+  local media = request_of(o)
+  for flag, key in pairs { ["--pixel-values"] = "pixel_values", ["--frames"] = "frames", ["--fbank"] = "fbank" } do
+    if o[flag] then media[key] = locus.npy.load(o[flag]) end
+  end
   os.execute("mkdir -p '" .. o["--out"]:gsub("'", "'\\''") .. "'")
   local function save(name, t) locus.npy.save(o["--out"] .. "/" .. name .. ".npy", t) end
-  local rows = {}
-  if has_image then
-    local px = o["--pixel-values"] and locus.npy.load(o["--pixel-values"]) or m:preprocess_image(o["--image"])
-    save("pixel_values", px)
-    local feats = m:encode_image(px)
-    save("image_features", feats)
-    rows.image = m:project_image(feats)
-    save("image_embeds", rows.image)
-  end
-  if has_video then
-    local frames
-    if o["--frames"] then
-      frames = locus.npy.load(o["--frames"])
-    else
-      local u8, idx = m:load_video(o["--video"])
-      save("frame_indices", locus.tensor.from(idx, "i64"))
-      frames = m:preprocess_video(u8)
-    end
-    save("frames", frames)
-    local vfeats
-    rows.video, vfeats = m:encode_video(frames)
-    save("eva_features", vfeats:select(1, 1))
-    save("video_embeds", rows.video)
-  end
-  if has_audio then
-    local fbank = o["--fbank"] and locus.npy.load(o["--fbank"]) or m:load_audio(o["--audio"])
-    save("fbank", fbank)
-    local clips
-    rows.sound, clips = m:encode_audio(fbank)
-    save("audio_clip_embeds", clips)
-    save("audio_embeds", rows.sound)
-  end
-  local ids = m:input_ids(m:prompt { question = o["--prompt"], image = has_image ~= nil, video = has_video ~= nil,
-    sound = has_audio ~= nil })
+  local enc = m:encode(media, { record = true })
+  for _, stage in ipairs(enc.stages) do save(stage[1], stage[2]) end
+  local ids = m:prompt_ids { question = o["--prompt"], media = enc }
   save("input_ids", locus.tensor.from(ids, "i64"))
-  local x = m:splice(ids, rows)
-  save("logits", m:logits(x))
+  save("logits", m:logits(m:splice(ids, enc.rows)))
   local n = o["--greedy"] or 0
-  if n > 0 then
-    local g = m.llm:generate { embeds = x, ids = ids, max_new_tokens = n }
-    save("greedy", locus.tensor.from(g.ids, "i64"))
-  end
+  if n > 0 then save("greedy", locus.tensor.from(m:answer(ids, enc.rows, { max_new_tokens = n, stop = {} }).ids, "i64")) end
   print(("wrote the stages to %s"):format(o["--out"]))
   return 0
 end

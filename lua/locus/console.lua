@@ -2,9 +2,12 @@
 -- Line editing and history through GNU readline loaded with the FFI (history in ~/.locus_history),
 -- falling back to plain reads when readline is missing or input is not a terminal. Input that
 -- does not parse yet because it is unfinished (an open `function`, `do`, string, ...) continues
--- on the next line; expressions print their values readably.
+-- on the next line; expressions print their values readably. Tab completes globals, table fields
+-- and the methods of tensors and models; `?name` prints a function's signature and doc comment
+-- (locus.introspect).
 local ffi = require "ffi"
 local show = require "locus.show"
+local introspect = require "locus.introspect"
 
 local console = {}
 
@@ -14,7 +17,35 @@ char *readline(const char *prompt);
 void add_history(const char *line);
 int read_history(const char *filename);
 int write_history(const char *filename);
+typedef char *locus_rl_compentry_func_t(const char *text, int state);
+extern locus_rl_compentry_func_t *rl_completion_entry_function;
+extern const char *rl_completer_word_break_characters;
+extern int rl_completion_append_character;
+void *malloc(size_t n);
 ]]
+
+-- Word breaks for completion: readline's, less '.' and ':', so `locus.ten` is one word.
+local WORD_BREAKS = ffi.new("char[?]", 32, " \t\n\"\\'`@$><=;|&{(,[+-*/%^~#")
+
+-- Hands readline the completions of `complete(text)` (a list), one malloc'd string per call.
+local function install_completion(rl, complete)
+  local matches = {}
+  local callback = ffi.cast("locus_rl_compentry_func_t *", function(text, state)
+    if state == 0 then
+      rl.rl_completion_append_character = 0 -- readline resets it to a space before every completion
+      local ok, list = pcall(complete, ffi.string(text))
+      matches = ok and list or {}
+    end
+    local m = matches[state + 1]
+    if not m then return nil end
+    local p = ffi.C.malloc(#m + 1) -- readline frees it
+    ffi.copy(p, m)
+    return p
+  end)
+  rl.rl_completion_entry_function = callback
+  rl.rl_completer_word_break_characters = WORD_BREAKS
+  return callback -- referenced by the reader, so it is never collected while readline may call it
+end
 
 local interactive = ffi.C.isatty(0) ~= 0
 
@@ -26,14 +57,17 @@ local function load_readline()
   end
 end
 
--- A function(prompt) -> line or nil (end of input), with readline when stdin is a terminal.
-function console.line_reader()
+-- A function(prompt) -> line or nil (end of input), with readline when stdin is a terminal;
+-- complete(text) -> {completions} (optional) serves the Tab key.
+function console.line_reader(complete)
   local rl = load_readline()
   local home = os.getenv("HOME")
   local history = home and (home .. "/.locus_history")
   if rl then
     if history then rl.read_history(history) end
+    local callback = complete and install_completion(rl, complete)
     return function(prompt)
+      local _ = callback
       local p = rl.readline(prompt)
       if p == nil then return nil end
       local s = ffi.string(p)
@@ -88,10 +122,11 @@ end
 function console.run()
   local locus = require "locus"
   local env = setmetatable({ locus = locus, tensor = locus.tensor, nn = locus.nn }, { __index = _G })
-  local read = console.line_reader()
+  local read = console.line_reader(function(text) return introspect.complete(text, env) end)
   io.stdout:setvbuf("line") -- keep results and errors in order when both go to a pipe
   if interactive then
-    print(("locus %s console — `locus`, `tensor` and `nn` are loaded; Ctrl-D quits."):format(locus.version))
+    print(("locus %s console — `locus`, `tensor` and `nn` are loaded; Tab completes, ?name shows a function's doc; "
+      .. "Ctrl-D quits."):format(locus.version))
   end
   local buffer = nil
   while true do
@@ -100,8 +135,12 @@ function console.run()
       if interactive then print() end
       return 0
     end
+    local asked = not buffer and line:match("^%s*%?%s*([%a_][%w_%.:]*)%s*$")
     buffer = buffer and (buffer .. "\n" .. line) or line
-    if buffer:match("%S") then
+    if asked then -- ?name: the signature and doc of what name holds
+      buffer = nil
+      print(introspect.doc(asked, env))
+    elseif buffer:match("%S") then
       local fn, err = compile(buffer, env)
       if fn then
         buffer = nil

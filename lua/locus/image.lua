@@ -1,5 +1,5 @@
 -- locus.image: pictures in, as GroundingGPT prepares them.
---   local img = locus.image.load("dog.jpg")          -- u8 [H, W, 3]; {exif = false} ignores EXIF orientation
+--   local img = locus.image.read("dog.jpg")          -- u8 [H, W, 3]; {exif = false} ignores EXIF orientation
 --   local px = locus.image.preprocess(img)            -- f32 [3, 336, 336]: pad to a square with
 --                                                    -- (122, 116, 104), Pillow's bicubic to 336, CLIP mean/std
 --   locus.image.resize(img, w, h), locus.image.pad_square(img, {r, g, b}), locus.image.normalize(img, mean, std)
@@ -16,10 +16,10 @@ image.CLIP_STD = { 0.26862954, 0.26130258, 0.27577711 }
 -- expand2square's fill: int(x * 255) of CLIP's mean
 image.PAD = { 122, 116, 104 }
 
-function image.load(path, opts)
-  if type(path) ~= "string" then error("image.load: path must be a string", 2) end
+function image.read(path, opts)
+  if type(path) ~= "string" then error("image.read: path must be a string", 2) end
   local t = C.locus_image_load(path, (opts and opts.exif == false) and 0 or 1)
-  if t == nil then core.fail("image.load") end
+  if t == nil then core.fail("image.read") end
   return tensor.wrap(t)
 end
 
@@ -75,7 +75,7 @@ end
 -- GroundingGPT's preprocessing: opts.size (336), opts.pad (a color, or false for none), mean, std.
 function image.preprocess(img, opts)
   opts = opts or {}
-  if type(img) == "string" then img = image.load(img, opts) end
+  if type(img) == "string" then img = image.read(img, opts) end
   local size = opts.size or 336
   if opts.pad ~= false then img = image.pad_square(img, opts.pad) end
   if img:size(1) ~= size or img:size(2) ~= size then img = image.resize(img, size, size) end

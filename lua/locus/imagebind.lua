@@ -6,7 +6,7 @@
 --      key and value appended as a 230th position; GELU MLP)
 --   -> LayerNorm(CLS) -> Linear(C -> 1024, no bias) -> L2-normalized x exp(log_logit_scale) (20)
 --   local enc = locus.imagebind.load_audio(weights)       -- GroundingGPT's checkpoint or imagebind_huge.pth
---   local e = enc:forward(locus.audio.load("dog.flac"))  -- [3, 1024]
+--   local e = enc:forward(locus.audio.read("dog.flac"))  -- [3, 1024]
 local tensor = require "locus.tensor"
 local nn = require "locus.nn"
 
@@ -84,7 +84,7 @@ function AudioEncoder:tokens(fbank)
   return x
 end
 
--- fbank [N, 1, 128, 204] (locus.audio.load's output) -> f32 [N, out]: each clip's CLS through the
+-- fbank [N, 1, 128, 204] (locus.audio.read's output) -> f32 [N, out]: each clip's CLS through the
 -- head, L2-normalized and scaled (ImageBind's postprocessor)
 function AudioEncoder:forward(fbank)
   if fbank:dim() ~= 4 then error("ImageBind audio: filter banks must be [clips, 1, mel, frames], got [" ..

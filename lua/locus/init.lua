@@ -13,6 +13,7 @@ local locus = {
   gguf = require "locus.gguf",
   config = require "locus.config",
   json = require "locus.json",
+  introspect = require "locus.introspect",
   utf8 = require "locus.utf8",
   tokenizer = require "locus.tokenizer",
   llm = require "locus.llm",
@@ -26,10 +27,12 @@ local locus = {
   qformer = require "locus.qformer",
   prompt = require "locus.prompt",
   grounding = require "locus.grounding",
-  groundinggpt = require "locus.groundinggpt",
+  pipeline = require "locus.pipeline",
+  video_branch = require "locus.video_branch",
+  groundinggpt = require "locus.models.groundinggpt",
 }
 
--- A GroundingGPT model directory (see locus.groundinggpt): locus.load(dir, {vision_tower = DIR})
+-- A GroundingGPT model directory (see lua/locus/models/groundinggpt.lua): locus.load(dir, {vision_tower = DIR})
 function locus.load(dir, opts) return locus.groundinggpt.load(dir, opts) end
 
 locus.version = ffi.string(core.C.locus_version())

@@ -3,7 +3,7 @@
 --     {system}###Human: {blocks}{question}###Assistant: {answer}###Human: ...###Assistant:
 --   training (lego/train/train.py):
 --     {system}\n\n### Human: {blocks}{question}\n### Assistant: {answer}\n### Human: ...\n### Assistant:
--- blocks: the modalities of the first turn, sound, then video, then image, each as
+-- blocks: the modalities of the first turn, audio, then video, then image, each as
 -- <X_start> + N <X_patch> + <X_end> + "\n" (N = 8, 64, 576).
 local prompt = {}
 
@@ -11,13 +11,13 @@ prompt.SYSTEM = "A chat between a curious human and an artificial intelligence a
   "The assistant gives helpful, detailed, and polite answers to the human's questions."
 prompt.STOP = "###"
 prompt.TOKENS = {
-  sound = { start = "<so_start>", patch = "<so_patch>", ["end"] = "<so_end>", count = 8 },
+  audio = { start = "<so_start>", patch = "<so_patch>", ["end"] = "<so_end>", count = 8 },
   video = { start = "<vi_start>", patch = "<vi_patch>", ["end"] = "<vi_end>", count = 64 },
   image = { start = "<im_start>", patch = "<im_patch>", ["end"] = "<im_end>", count = 576 },
 }
 
 -- The modalities in the order their blocks appear in a prompt.
-prompt.ORDER = { "sound", "video", "image" }
+prompt.ORDER = { "audio", "video", "image" }
 
 -- The placeholder block of one modality.
 function prompt.block(kind)
@@ -25,7 +25,7 @@ function prompt.block(kind)
   return t.start .. t.patch:rep(t.count) .. t["end"] .. "\n"
 end
 
--- opts: question, image/video/sound (truthy to include their block in the first turn),
+-- opts: question, image/video/audio (truthy to include their block in the first turn),
 -- history = {{question, answer}, ...} (earlier turns; the blocks go to the first of them),
 -- template = "inference" | "training", system.
 function prompt.build(opts)

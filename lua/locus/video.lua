@@ -1,6 +1,6 @@
 -- locus.video: frames in, as GroundingGPT's video branch takes them.
 --   local info = locus.video.info("clip.mp4")          -- {frames, duration, fps, width, height, rotation, counted}
---   local frames, idx = locus.video.load("clip.mp4")   -- u8 [T, 224, 224, 3], T = min(64, frames),
+--   local frames, idx = locus.video.read("clip.mp4")   -- u8 [T, 224, 224, 3], T = min(64, frames),
 --                                                     -- frame floor(i * frames / T) for i = 0 .. T-1
 --   local px = locus.video.preprocess(frames)          -- f32 [T, 3, 224, 224]: /255, CLIP mean/std
 local ffi = require "ffi"
@@ -29,31 +29,40 @@ function video.sample_indices(count, max)
   return idx
 end
 
--- u8 [#indices, h, w, 3] (default 224 x 224, squashed) of 0-based frame numbers
-function video.frames(path, indices, opts)
+local held = ffi.new("int64_t[1]")
+
+-- u8 [#indices, h, w, 3] (default 224 x 224, squashed) of 0-based frame numbers. On failure, a
+-- second result: the frames the stream holds when an index lay past its end, else nil.
+local function frames(path, indices, opts)
   local size = opts and opts.size or 224
   local arr = ffi.new("int64_t[?]", math.max(#indices, 1))
   for i, v in ipairs(indices) do arr[i - 1] = v end
-  local t = C.locus_video_frames(path, arr, #indices, opts and opts.width or size, opts and opts.height or size)
-  if t == nil then core.fail("video.frames") end
+  local t = C.locus_video_frames(path, arr, #indices, opts and opts.width or size, opts and opts.height or size, held)
+  if t == nil then return nil, held[0] >= 0 and tonumber(held[0]) or nil end
   return tensor.wrap(t)
+end
+
+function video.frames(path, indices, opts)
+  local t = frames(path, indices, opts)
+  if not t then core.fail("video.frames") end
+  return t
 end
 
 -- The sampled frames, their indices and the video's info; opts.frames (64), opts.size (224).
 -- A container that claims more frames than it holds is caught: the frames are counted and sampled again.
-function video.load(path, opts)
+function video.read(path, opts)
   opts = opts or {}
   local info = video.info(path)
   local idx = video.sample_indices(info.frames, opts.frames or 64)
-  local ok, frames = pcall(video.frames, path, idx, opts)
-  if not ok and not info.counted and tostring(frames):find("past the end", 1, true) then
+  local t, held_count = frames(path, idx, opts)
+  if not t and held_count and not info.counted then
     info = video.info(path, { count = true })
     idx = video.sample_indices(info.frames, opts.frames or 64)
-    frames = video.frames(path, idx, opts)
-  elseif not ok then
-    error(frames, 0)
+    t = video.frames(path, idx, opts)
+  elseif not t then
+    core.fail("video.read")
   end
-  return frames, idx, info
+  return t, idx, info
 end
 
 -- f32 [T, 3, H, W]: each frame /255 and normalized by CLIP's mean and std

@@ -33,7 +33,7 @@ describe("audio", function()
     for _, name in ipairs { "dog.flac", "tone_32k.flac", "u8_6ch_8k.wav", "s16_192k.wav", "short_0.1s.wav" } do
       if not path_of(name) then goto continue end
       local want = locus.npy.load(fx .. name .. ".resampled.npy")
-      local w = A.read(path_of(name)):select(1, 1)
+      local w = A.samples(path_of(name)):select(1, 1)
       local got = want:size(1) == 1 and w:view(1, -1)
         or locus.tensor.cat({ w:narrow(1, 1, 8000), w:narrow(1, w:size(1) - 7999, 8000) }, 1):view(2, 8000)
       helper.assert_close(got, want, 0, 2e-5, name)
@@ -44,14 +44,14 @@ describe("audio", function()
   it("reads any stretch exactly as resampling the whole file gives it, through libsndfile or FFmpeg", function()
     for _, case in ipairs { { fx .. "tone_32k.flac", 32000, 64000 }, { fx .. "aac_3s.m4a", 44100, 53128 } } do
       local path, rate, n16 = case[1], case[2], case[3]
-      local whole = A.resample(A.read(path, { rate = rate }), rate, 16000)
+      local whole = A.resample(A.samples(path, { rate = rate }), rate, 16000)
       assert.are.equal(n16, whole:size(2))
       for _, span in ipairs { { 0, 100 }, { 1, 17 }, { 12461, 15661 }, { 21333, 53333 }, { n16 - 56, n16 }, { n16 - 856, n16 + 999999 } } do
-        local got = A.read(path, { start = span[1], stop = span[2] })
+        local got = A.samples(path, { start = span[1], stop = span[2] })
         local n = math.min(span[2], n16) - span[1]
         helper.assert_equal(got, whole:narrow(2, span[1] + 1, n), path .. " samples " .. span[1] .. ".." .. span[2])
       end
-      assert.are.equal(0, A.read(path, { start = n16 + 10, stop = n16 + 100 }):size(2))
+      assert.are.equal(0, A.samples(path, { start = n16 + 10, stop = n16 + 100 }):size(2))
     end
   end)
 
@@ -74,7 +74,7 @@ describe("audio", function()
     for _, name in ipairs { "bird_audio.wav", "dog.flac", "mmaction2_test.wav", "machine.wav", "baby.mp4", "tone_32k.flac",
       "aac_3s.m4a", "u8_6ch_8k.wav", "s16_192k.wav", "short_0.1s.wav", "silent.wav" } do
       if not path_of(name) then goto continue end
-      local x, spans = A.load(path_of(name))
+      local x, spans = A.read(path_of(name))
       local want_spans = locus.npy.load(fx .. name .. ".spans.npy")
       for k = 1, 3 do
         assert.are.same({ want_spans:get(k, 1), want_spans:get(k, 2) }, spans[k], name .. " clip " .. k)
@@ -85,7 +85,7 @@ describe("audio", function()
   end)
 
   it("reads NaN and infinite samples as silence rather than spreading them", function()
-    local x = A.load(fx .. "nan.wav")
+    local x = A.read(fx .. "nan.wav")
     assert.are.same({ 3, 1, 128, 204 }, x:shape())
     local s = x:abs():sum():item()
     assert.truthy(s == s and s < math.huge)
@@ -103,7 +103,7 @@ describe("audio", function()
     f:write("\0\0")
     f:close()
     local before = peak_memory_kb()
-    local x, spans = A.load(path)
+    local x, spans = A.read(path)
     assert.are.same({ 3, 1, 128, 204 }, x:shape())
     assert.are.same({ 115178666, 115210666 }, spans[3])
     assert.truthy(peak_memory_kb() - before < 64 * 1024, "peak memory grew by more than 64 MiB")
@@ -111,13 +111,13 @@ describe("audio", function()
   end)
 
   it("refuses corrupt, truncated and non-audio files with an error naming them", function()
-    local ok, err = pcall(A.load, fx .. "truncated.flac")
+    local ok, err = pcall(A.read, fx .. "truncated.flac")
     assert.is_false(ok)
     assert.truthy(err:find("truncated.flac", 1, true), err)
-    ok, err = pcall(A.load, helper.fixtures .. "/groundinggpt/photo.png")
+    ok, err = pcall(A.read, helper.fixtures .. "/groundinggpt/photo.png")
     assert.is_false(ok)
     assert.truthy(err:find("photo.png: has no sound track", 1, true), err)
-    ok, err = pcall(A.load, helper.fixtures .. "/make_audio.py")
+    ok, err = pcall(A.read, helper.fixtures .. "/make_audio.py")
     assert.is_false(ok)
     assert.truthy(err:find("make_audio.py: cannot read as audio", 1, true), err)
     local dir = helper.tmpdir()
@@ -131,11 +131,11 @@ describe("audio", function()
       return dir .. "/" .. dst
     end
     -- AAC cut short, its index (at the end) lost
-    ok, err = pcall(A.load, write_altered(fx .. "aac_3s.m4a", "cut.m4a", function(d) return d:sub(1, math.floor(#d / 2)) end))
+    ok, err = pcall(A.read, write_altered(fx .. "aac_3s.m4a", "cut.m4a", function(d) return d:sub(1, math.floor(#d / 2)) end))
     assert.is_false(ok)
     assert.truthy(err:find("cut.m4a", 1, true), err)
     -- FLAC with every 997th byte of its frames inverted
-    ok, err = pcall(A.load, write_altered(fx .. "tone_32k.flac", "corrupt.flac", function(d)
+    ok, err = pcall(A.read, write_altered(fx .. "tone_32k.flac", "corrupt.flac", function(d)
       local parts = { d:sub(1, 20000) }
       for i = 20001, #d, 997 do
         parts[#parts + 1] = string.char(255 - d:byte(i)) .. d:sub(i + 1, math.min(i + 996, #d))
@@ -145,7 +145,7 @@ describe("audio", function()
     assert.is_false(ok)
     assert.truthy(err:find("corrupt.flac: truncated or corrupt audio", 1, true), err)
     os.execute("rm -rf " .. dir)
-    ok, err = pcall(A.load, fx .. "missing.wav")
+    ok, err = pcall(A.read, fx .. "missing.wav")
     assert.is_false(ok)
     assert.truthy(err:find("missing.wav", 1, true), err)
   end)

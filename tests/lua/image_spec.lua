@@ -28,17 +28,17 @@ describe("image", function()
   end)
 
   it("decodes JPEG as Pillow does (libjpeg-turbo), and PNG, grey, alpha and GIF's first frame", function()
-    helper.assert_equal(I.load(fx .. "q90.jpg"), npy "q90_pil")
-    helper.assert_equal(I.load(fx .. "grey.png"), npy "grey_png_pil")
-    helper.assert_equal(I.load(fx .. "rgba.png"), npy "rgba_png_pil")
-    helper.assert_equal(I.load(fx .. "frames.gif"), npy "frames_gif_pil")
+    helper.assert_equal(I.read(fx .. "q90.jpg"), npy "q90_pil")
+    helper.assert_equal(I.read(fx .. "grey.png"), npy "grey_png_pil")
+    helper.assert_equal(I.read(fx .. "rgba.png"), npy "rgba_png_pil")
+    helper.assert_equal(I.read(fx .. "frames.gif"), npy "frames_gif_pil")
   end)
 
   it("turns JPEGs by their EXIF orientation unless told not to", function()
-    local turned = I.load(fx .. "rot6.jpg")
+    local turned = I.read(fx .. "rot6.jpg")
     assert.are.same({ 53, 37, 3 }, turned:shape())
     helper.assert_equal(turned, npy "rot6_turned")
-    helper.assert_equal(I.load(fx .. "rot6.jpg", { exif = false }), npy "rot6_raw")
+    helper.assert_equal(I.read(fx .. "rot6.jpg", { exif = false }), npy "rot6_raw")
   end)
 
   it("matches GroundingGPT's pixel_values on the shared photos", function()
@@ -61,7 +61,7 @@ describe("image", function()
       ["missing.png"] = "cannot open",
     }
     for file, msg in pairs(cases) do
-      local ok, err = pcall(I.load, fx .. file)
+      local ok, err = pcall(I.read, fx .. file)
       assert.is_false(ok, file)
       assert.truthy(err:find(fx .. file, 1, true), err)
       assert.truthy(err:find(msg, 1, true), err)

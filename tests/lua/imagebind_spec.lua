@@ -33,7 +33,7 @@ describe("imagebind audio encoder", function()
     local f = io.open(dog)
     if not f then return pending("../shared/assets is absent") end
     f:close()
-    local e = enc:forward(locus.audio.load(dog))
+    local e = enc:forward(locus.audio.read(dog))
     helper.assert_close(e, locus.npy.load(fx .. "embeds.npy"), 1e-3, 1e-3, "embeds from dog.flac")
   end)
 

@@ -36,7 +36,7 @@ describe("video", function()
   end)
 
   it("squashes frames to 224 x 224 as decord and the ffmpeg CLI do, and normalizes them", function()
-    local frames, idx, info = V.load(fx .. "count.mp4")
+    local frames, idx, info = V.read(fx .. "count.mp4")
     assert.are.same({ 48, 224, 224, 3 }, frames:shape())
     assert.are.equal(48, #idx)
     helper.assert_equal(frames:select(1, 8), locus.npy.load(fx .. "frames_count_7_224.npy"))
@@ -102,7 +102,7 @@ describe("video", function()
     ok, err = pcall(V.frames, fx .. "count.mp4", { 5, 2 })
     assert.is_false(ok)
     assert.truthy(err:find("ascending", 1, true), err)
-    ok = pcall(function() return V.load(fx .. "truncated.mp4") end) -- a clean error or the frames that are there
+    ok = pcall(function() return V.read(fx .. "truncated.mp4") end) -- a clean error or the frames that are there
     assert.is_boolean(ok)
   end)
 end)

@@ -1,0 +1,164 @@
+-- locus.pipeline: one grounding request as steps a caller composes, shared by every LLaVA-style
+-- recipe (lua/locus/models/). `locus ground`, `chat`, `dump`, evaluation and notebooks are thin
+-- fronts on this one sequence:
+--
+--   local enc = m:encode{image = "dog.jpg"}               -- media -> rows for the LLM, per modality
+--   local ids = m:prompt_ids{question = "Where is the dog?", media = enc}
+--   local out = m:answer(ids, enc.rows, {max_new_tokens = 64})   -- splice, prefill, decode
+--   local parsed = m:parse(out.text, enc)                  -- boxes in pixels, spans in seconds
+--   -- or all four: m:ground{image = "dog.jpg", question = "Where is the dog?"}
+--
+-- A recipe's model inherits these methods (setmetatable(Model, {__index = pipeline.Model})) and
+-- provides self.llm, self.tokenizer, self.template and, for each modality it supports,
+-- Model:encode_<kind>_input(media, record, lap) -> rows [N, D] and a table of facts for parsing
+-- (the photo's width and height, the video's duration); record(name, tensor) keeps a stage for
+-- `dump`, lap(name) closes a stage's clock.
+local prompt = require "locus.prompt"
+local grounding = require "locus.grounding"
+local clock = require("locus.core").clock
+
+local pipeline = {}
+local Model = {}
+pipeline.Model = Model
+
+-- The options of a request that reach llm:generate (sampling, stop strings, streaming); nothing
+-- else does.
+pipeline.GENERATE_OPTIONS = { "max_new_tokens", "temperature", "top_k", "top_p", "repetition_penalty", "seed", "stop",
+  "on_token" }
+
+-- What a request may hold for each modality: its file (a path, or a decoded u8 image) or an
+-- input already prepared (pixel values, frames, filter banks).
+pipeline.INPUTS = { image = { "image", "pixel_values" }, video = { "video", "frames" }, audio = { "audio", "fbank" } }
+
+local function has_input(media, kind)
+  for _, key in ipairs(pipeline.INPUTS[kind]) do
+    if media[key] ~= nil then return true end
+  end
+  return false
+end
+
+-- Step 1. The media of a request -> {rows = {audio =, video =, image =} (what the LLM receives),
+-- stages = {{name, tensor}, ...} (every intermediate, in order, when opts.record), facts (width,
+-- height, duration), timing = {stage_s = seconds}}. Modalities go in the prompt's order (audio,
+-- video, image); each stage has its own clock.
+function Model:encode(media, opts)
+  opts = opts or {}
+  local enc = { rows = {}, stages = {}, timing = {}, kinds = {} }
+  local last = clock()
+  local function record(name, t)
+    if opts.record then enc.stages[#enc.stages + 1] = { name, t } end
+  end
+  local function lap(name)
+    local now = clock()
+    enc.timing[name] = now - last
+    last = now
+  end
+  for _, kind in ipairs(prompt.ORDER) do
+    if has_input(media, kind) then
+      local encode = self["encode_" .. kind .. "_input"]
+      if not encode then error(("%s: this model takes no %s"):format(self.dir or "model", kind), 2) end
+      local rows, facts = encode(self, media, record, lap)
+      enc.rows[kind] = rows
+      enc.kinds[kind] = true
+      for k, v in pairs(facts or {}) do enc[k] = v end
+    end
+  end
+  if media.duration then enc.duration = media.duration end -- a caller who knows better
+  return enc
+end
+
+-- Step 2. The conversation as text: opts.question, opts.history ({{question, answer}, ...}),
+-- opts.template (the model's by default), and the modality blocks of opts.media (an encode()
+-- result) or of opts.image / video / audio = true.
+function Model:prompt(opts)
+  local o = { question = opts.question, history = opts.history, system = opts.system,
+    template = opts.template or self.template }
+  for _, kind in ipairs(prompt.ORDER) do o[kind] = opts[kind] or (opts.media and opts.media.kinds[kind]) end
+  return prompt.build(o)
+end
+
+-- ... and as token ids (BOS first)
+function Model:prompt_ids(opts) return self:input_ids(self:prompt(opts)) end
+
+function Model:input_ids(text) return self.tokenizer:encode(text) end
+
+-- Token embeddings of ids with each modality's rows written over its <X_patch> run (after its
+-- <X_start>, whose embedding stays, as does <X_end>'s). rows: {image = [576, D], ...}.
+function Model:splice(ids, rows)
+  local x = self.llm:embed(ids)
+  rows = rows or {}
+  for kind in pairs(rows) do
+    if not prompt.TOKENS[kind] then error(("splice: no modality '%s' (audio, video or image)"):format(tostring(kind)), 2) end
+  end
+  for _, kind in ipairs(prompt.ORDER) do
+    local r, t = rows[kind], prompt.TOKENS[kind]
+    if r then
+      local start, patch = self.tokenizer:id(t.start), self.tokenizer:id(t.patch)
+      local at
+      for i, id in ipairs(ids) do
+        if id == start then at = i end
+      end
+      if not at then error(("splice: the prompt has no %s for the %s rows"):format(t.start, kind), 2) end
+      local n = r:size(1)
+      for i = at + 1, at + n do
+        if ids[i] ~= patch then error(("splice: expected %d %s tokens after %s"):format(n, t.patch, t.start), 2) end
+      end
+      x:narrow(1, at + 1, n):copy(r)
+    end
+  end
+  return x
+end
+
+-- Logits [vocab] at the last position of embeddings x (a fresh pass from position 0).
+function Model:logits(x)
+  local l = self.llm:forward(x, 0, { last = true })
+  return l:view(l:size(2))
+end
+
+-- Step 3. The answer to prompt ids with the media rows spliced in: {text (trimmed), ids,
+-- prompt_tokens, stopped, timing = {prompt_s, generate_s}}. opts: the generation options above;
+-- max_new_tokens defaults to 512 or what the context has room for, stop to the template's "###".
+function Model:answer(ids, rows, opts)
+  opts = opts or {}
+  local t0 = clock()
+  local gen = {}
+  for _, k in ipairs(pipeline.GENERATE_OPTIONS) do gen[k] = opts[k] end
+  gen.embeds, gen.ids = self:splice(ids, rows), ids
+  gen.max_new_tokens = opts.max_new_tokens or math.max(1, math.min(512, self.llm.config.max_context - #ids))
+  gen.stop = opts.stop or { prompt.STOP }
+  local t1 = clock()
+  local out = self.llm:generate(gen)
+  local text = out.text:gsub("^%s+", ""):gsub("%s+$", "")
+  return { text = text, ids = out.ids, prompt_tokens = #ids, stopped = out.stopped,
+    timing = { prompt_s = t1 - t0, generate_s = clock() - t1 } }
+end
+
+-- Step 4. Boxes (pixels of the photo) and spans (seconds of the video) in an answer, with the
+-- facts of encode()'s result.
+function Model:parse(text, enc)
+  enc = enc or {}
+  return grounding.parse(text, { width = enc.width, height = enc.height, duration = enc.duration })
+end
+
+-- The whole request. opts: the media (image, pixel_values, video, frames, audio, fbank,
+-- duration), question, history, template, and the generation options.
+-- Returns {text, tokens, prompt_tokens, boxes, spans, problems, stopped, width, height, duration,
+-- timing}: timing has each stage's own seconds and total_s.
+function Model:ground(opts)
+  local start = clock()
+  local enc = self:encode(opts)
+  local t = clock()
+  local ids = self:prompt_ids { question = opts.question, history = opts.history, template = opts.template, media = enc }
+  local tokenize_s = clock() - t
+  local out = self:answer(ids, enc.rows, opts)
+  local parsed = self:parse(out.text, enc)
+  local timing = enc.timing
+  timing.prompt_s = tokenize_s + out.timing.prompt_s
+  timing.generate_s = out.timing.generate_s
+  timing.total_s = clock() - start
+  return { text = out.text, tokens = out.ids, prompt_tokens = out.prompt_tokens, boxes = parsed.boxes,
+    spans = parsed.spans, problems = parsed.problems, stopped = out.stopped, timing = timing, width = enc.width,
+    height = enc.height, duration = enc.duration }
+end
+
+return pipeline
