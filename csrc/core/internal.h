@@ -20,6 +20,26 @@ locus_storage *locus_storage_uninit(size_t nbytes); /* owned, contents undefined
 void *locus_aligned_alloc(size_t nbytes); /* LOCUS_ALIGN-aligned; NULL on failure (no error set) */
 void locus_aligned_free(void *p);
 
+/* ---- bytes and files ---------------------------------------------------------------------- */
+/* The n-byte (1..8) little-endian unsigned integer at p: every file format locus reads stores its
+ * integers so. */
+static inline uint64_t locus_read_le(const void *p, int n) {
+    const uint8_t *b = p;
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--) v = v << 8 | b[i];
+    return v;
+}
+
+/* Files are written beside their final name and renamed over it when whole, so a reader (or a
+ * killed writer) never leaves a half-written file under that name. locus_temp_path gives the
+ * temporary's name (malloc'd; NULL with the error set when out of memory); locus_finish_temp
+ * renames it to `path` when the writing went well (WRITE_OK), else removes it, reporting
+ * WRITE_FAILED with errno or keeping the error a WRITE_REPORTED failure set; frees tmp; returns 0
+ * or -1. */
+enum { WRITE_OK = 0, WRITE_FAILED = 1, WRITE_REPORTED = 2 };
+char *locus_temp_path(const char *path);
+int locus_finish_temp(char *tmp, const char *path, int outcome);
+
 /* ---- scalar conversions ------------------------------------------------------------------- */
 static inline float bf16_to_f32(uint16_t h) {
     uint32_t u = (uint32_t)h << 16;

@@ -9,14 +9,14 @@ enum { QK = 32 };
 
 static void dequant_q8_0(const uint8_t *src, float *dst, int64_t n) {
     for (int64_t b = 0; b < n / QK; b++, src += 34) {
-        float d = locus_half_to_float((uint16_t)(src[0] | src[1] << 8));
+        float d = locus_half_to_float((uint16_t)locus_read_le(src, 2));
         for (int j = 0; j < QK; j++) dst[b * QK + j] = d * (float)(int8_t)src[2 + j];
     }
 }
 
 static void dequant_q4_0(const uint8_t *src, float *dst, int64_t n) {
     for (int64_t b = 0; b < n / QK; b++, src += 18) {
-        float d = locus_half_to_float((uint16_t)(src[0] | src[1] << 8));
+        float d = locus_half_to_float((uint16_t)locus_read_le(src, 2));
         for (int j = 0; j < QK / 2; j++) { /* low nibbles are elements 0..15, high ones 16..31 */
             dst[b * QK + j] = d * (float)((src[2 + j] & 0x0f) - 8);
             dst[b * QK + j + QK / 2] = d * (float)((src[2 + j] >> 4) - 8);

@@ -39,8 +39,7 @@ static int need(cursor *c, uint64_t n, const char *what) {
 }
 
 static uint64_t u64le(cursor *c, int n) {
-    uint64_t v = 0;
-    for (int i = n - 1; i >= 0; i--) v = v << 8 | c->buf[c->pos + i];
+    uint64_t v = locus_read_le(c->buf + c->pos, n);
     c->pos += n;
     return v;
 }

@@ -155,18 +155,17 @@ int locus_gguf_save(const char *path, const char *metadata_json, const char *typ
         if (!types) types = cJSON_CreateObject();
         cJSON_AddStringToObject(types, "general.alignment", "u32"); /* llama.cpp wants it as u32 */
     }
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
+    char *tmp = locus_temp_path(path);
     if (!tmp) {
         cJSON_Delete(meta);
         cJSON_Delete(types);
-        return locus_fail("%s: out of memory", path);
+        return -1;
     }
-    snprintf(tmp, plen + 16, "%s.tmp%05d", path, (int)(getpid() % 100000));
     sink s = {fopen(tmp, "wb"), true};
     int rc = 0;
     if (!s.f) {
         rc = locus_fail("%s: cannot write: %s", path, strerror(errno));
+        free(tmp);
         goto done;
     }
     put(&s, "GGUF", 4);
@@ -208,11 +207,8 @@ int locus_gguf_save(const char *path, const char *metadata_json, const char *typ
     }
 close:
     if (fclose(s.f) != 0) s.ok = false;
-    if (rc == 0 && !s.ok) rc = locus_fail("%s: write failed: %s", path, strerror(errno));
-    if (rc == 0 && rename(tmp, path) != 0) rc = locus_fail("%s: cannot rename the finished file: %s", path, strerror(errno));
-    if (rc != 0) unlink(tmp);
+    rc = locus_finish_temp(tmp, path, rc != 0 ? WRITE_REPORTED : s.ok ? WRITE_OK : WRITE_FAILED);
 done:
-    free(tmp);
     cJSON_Delete(meta);
     cJSON_Delete(types);
     return rc;

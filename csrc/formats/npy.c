@@ -39,11 +39,11 @@ static int parse_header(const char *path, const unsigned char *buf, size_t files
     int major = buf[6];
     size_t hlen, start;
     if (major == 1) {
-        hlen = buf[8] | (size_t)buf[9] << 8;
+        hlen = (size_t)locus_read_le(buf + 8, 2);
         start = 10;
     } else if (major == 2 || major == 3) {
         if (filesize < 12) return locus_fail("%s: truncated .npy header", path);
-        hlen = buf[8] | (size_t)buf[9] << 8 | (size_t)buf[10] << 16 | (size_t)buf[11] << 24;
+        hlen = (size_t)locus_read_le(buf + 8, 4);
         start = 12;
     } else {
         return locus_fail("%s: unsupported .npy format version %d.%d", path, major, buf[7]);
@@ -174,17 +174,16 @@ int locus_npy_save(const char *path, const locus_tensor *t) {
     int total = 10 + n + 1, pad = (64 - total % 64) % 64; /* data aligned to 64 bytes */
     locus_tensor *c = locus_contiguous(t);
     if (!c) return -1;
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
+    char *tmp = locus_temp_path(path);
     if (!tmp) {
         locus_tensor_free(c);
-        return locus_fail("%s: out of memory", path);
+        return -1;
     }
-    snprintf(tmp, plen + 16, "%s.tmp%05d", path, (int)(getpid() % 100000));
     int rc = 0;
     FILE *f = fopen(tmp, "wb");
     if (!f) {
         rc = locus_fail("%s: cannot write: %s", path, strerror(errno));
+        free(tmp);
     } else {
         unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)((n + pad + 1) & 0xff),
                                  (unsigned char)((n + pad + 1) >> 8)};
@@ -193,12 +192,8 @@ int locus_npy_save(const char *path, const locus_tensor *t) {
         for (int i = 0; ok && i < pad; i++) ok = fputc(' ', f) != EOF;
         ok = ok && fputc('\n', f) != EOF && (bytes == 0 || fwrite(locus_tensor_data(c), 1, bytes, f) == bytes);
         ok = fclose(f) == 0 && ok;
-        if (!ok || rename(tmp, path) != 0) {
-            rc = locus_fail("%s: write failed: %s", path, strerror(errno));
-            unlink(tmp);
-        }
+        rc = locus_finish_temp(tmp, path, ok ? WRITE_OK : WRITE_FAILED);
     }
-    free(tmp);
     locus_tensor_free(c);
     return rc;
 }

@@ -138,8 +138,7 @@ static int need(unpickler *u, size_t n) {
 }
 
 static uint64_t read_le(unpickler *u, int n) {
-    uint64_t v = 0;
-    for (int i = n - 1; i >= 0; i--) v = v << 8 | u->data[u->pos + i];
+    uint64_t v = locus_read_le(u->data + u->pos, n);
     u->pos += n;
     return v;
 }

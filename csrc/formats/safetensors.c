@@ -71,9 +71,9 @@ int locus_read_safetensors(locus_weights *w, const char *path) {
     int file = locus_weights_add_file(w, path);
     if (file < 0) return -1;
     const unsigned char *buf = locus_storage_data(w->files[file].map);
-    uint64_t size = locus_storage_nbytes(w->files[file].map), hlen = 0;
+    uint64_t size = locus_storage_nbytes(w->files[file].map);
     if (size < 8) return locus_fail("%s: truncated safetensors file (%llu bytes)", path, (unsigned long long)size);
-    for (int i = 7; i >= 0; i--) hlen = hlen << 8 | buf[i];
+    uint64_t hlen = locus_read_le(buf, 8);
     if (hlen > size - 8) return locus_fail("%s: header length %llu runs past the end of the file (%llu bytes)", path,
                                           (unsigned long long)hlen, (unsigned long long)size);
     if (hlen > (100u << 20)) return locus_fail("%s: header of %llu bytes is implausibly large", path, (unsigned long long)hlen);

@@ -136,8 +136,7 @@ static int read_any(locus_weights *w, const char *path) {
     fclose(f);
     /* safetensors has no magic: a little-endian u64 header length that fits the file, then '{'.
      * Checked before the pickle guess, since a 384-byte header starts 0x80 0x01 like a pickle. */
-    uint64_t header = 0;
-    for (int i = 7; i >= 0; i--) header = header << 8 | head[i];
+    uint64_t header = locus_read_le(head, 8);
     bool safetensors_shape = got == 9 && header >= 2 && header <= size - 8 && head[8] == '{';
     const char *format;
     int rc;
@@ -315,6 +314,9 @@ locus_tensor *locus_weights_get(const locus_weights *w, const char *name) {
     locus_storage_release(win);
     return t;
 }
+
+const cJSON *locus_weights_metadata(const locus_weights *w) { return w->metadata; }
+const char *locus_weights_source(const locus_weights *w) { return w->nfiles ? w->files[0].path : "weights"; }
 
 const char *locus_weights_metadata_json(const locus_weights *w) {
     locus_weights *mw = (locus_weights *)w; /* the text is a cache */

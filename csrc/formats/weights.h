@@ -36,6 +36,11 @@ int locus_weights_add_file(locus_weights *w, const char *path);
 int locus_weights_add(locus_weights *w, int file, const char *name, const char *stored_type, int type, int ndim,
                      const int64_t *sizes, const int64_t *strides, uint64_t offset, uint64_t nbytes);
 
+/* For other layers that read a checkpoint's metadata (the tokenizer from a GGUF file): the
+ * metadata object, and the first file's path for messages. */
+const cJSON *locus_weights_metadata(const locus_weights *w);
+const char *locus_weights_source(const locus_weights *w);
+
 /* GGUF's metadata value types by number, named as in locus_weights_metadata_types_json. */
 extern const char *const locus_gguf_value_types[13];
 

@@ -8,16 +8,10 @@
 
 #include <stdlib.h>
 
-static uint64_t le(const unsigned char *p, int n) {
-    uint64_t v = 0;
-    for (int i = n - 1; i >= 0; i--) v = v << 8 | p[i];
-    return v;
-}
-
 /* Reads the ZIP64 extra field for the members that overflowed their 32-bit slots. */
 static int zip64_extra(const unsigned char *extra, uint64_t len, uint64_t *usize, uint64_t *csize, uint64_t *offset) {
     for (uint64_t p = 0; p + 4 <= len;) {
-        uint64_t id = le(extra + p, 2), sz = le(extra + p + 2, 2);
+        uint64_t id = locus_read_le(extra + p, 2), sz = locus_read_le(extra + p + 2, 2);
         if (p + 4 + sz > len) return -1;
         if (id == 1) {
             const unsigned char *f = extra + p + 4;
@@ -26,7 +20,7 @@ static int zip64_extra(const unsigned char *extra, uint64_t len, uint64_t *usize
             for (int i = 0; i < 3; i++) {
                 if (*fields[i] != 0xffffffffu) continue;
                 if (used + 8 > sz) return -1;
-                *fields[i] = le(f + used, 8);
+                *fields[i] = locus_read_le(f + used, 8);
                 used += 8;
             }
             return 0;
@@ -43,20 +37,20 @@ int locus_zip_entries(const unsigned char *buf, uint64_t size, const char *path,
     /* the end-of-central-directory record sits in the last 22 + 65535 bytes */
     int64_t eocd = -1;
     for (int64_t p = (int64_t)size - 22; p >= 0 && p >= (int64_t)size - 22 - 65535; p--)
-        if (le(buf + p, 4) == 0x06054b50) {
+        if (locus_read_le(buf + p, 4) == 0x06054b50) {
             eocd = p;
             break;
         }
     if (eocd < 0) return locus_fail("%s: truncated or corrupt zip archive (no end-of-directory record)", path);
-    uint64_t n = le(buf + eocd + 10, 2), cd_size = le(buf + eocd + 12, 4), cd_off = le(buf + eocd + 16, 4);
+    uint64_t n = locus_read_le(buf + eocd + 10, 2), cd_size = locus_read_le(buf + eocd + 12, 4), cd_off = locus_read_le(buf + eocd + 16, 4);
     if (n == 0xffff || cd_size == 0xffffffffu || cd_off == 0xffffffffu) {
-        if (eocd < 20 || le(buf + eocd - 20, 4) != 0x07064b50) return locus_fail("%s: corrupt ZIP64 locator", path);
-        uint64_t z = le(buf + eocd - 12, 8);
-        if (size < 56 || z > size - 56 || le(buf + z, 4) != 0x06064b50)
+        if (eocd < 20 || locus_read_le(buf + eocd - 20, 4) != 0x07064b50) return locus_fail("%s: corrupt ZIP64 locator", path);
+        uint64_t z = locus_read_le(buf + eocd - 12, 8);
+        if (size < 56 || z > size - 56 || locus_read_le(buf + z, 4) != 0x06064b50)
             return locus_fail("%s: corrupt ZIP64 directory record", path);
-        n = le(buf + z + 32, 8);
-        cd_size = le(buf + z + 40, 8);
-        cd_off = le(buf + z + 48, 8);
+        n = locus_read_le(buf + z + 32, 8);
+        cd_size = locus_read_le(buf + z + 40, 8);
+        cd_off = locus_read_le(buf + z + 48, 8);
     }
     if (cd_off > size || cd_size > size - cd_off || n > cd_size / 46)
         return locus_fail("%s: zip directory (%llu entries at %llu) lies outside the file", path, (unsigned long long)n,
@@ -65,14 +59,14 @@ int locus_zip_entries(const unsigned char *buf, uint64_t size, const char *path,
     if (!list) return locus_fail("%s: out of memory", path);
     uint64_t p = cd_off, end = cd_off + cd_size;
     for (uint64_t i = 0; i < n; i++) {
-        if (p + 46 > end || le(buf + p, 4) != 0x02014b50) goto corrupt;
-        uint64_t method = le(buf + p + 10, 2), csize = le(buf + p + 20, 4), usize = le(buf + p + 24, 4);
-        uint64_t name_len = le(buf + p + 28, 2), extra_len = le(buf + p + 30, 2), comment_len = le(buf + p + 32, 2);
-        uint64_t local = le(buf + p + 42, 4);
+        if (p + 46 > end || locus_read_le(buf + p, 4) != 0x02014b50) goto corrupt;
+        uint64_t method = locus_read_le(buf + p + 10, 2), csize = locus_read_le(buf + p + 20, 4), usize = locus_read_le(buf + p + 24, 4);
+        uint64_t name_len = locus_read_le(buf + p + 28, 2), extra_len = locus_read_le(buf + p + 30, 2), comment_len = locus_read_le(buf + p + 32, 2);
+        uint64_t local = locus_read_le(buf + p + 42, 4);
         if (p + 46 + name_len + extra_len + comment_len > end) goto corrupt;
         if (zip64_extra(buf + p + 46 + name_len, extra_len, &usize, &csize, &local)) goto corrupt;
-        if (size < 30 || local > size - 30 || le(buf + local, 4) != 0x04034b50) goto corrupt;
-        uint64_t data = local + 30 + le(buf + local + 26, 2) + le(buf + local + 28, 2);
+        if (size < 30 || local > size - 30 || locus_read_le(buf + local, 4) != 0x04034b50) goto corrupt;
+        uint64_t data = local + 30 + locus_read_le(buf + local + 26, 2) + locus_read_le(buf + local + 28, 2);
         if (data > size || csize > size - data) {
             free(list);
             return locus_fail("%s: zip entry '%.*s' runs past the end of the file (truncated?)", path, (int)name_len,

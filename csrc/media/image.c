@@ -33,7 +33,8 @@ enum { MAX_SIDE = 32768, MAX_PIXELS = 100 * 1000 * 1000 }; /* refuse decompressi
 
 static uint32_t rd(const uint8_t *p, int n, bool le) {
     uint32_t v = 0;
-    for (int i = 0; i < n; i++) v = le ? v | (uint32_t)p[i] << (8 * i) : v << 8 | p[i];
+    if (le) return (uint32_t)locus_read_le(p, n);
+    for (int i = 0; i < n; i++) v = v << 8 | p[i];
     return v;
 }
 
@@ -451,21 +452,15 @@ int locus_image_save(const char *path, const locus_tensor *img) {
         return locus_fail("%s: locus writes .png or .jpg images", path);
     locus_tensor *c = locus_contiguous(img);
     if (!c) return -1;
-    char *tmp = malloc(n + 16);
-    int rc = 0;
+    char *tmp = locus_temp_path(path);
     if (!tmp) {
         locus_tensor_free(c);
-        return locus_fail("%s: out of memory", path);
+        return -1;
     }
-    snprintf(tmp, n + 16, "%s.tmp%05d", path, (int)(getpid() % 100000));
     int w = (int)c->sizes[1], h = (int)c->sizes[0];
     int ok = jpg ? stbi_write_jpg(tmp, w, h, 3, locus_tensor_data(c), 92)
                  : stbi_write_png(tmp, w, h, 3, locus_tensor_data(c), w * 3);
-    if (!ok || rename(tmp, path) != 0) {
-        rc = locus_fail("%s: cannot write the image: %s", path, strerror(errno));
-        unlink(tmp);
-    }
-    free(tmp);
+    int rc = locus_finish_temp(tmp, path, ok ? WRITE_OK : WRITE_FAILED);
     locus_tensor_free(c);
     return rc;
 }

@@ -12,6 +12,7 @@
  * picking 64 frames from a long file decodes a few GOPs each, not the whole file. A frame's number
  * is its presentation time over the stream's frame duration. */
 #include "../core/internal.h"
+#include "ffmpeg_stream.h"
 
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
@@ -21,60 +22,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-
-typedef struct {
-    AVFormatContext *fmt;
-    AVCodecContext *dec;
-    AVStream *st;
-    int index;
-    AVPacket *pkt;
-    AVFrame *frame;
-} reader;
-
-static void close_reader(reader *r) {
-    av_frame_free(&r->frame);
-    av_packet_free(&r->pkt);
-    avcodec_free_context(&r->dec);
-    avformat_close_input(&r->fmt);
-}
-
-static int open_reader(reader *r, const char *path, bool decoder) {
-    memset(r, 0, sizeof *r);
-    av_log_set_level(AV_LOG_QUIET); /* problems reach the caller as locus errors, not as stderr noise */
-    char err[128];
-    int e = avformat_open_input(&r->fmt, path, NULL, NULL);
-    if (e < 0) {
-        av_strerror(e, err, sizeof err);
-        return locus_fail("%s: cannot open as a video: %s", path, err);
-    }
-    if ((e = avformat_find_stream_info(r->fmt, NULL)) < 0) {
-        av_strerror(e, err, sizeof err);
-        close_reader(r);
-        return locus_fail("%s: unreadable video: %s", path, err);
-    }
-    const AVCodec *codec = NULL;
-    r->index = av_find_best_stream(r->fmt, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
-    if (r->index < 0) {
-        close_reader(r);
-        return locus_fail("%s: has no video stream (audio only?)", path);
-    }
-    r->st = r->fmt->streams[r->index];
-    if (decoder) {
-        if (!codec) {
-            close_reader(r);
-            return locus_fail("%s: no decoder for its video codec", path);
-        }
-        r->dec = avcodec_alloc_context3(codec);
-        r->pkt = av_packet_alloc();
-        r->frame = av_frame_alloc();
-        if (!r->dec || !r->pkt || !r->frame || avcodec_parameters_to_context(r->dec, r->st->codecpar) < 0 ||
-            avcodec_open2(r->dec, codec, NULL) < 0) {
-            close_reader(r);
-            return locus_fail("%s: cannot start the video decoder", path);
-        }
-    }
-    return 0;
-}
 
 /* Seconds per frame from the stream's average (or real) frame rate. */
 static double frame_seconds(const AVStream *st) {
@@ -93,8 +40,8 @@ static int rotation_of(const AVStream *st) {
 
 int locus_video_probe(const char *path, locus_video_info *info, int count) {
     if (!path || !info) return locus_fail("video: NULL argument");
-    reader r;
-    if (open_reader(&r, path, false)) return -1;
+    locus_ff_stream r;
+    if (locus_ff_open(&r, path, AVMEDIA_TYPE_VIDEO, false)) return -1;
     memset(info, 0, sizeof *info);
     info->width = r.st->codecpar->width;
     info->height = r.st->codecpar->height;
@@ -117,36 +64,15 @@ int locus_video_probe(const char *path, locus_video_info *info, int count) {
         info->frames = n;
         info->counted = 1;
     }
-    close_reader(&r);
+    locus_ff_close(&r);
     if (info->frames <= 0 || info->width <= 0 || info->height <= 0)
         return locus_fail("%s: a video stream without frames (empty or truncated file)", path);
     if (info->duration <= 0 && info->fps > 0) info->duration = info->frames / info->fps;
     return 0;
 }
 
-/* The next decoded frame (presentation order from the decoder), or AVERROR_EOF. */
-static int next_frame(reader *r) {
-    for (;;) {
-        int e = avcodec_receive_frame(r->dec, r->frame);
-        if (e != AVERROR(EAGAIN)) return e;
-        e = av_read_frame(r->fmt, r->pkt);
-        if (e < 0) {
-            avcodec_send_packet(r->dec, NULL); /* drain */
-            e = avcodec_receive_frame(r->dec, r->frame);
-            return e;
-        }
-        if (r->pkt->stream_index == r->index) {
-            e = avcodec_send_packet(r->dec, r->pkt);
-            av_packet_unref(r->pkt);
-            if (e < 0 && e != AVERROR(EAGAIN)) return e;
-        } else {
-            av_packet_unref(r->pkt);
-        }
-    }
-}
-
 /* The frame's number from its presentation time. */
-static int64_t frame_number(const reader *r, const AVFrame *f, double fs) {
+static int64_t frame_number(const locus_ff_stream *r, const AVFrame *f, double fs) {
     int64_t pts = f->best_effort_timestamp;
     if (pts == AV_NOPTS_VALUE || fs <= 0) return -1;
     int64_t start = r->st->start_time != AV_NOPTS_VALUE ? r->st->start_time : 0;
@@ -189,8 +115,8 @@ locus_tensor *locus_video_frames(const char *path, const int64_t *indices, int64
     for (int64_t i = 0; i < n; i++)
         if (indices[i] < 0 || (i && indices[i] < indices[i - 1]))
             return locus_fail_null("video: frame indices must be non-negative and ascending");
-    reader r;
-    if (open_reader(&r, path, true)) return NULL;
+    locus_ff_stream r;
+    if (locus_ff_open(&r, path, AVMEDIA_TYPE_VIDEO, true)) return NULL;
     int rotation = rotation_of(r.st);
     int w = r.dec->width, h = r.dec->height, uw = rotation % 180 ? h : w, uh = rotation % 180 ? w : h;
     double fs = frame_seconds(r.st);
@@ -221,7 +147,7 @@ locus_tensor *locus_video_frames(const char *path, const int64_t *indices, int64
         }
         bool found = have == want; /* asked for twice: still in r.frame */
         while (!found) {
-            int e = next_frame(&r);
+            int e = locus_ff_next_frame(&r);
             if (e < 0) break;
             int64_t num = frame_number(&r, r.frame, fs);
             if (num < 0) num = ++counted; /* no timestamps: count from the start */
@@ -251,7 +177,7 @@ locus_tensor *locus_video_frames(const char *path, const int64_t *indices, int64
     sws_freeContext(sws);
     av_free(rgb);
     locus_tensor_free(upright);
-    close_reader(&r);
+    locus_ff_close(&r);
     if (!ok) {
         locus_tensor_free(out);
         return NULL;

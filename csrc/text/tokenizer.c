@@ -280,8 +280,9 @@ static int32_t meta_id(const cJSON *meta, const char *key) {
 }
 
 locus_tokenizer *locus_tokenizer_from_weights(const locus_weights *w) {
-    const char *where = w->nfiles ? w->files[0].path : "weights";
-    const cJSON *meta = w->metadata;
+    if (!w) return locus_fail_null("tokenizer: no weights");
+    const char *where = locus_weights_source(w);
+    const cJSON *meta = locus_weights_metadata(w);
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(meta, "tokenizer.ggml.model");
     const cJSON *tokens = cJSON_GetObjectItemCaseSensitive(meta, "tokenizer.ggml.tokens");
     const cJSON *scores = cJSON_GetObjectItemCaseSensitive(meta, "tokenizer.ggml.scores");

@@ -89,8 +89,8 @@ describe("video", function()
   end)
 
   it("refuses broken and frameless files with the file and the reason", function()
-    local cases = { ["audio.wav"] = "has no video stream", ["empty.mp4"] = "cannot open as a video",
-      ["missing.mp4"] = "cannot open as a video" }
+    local cases = { ["audio.wav"] = "has no video stream", ["empty.mp4"] = "cannot read as a video",
+      ["missing.mp4"] = "cannot read as a video" }
     for file, msg in pairs(cases) do
       local ok, err = pcall(V.info, fx .. file)
       assert.is_false(ok, file)
