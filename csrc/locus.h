@@ -12,6 +12,21 @@
  *    Inputs may be any view (strided, transposed, expanded).
  *  - Shapes and strides count elements, not bytes. A tensor is a view of a reference-counted
  *    storage: views share it, and a storage lives while any tensor or window refers to it.
+ *
+ * A worked example: one linear layer of a checkpoint applied to random rows.
+ *
+ *     locus_weights *w = locus_weights_open("GroundingGPT-7B");      // mapped, nothing read yet
+ *     locus_tensor *proj = locus_weights_get(w, "model.llama_proj.weight");   // bf16 [4096, 768]
+ *     int64_t xs[2] = {64, 768}, ys[2] = {64, 4096};
+ *     locus_tensor *x = locus_tensor_empty(LOCUS_F32, 2, xs), *y = locus_tensor_empty(LOCUS_F32, 2, ys);
+ *     if (!proj || !x || !y || locus_fill_randn(x, 1, 0, 1) || locus_linear(y, x, proj, NULL))
+ *         fprintf(stderr, "locus: %s\n", locus_last_error());       // names the file or the shapes
+ *     locus_tensor_free(proj);   // each view is freed once; the mapping goes with the last one
+ *     locus_tensor_free(x);
+ *     locus_tensor_free(y);
+ *     locus_weights_close(w);    // tensors taken earlier would stay valid
+ *
+ * The weights are used in their stored dtype (here bf16) with f32 activations; `y` is [64, 4096].
  */
 #ifndef LOCUS_H
 #define LOCUS_H
