@@ -115,6 +115,13 @@ int64_t locus_live_bytes(void);    /* bytes held by owned storages (drives Lua's
 /* ---- tensors ------------------------------------------------------------------------------- */
 locus_tensor *locus_tensor_new(int dtype, int ndim, const int64_t *shape); /* contiguous, zeroed */
 locus_tensor *locus_tensor_empty(int dtype, int ndim, const int64_t *shape); /* contents undefined */
+/* The shape an op's out must have, computed by the op itself (so callers never derive it again):
+ * between locus_shape_query_begin() and locus_shape_query_end(sizes), an op called with out = NULL
+ * checks its inputs, records the shape and fails without computing anything. _end fills
+ * sizes[LOCUS_MAX_DIMS] and returns the number of dims, or -1 when the inputs failed their checks
+ * (locus_last_error says why). */
+void locus_shape_query_begin(void);
+int32_t locus_shape_query_end(int64_t *sizes);
 /* A view of `s` (retained). stride NULL means contiguous. Checks that every element lies inside. */
 locus_tensor *locus_tensor_from_storage(locus_storage *s, int dtype, int64_t offset, int ndim,
                                       const int64_t *shape, const int64_t *stride);

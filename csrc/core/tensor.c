@@ -596,7 +596,33 @@ int locus_check_tensor(const locus_tensor *t, const char *op, const char *what) 
     return 0;
 }
 
+/* The shape query (locus.h): the shape the last op called with out = NULL would have written. */
+static _Thread_local struct {
+    bool active, recorded;
+    int32_t ndim;
+    int64_t sizes[LOCUS_MAX_DIMS];
+} query;
+
+void locus_shape_query_begin(void) {
+    query.active = true;
+    query.recorded = false;
+}
+
+int32_t locus_shape_query_end(int64_t *sizes) {
+    bool recorded = query.recorded;
+    query.active = query.recorded = false;
+    if (!recorded) return -1;
+    memcpy(sizes, query.sizes, sizeof query.sizes);
+    return query.ndim;
+}
+
 int locus_check_out(const locus_tensor *out, const char *op, int ndim, const int64_t *shape) {
+    if (!out && query.active && ndim >= 0 && ndim <= LOCUS_MAX_DIMS) { /* the inputs passed their checks */
+        query.recorded = true;
+        query.ndim = ndim;
+        memcpy(query.sizes, shape, (size_t)ndim * sizeof *shape);
+        return locus_fail("%s: no out tensor (a shape query)", op);
+    }
     if (locus_check_tensor(out, op, "out")) return -1;
     if (out->type != LOCUS_F32 || !locus_tensor_is_contiguous(out))
         return locus_fail("%s: out must be contiguous f32, got %s%s", op, locus_tensor_describe(out),

@@ -391,31 +391,27 @@ end
 
 local function out_like(shape) return tensor.empty(shape) end
 
+-- The f32 out tensor that cfn(out, ...) needs, with the shape the op computes itself (locus.h's
+-- shape query), or the op's own error about its inputs.
+local query_sizes = int64_array(8)
+local function out_for(name, cfn, ...)
+  C.locus_shape_query_begin()
+  call(cfn, nil, ...)
+  local n = C.locus_shape_query_end(query_sizes)
+  if n < 0 then core.fail(name) end
+  return wrap(C.locus_tensor_empty(C.LOCUS_F32, n, query_sizes), name)
+end
+
 local function as_tensor(x)
   if tensor.is_tensor(x) then return x end
   if type(x) == "number" then return tensor.scalar(x) end
   return tensor.from(x)
 end
 
-local function broadcast_shape(a, b, op)
-  local sa, sb = a:shape(), b:shape()
-  local n = math.max(#sa, #sb)
-  local out = {}
-  for i = 1, n do
-    local da = sa[i - (n - #sa)] or 1
-    local db = sb[i - (n - #sb)] or 1
-    if da ~= db and da ~= 1 and db ~= 1 then
-      error(("%s: shapes [%s] and [%s] do not broadcast"):format(op, table.concat(sa, ", "), table.concat(sb, ", ")), 4)
-    end
-    out[i] = da == 1 and db or da
-  end
-  return out
-end
-
 local function binary(cfn, name)
   return function(a, b)
     a, b = as_tensor(a), as_tensor(b)
-    local out = out_like(broadcast_shape(a, b, name))
+    local out = out_for(name, cfn, a, b)
     core.check(call(cfn, out, a, b), name)
     return out
   end
@@ -453,18 +449,7 @@ Tensor.silu = unary(C.locus_silu, "silu")
 Tensor.softmax = unary(C.locus_softmax, "softmax")
 
 function Tensor:matmul(b)
-  local sa, sb = self:shape(), b:shape()
-  if #sa < 2 or #sb < 2 then error("matmul: both operands need at least 2 dims", 2) end
-  local ba = { unpack(sa, 1, #sa - 2) }
-  local bb = { unpack(sb, 1, #sb - 2) }
-  local n = math.max(#ba, #bb)
-  local shape = {}
-  for i = 1, n do
-    local da, db = ba[i - (n - #ba)] or 1, bb[i - (n - #bb)] or 1
-    shape[i] = da == 1 and db or da
-  end
-  shape[n + 1], shape[n + 2] = sa[#sa - 1], sb[#sb]
-  local out = out_like(shape)
+  local out = out_for("matmul", C.locus_matmul, self, b)
   core.check(call(C.locus_matmul, out, self, b), "matmul")
   return out
 end
@@ -472,9 +457,7 @@ Tensor.mm = Tensor.matmul
 
 -- x [..., K] @ weight[N, K]^T + bias[N]; weight may be f32, bf16 or f16 and is used as stored.
 function Tensor:linear(weight, bias)
-  local shape = self:shape()
-  shape[#shape] = weight:size(1)
-  local out = out_like(shape)
+  local out = out_for("linear", C.locus_linear, self, weight, bias)
   core.check(call(C.locus_linear, out, self, weight, bias), "linear")
   return out
 end
@@ -510,7 +493,7 @@ end
 -- weight:embedding(ids): rows of this [vocab, dim] matrix; ids a tensor or a table of 0-based ids
 function Tensor:embedding(ids)
   if not tensor.is_tensor(ids) then ids = tensor.from(ids, "i64") end
-  local out = out_like({ ids:numel(), self:size(2) })
+  local out = out_for("embedding", C.locus_embedding, self, ids)
   core.check(call(C.locus_embedding, out, self, ids), "embedding")
   return out
 end
@@ -520,10 +503,7 @@ function Tensor:conv2d(weight, bias, stride, padding)
   if type(stride) == "table" then sh, sw = stride[1], stride[2] end
   local ph, pw = padding or 0, padding or 0
   if type(padding) == "table" then ph, pw = padding[1], padding[2] end
-  local x, w = self:shape(), weight:shape()
-  if #x ~= 4 or #w ~= 4 then error("conv2d: x and weight must be 4-D", 2) end
-  local out = out_like({ x[1], w[1], math.floor((x[3] + 2 * ph - w[3]) / sh) + 1,
-                          math.floor((x[4] + 2 * pw - w[4]) / sw) + 1 })
+  local out = out_for("conv2d", C.locus_conv2d, self, weight, bias, sh, sw, ph, pw)
   core.check(call(C.locus_conv2d, out, self, weight, bias, sh, sw, ph, pw), "conv2d")
   return out
 end
