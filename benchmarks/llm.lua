@@ -1,8 +1,11 @@
 -- Prefill and decode speed of LLaMA-shaped models, locus next to llama.cpp (node-llama-cpp 3.21.1)
 -- on the same GGUF file, in one run.
---   bin/locus run benchmarks/llm.lua [tinyllama|7b ...]        (default: both)
+--   bin/locus run benchmarks/llm.lua [MODEL[:TYPE] ...]   MODEL tinyllama | 7b, TYPE bf16 | q8_0 | q4_0
+--   (default: tinyllama and 7b, each in bf16, q8_0 and q4_0)
 -- Each model has random bf16 weights with the real shapes (one random block, viewed per tensor)
--- and LLaMA's 32000-token vocabulary from ../shared/assets; it is written once to build/bench-*.gguf.
+-- and LLaMA's 32000-token vocabulary from ../shared/assets; it is written once to
+-- build/bench-MODEL-bf16.gguf and quantized from it by `locus convert` (build/bench-MODEL-TYPE.gguf).
+-- Quantized weights run in locus's default "fast" precision, as llama.cpp runs them.
 -- Prefill: 650 tokens (GroundingGPT's image prompt is ~650); decode: 32 greedy tokens after it.
 local ffi = require "ffi"
 local T = locus.tensor
@@ -49,12 +52,24 @@ local function write_model(s, path)
   locus.gguf.save(path, list, { metadata = md, types = types })
 end
 
-local function run(key)
+local function exists(path)
+  local f = io.open(path)
+  if f then f:close() end
+  return f ~= nil
+end
+
+local function run(key, wtype)
   local s = shapes[key]
-  local path = root .. "/build/bench-" .. key .. ".gguf"
-  if not io.open(path) then
-    io.stderr:write("writing " .. path .. "\n")
-    write_model(s, path)
+  if not s then error("unknown model " .. key .. " (tinyllama, 7b)", 0) end
+  local base = root .. "/build/bench-" .. key .. "-bf16.gguf"
+  if not exists(base) then
+    io.stderr:write("writing " .. base .. "\n")
+    write_model(s, base)
+  end
+  local path = root .. "/build/bench-" .. key .. "-" .. wtype .. ".gguf"
+  if wtype ~= "bf16" and not exists(path) then
+    io.stderr:write("quantizing " .. path .. "\n")
+    assert(os.execute(("%s/bin/locus convert %s %s --type %s >/dev/null"):format(root, base, path, wtype)) == 0)
   end
   -- the same prompt for both: random ids from the vocabulary, after BOS
   local ids = { 1 }
@@ -97,17 +112,19 @@ local function run(key)
   os.remove(ids_path)
   local ok, lc = pcall(require("cjson").decode, line)
   if not ok then lc = nil end
-  return { name = s.name, locus_prefill = PROMPT / prefill, locus_decode = DECODE / decode,
+  return { name = s.name .. " " .. wtype, locus_prefill = PROMPT / prefill, locus_decode = DECODE / decode,
     cpp_prefill = lc and PROMPT / lc.prefill_s, cpp_decode = lc and lc.decode_tokens / lc.decode_s }
 end
 
-local keys = #arg > 0 and arg or { "tinyllama", "7b" }
-print(("%d threads, kernels %s, cpu: %s; bf16 weights, prompt %d tokens, %d decoded"):format(locus.num_threads(),
-  locus.kernel_path(), locus.cpu_features(), PROMPT, DECODE))
+local keys = #arg > 0 and arg or { "tinyllama:bf16", "tinyllama:q8_0", "tinyllama:q4_0", "7b:bf16", "7b:q8_0", "7b:q4_0" }
+local cpu = io.open("/proc/cpuinfo"):read("*a"):match("model name%s*:%s*([^\n]+)") or "unknown CPU"
+print(("%s; %d threads, kernels %s (%s), precision %s; prompt %d tokens, %d decoded"):format(cpu, locus.num_threads(),
+  locus.kernel_path(), locus.cpu_features(), locus.precision(), PROMPT, DECODE))
 print("\n| model | locus prefill tok/s | llama.cpp prefill tok/s | ratio | locus decode tok/s | llama.cpp decode tok/s | ratio |")
 print("|---|---:|---:|---:|---:|---:|---:|")
-for _, key in ipairs(keys) do
-  local r = run(key)
+for _, spec in ipairs(keys) do
+  local key, wtype = spec:match("^([^:]+):?(.*)$")
+  local r = run(key, wtype ~= "" and wtype or "bf16")
   local function f(v) return v and ("%.2f"):format(v) or "n/a" end
   local function q(a, b) return (a and b) and ("%.2f"):format(a / b) or "n/a" end
   print(("| %s | %s | %s | %s | %s | %s | %s |"):format(r.name, f(r.locus_prefill), f(r.cpp_prefill), q(r.locus_prefill, r.cpp_prefill),

@@ -86,6 +86,13 @@ int locus_set_num_threads(int n);            /* OpenMP, OpenBLAS and oneDNN alik
 const char *locus_cpu_features(void);        /* e.g. "avx512f avx512bw avx2 fma f16c" */
 const char *locus_kernel_path(void);         /* "avx512", "avx2" or "ref" */
 int locus_set_kernel_path(const char *name); /* "auto", "avx512", "avx2" or "ref" (tests) */
+/* How products with quantized (Q8_0, Q4_0) weights are computed. LOCUS_FAST (the default): as
+ * llama.cpp does, the activations quantized to Q8_0 blocks and multiplied in integers
+ * (AVX512-VNNI, AVX2); LOCUS_EXACT: f32 activations times the dequantized weights. Also
+ * LOCUS_PRECISION=exact|fast in the environment. */
+enum { LOCUS_EXACT = 0, LOCUS_FAST = 1 };
+int locus_precision(void);
+int locus_set_precision(int precision);
 
 /* ---- dtypes -------------------------------------------------------------------------------- */
 const char *locus_dtype_name(int dtype);  /* "f32", "bf16", ... ; NULL if unknown */

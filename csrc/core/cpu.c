@@ -80,6 +80,7 @@ const char *locus_cpu_features(void) {
         {"avx512bw", __builtin_cpu_supports("avx512bw")},
         {"avx512vl", __builtin_cpu_supports("avx512vl")},
         {"avx512bf16", __builtin_cpu_supports("avx512bf16")},
+        {"avx512vnni", __builtin_cpu_supports("avx512vnni")},
         {"avx2", __builtin_cpu_supports("avx2")},
         {"fma", __builtin_cpu_supports("fma")},
         {"f16c", has_f16c()},
@@ -90,6 +91,28 @@ const char *locus_cpu_features(void) {
             used += (size_t)snprintf(buf + used, sizeof buf - used, "%s%s", used ? " " : "",
                                      features[i].name);
     return buf;
+}
+
+bool locus_cpu_has_vnni(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512vnni");
+}
+
+/* ---- precision ----------------------------------------------------------------------------- */
+static int precision = -1;
+
+int locus_precision(void) {
+    if (precision < 0) {
+        const char *env = getenv("LOCUS_PRECISION");
+        precision = env && strcmp(env, "exact") == 0 ? LOCUS_EXACT : LOCUS_FAST;
+    }
+    return precision;
+}
+
+int locus_set_precision(int p) {
+    if (p != LOCUS_EXACT && p != LOCUS_FAST) return locus_fail("locus_set_precision: %d is neither LOCUS_EXACT nor LOCUS_FAST", p);
+    precision = p;
+    return 0;
 }
 
 static int threads = 0;

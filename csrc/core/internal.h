@@ -97,5 +97,6 @@ int64_t locus_row_offset(const locus_tensor *t, int64_t r);
 /* Runtime kernel choice (cpu.c). */
 enum { LOCUS_PATH_REF = 0, LOCUS_PATH_AVX2 = 1, LOCUS_PATH_AVX512 = 2 };
 int locus_active_path(void);
+bool locus_cpu_has_vnni(void); /* AVX512-VNNI, for the integer kernels (kernels/qdot.h) */
 
 #endif

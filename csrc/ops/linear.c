@@ -9,11 +9,14 @@
  *  - larger M, bf16/f16 weights (prefill, encoders): blocks of weight rows are widened into a
  *    scratch buffer and multiplied with sgemm, so f32 activations keep full precision and no
  *    f32 copy of the whole matrix ever exists.
- *  - Q8_0/Q4_0 weights: the same, dequantizing; for small M, dot products over 512-element
- *    pieces dequantized on the stack (dedicated int8 kernels would be faster still).
+ *  - Q8_0/Q4_0 weights, LOCUS_FAST precision (the default): the rows of x quantized once to Q8_0
+ *    blocks and multiplied with the weight blocks in integers (kernels/qdot.h), as llama.cpp does.
+ *  - Q8_0/Q4_0 weights, LOCUS_EXACT: f32 activations; weights dequantized like bf16 ones are
+ *    widened (small M: 512-element pieces on the stack).
  *  - "ref" kernel path: plain loops over locus_vec_ref, the reference the tests compare against. */
 #include "../core/internal.h"
 #include "../kernels/gemm.h"
+#include "../kernels/qdot.h"
 #include "../kernels/vec.h"
 
 #include <stdio.h>
@@ -106,6 +109,37 @@ static int linear_widened_gemm(const locus_vec_kernels *v, float *y, const float
     return 0;
 }
 
+/* The calling thread's buffer for quantized activations: grown when a call needs more, kept
+ * otherwise, so decoding allocates nothing once the first token has sized it. */
+static uint8_t *activation_scratch(size_t bytes) {
+    static _Thread_local uint8_t *buf;
+    static _Thread_local size_t cap;
+    if (bytes > cap) {
+        uint8_t *grown = realloc(buf, bytes);
+        if (!grown) return NULL;
+        buf = grown;
+        cap = bytes;
+    }
+    return buf;
+}
+
+/* Q8_0/Q4_0 weights in LOCUS_FAST precision: each row of x quantized once to Q8_0 blocks, then
+ * one integer dot product per (row, weight row); a weight row is read once for all the rows. */
+static int linear_quantized(const locus_qdot_kernels *q, float *y, const float *x, int64_t m_rows, const weight_matrix *w) {
+    int64_t nb = w->k / LOCUS_QK;
+    size_t xrow = (size_t)nb * LOCUS_Q8_BLOCK_BYTES, wrow = (size_t)locus_bytes_for(w->type, w->ldw);
+    uint8_t *xq = activation_scratch(xrow * (size_t)m_rows);
+    if (!xq) return locus_fail("linear: out of memory for %lld quantized activation rows", (long long)m_rows);
+#pragma omp parallel for schedule(static) if (m_rows > 16)
+    for (int64_t m = 0; m < m_rows; m++) q->quantize_q8(x + m * w->k, xq + (size_t)m * xrow, w->k);
+    float (*dot)(const uint8_t *, const uint8_t *, int64_t) = w->type == LOCUS_Q8_0 ? q->dot_q8_0 : q->dot_q4_0;
+    const uint8_t *wd = w->data;
+#pragma omp parallel for schedule(static) if (w->n * w->k > 65536)
+    for (int64_t n = 0; n < w->n; n++)
+        for (int64_t m = 0; m < m_rows; m++) y[m * w->n + n] = dot(xq + (size_t)m * xrow, wd + (size_t)n * wrow, nb);
+    return 0;
+}
+
 static int add_bias(float *y, int64_t m_rows, int64_t n, const locus_tensor *bias) {
     locus_tensor *owned;
     if (bias->ndim != 1 || bias->sizes[0] != n || !is_float_dtype(bias->type))
@@ -148,6 +182,8 @@ int locus_linear(locus_tensor *out, const locus_tensor *x, const locus_tensor *w
         rc = -1;
     } else if (k == 0) {
         memset(y, 0, (size_t)(m_rows * n) * sizeof(float));
+    } else if (is_block_dtype(wm.type) && locus_precision() == LOCUS_FAST) {
+        rc = linear_quantized(locus_qdot_active(), y, xd, m_rows, &wm);
     } else if (locus_active_path() == LOCUS_PATH_REF) {
         linear_dots(&locus_vec_ref, y, xd, m_rows, &wm);
     } else if (m_rows <= SMALL_M) {

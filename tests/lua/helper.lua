@@ -50,6 +50,24 @@ function helper.f32_tolerance(k, layers, scale)
   return helper.F32_SAFETY * helper.F32_UNIT_ROUNDOFF * math.sqrt(k) * (layers or 1) * scale
 end
 
+-- The error of a product with Q8_0/Q4_0 weights in "fast" precision against the same weights
+-- dequantized (w, f32 [N, K]) times f32 x [M, K]: each 32-block of an x row is quantized with
+-- the scale amax/127 (kept as f16), so an element moves by at most amax/254 (rounding) plus
+-- amax/2048 (the f16 scale), and y[m, n] by that times the block's sum of |w|. Returns the
+-- bound per element, f32 [M, N], with f32 rounding of the sums on top.
+function helper.q8_activation_bound(x, w)
+  local m, k, n = x:size(1), x:size(2), w:size(1)
+  local xa, wa = x:float():abs(), w:float():abs()
+  local bound = locus.tensor.zeros { m, n }
+  for b = 0, k / 32 - 1 do
+    local amax = xa:narrow(2, b * 32 + 1, 32):max(2)                       -- [M]
+    local wsum = wa:narrow(2, b * 32 + 1, 32):sum(2)                       -- [N]
+    bound = bound + (amax * (1 / 254 + 1 / 2048)):view(m, 1) * wsum:view(1, n)
+  end
+  local exact_scale = xa:matmul(wa:t())                                    -- sum |x| |w|
+  return bound + exact_scale * (64 * helper.F32_UNIT_ROUNDOFF * math.sqrt(k))
+end
+
 -- opts: k (terms per dot product), layers (stacked stages, default 1), what
 function helper.assert_f32(got, want, opts)
   assert(opts and opts.k, "assert_f32: give k, the terms per dot product")

@@ -127,7 +127,16 @@ describe("weights", function()
     helper.assert_equal(q8:narrow(1, 2, 2):float(), ref("gguf.q8"):narrow(1, 2, 2))
     assert.has_error(function() q8:narrow(2, 2, 16) end)
     local x = locus.tensor.randn { 3, 64, seed = 1 }
-    helper.assert_f32(x:linear(q4), x:linear(ref "gguf.q4"), { k = 64, what = "q4_0 linear" })
+    locus.set_precision("exact") -- f32 activations times the dequantized weights
+    helper.assert_f32(x:linear(q4), x:linear(ref "gguf.q4"), { k = 64, what = "q4_0 linear, exact" })
+    helper.assert_f32(x:linear(q8), x:linear(ref "gguf.q8"), { k = 64, what = "q8_0 linear, exact" })
+    locus.set_precision("fast") -- the activations in Q8_0 blocks, integer products: within the quantization's bound
+    for name, wq in pairs { q4 = q4, q8 = q8 } do
+      local want, got = x:linear(ref("gguf." .. name)), x:linear(wq)
+      local bound, diff = helper.q8_activation_bound(x, ref("gguf." .. name)), (got - want):abs()
+      assert.truthy((diff - bound):max():item() <= 0, name .. ": fast product outside the activation-quantization bound")
+      assert.truthy(diff:max():item() > 0, name .. ": fast and exact should differ (the activations are quantized)")
+    end
     helper.assert_equal(q8:embedding { 3, 0 }, ref("gguf.q8"):embedding { 3, 0 })
   end)
 

@@ -1,0 +1,34 @@
+/* qdot.h — integer dot products of activations and GGUF's quantized weights, one table per
+ * instruction set, as llama.cpp computes them on x86: the activation row is quantized once per
+ * matrix to Q8_0 blocks (32 int8 and an f16 scale each), every weight block is multiplied with
+ * its activation block in integers, and the block's sum is scaled by the two scales in f32.
+ *
+ * Why by hand: the block layouts are GGUF's, which no BLAS or oneDNN primitive reads; decode is
+ * bound by the bytes of the weights, and these loops read each weight byte once.
+ *
+ * qdot_ref.c is the plain C reference. The integer part of every path is exact (equal to the
+ * reference bit for bit); the sums of the scaled blocks are added in the order the vector width
+ * gives, so results differ from the reference by f32 rounding: |a - ref| <= (nb + 16) * u *
+ * sum_b |sum_b * d_w * d_x| (u = 2^-24), which the tests check. */
+#ifndef LOCUS_QDOT_H
+#define LOCUS_QDOT_H
+
+#include <stdint.h>
+
+enum { LOCUS_QK = 32, LOCUS_Q8_BLOCK_BYTES = 34, LOCUS_Q4_BLOCK_BYTES = 18 };
+
+typedef struct locus_qdot_kernels {
+    /* x[k] (k a multiple of 32) as Q8_0 blocks: d = amax / 127 stored as f16, q = x * (127 /
+     * amax) rounded to nearest even (the rounding ggml's AVX2 and AVX-512 quantizers use) */
+    void (*quantize_q8)(const float *x, uint8_t *dst, int64_t k);
+    /* sum over nb blocks of dx * dw * sum_j x_j * w_j, for Q8_0 and Q4_0 weight blocks */
+    float (*dot_q8_0)(const uint8_t *xq, const uint8_t *w, int64_t nb);
+    float (*dot_q4_0)(const uint8_t *xq, const uint8_t *w, int64_t nb);
+} locus_qdot_kernels;
+
+extern const locus_qdot_kernels locus_qdot_ref, locus_qdot_avx2, locus_qdot_avx512;
+
+/* The table for locus_active_path(); the AVX-512 one needs AVX512-VNNI, without it AVX2's is used. */
+const locus_qdot_kernels *locus_qdot_active(void);
+
+#endif
