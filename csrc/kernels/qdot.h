@@ -13,6 +13,7 @@
 #ifndef LOCUS_QDOT_H
 #define LOCUS_QDOT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 enum { LOCUS_QK = 32, LOCUS_Q8_BLOCK_BYTES = 34, LOCUS_Q4_BLOCK_BYTES = 18 };
@@ -24,7 +25,14 @@ typedef struct locus_qdot_kernels {
     /* sum over nb blocks of dx * dw * sum_j x_j * w_j, for Q8_0 and Q4_0 weight blocks */
     float (*dot_q8_0)(const uint8_t *xq, const uint8_t *w, int64_t nb);
     float (*dot_q4_0)(const uint8_t *xq, const uint8_t *w, int64_t nb);
+    /* A tile for prompts: y[i * ldy + j] = the dot of activation row i (xstride bytes apart) and
+     * weight row j (wstride bytes apart) for i < LOCUS_QTILE_M, j < LOCUS_QTILE_N, so each loaded
+     * weight block feeds four rows. NULL where a path has none (then single dots are used). */
+    void (*tile_q8_0)(float *y, int64_t ldy, const uint8_t *xq, size_t xstride, const uint8_t *w, size_t wstride, int64_t nb);
+    void (*tile_q4_0)(float *y, int64_t ldy, const uint8_t *xq, size_t xstride, const uint8_t *w, size_t wstride, int64_t nb);
 } locus_qdot_kernels;
+
+enum { LOCUS_QTILE_M = 4, LOCUS_QTILE_N = 2 };
 
 extern const locus_qdot_kernels locus_qdot_ref, locus_qdot_avx2, locus_qdot_avx512;
 

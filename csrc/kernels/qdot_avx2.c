@@ -71,4 +71,4 @@ static float dot_q4_0(const uint8_t *xq, const uint8_t *w, int64_t nb) {
     return hsum(acc);
 }
 
-const locus_qdot_kernels locus_qdot_avx2 = {quantize_q8, dot_q8_0, dot_q4_0};
+const locus_qdot_kernels locus_qdot_avx2 = {quantize_q8, dot_q8_0, dot_q4_0, NULL, NULL};

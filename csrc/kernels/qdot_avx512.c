@@ -99,4 +99,71 @@ static float dot_q4_0(const uint8_t *xq, const uint8_t *w, int64_t nb) {
     return s;
 }
 
-const locus_qdot_kernels locus_qdot_avx512 = {quantize_q8, dot_q8_0, dot_q4_0};
+/* The prompt tile: 4 activation rows x 2 weight rows, two blocks per step. Each block pair of a
+ * weight row is loaded (and, for Q8_0, split into |w| and its sign) once for the four rows. */
+#define TILE_BODY(WBYTES, PREPARE_W, DOT)                                                          \
+    const int B = LOCUS_Q8_BLOCK_BYTES;                                                             \
+    __m512 acc[LOCUS_QTILE_M][LOCUS_QTILE_N];                                                       \
+    for (int i = 0; i < LOCUS_QTILE_M; i++)                                                         \
+        for (int j = 0; j < LOCUS_QTILE_N; j++) acc[i][j] = _mm512_setzero_ps();                    \
+    float tail[LOCUS_QTILE_M][LOCUS_QTILE_N] = {{0}};                                               \
+    int64_t b = 0;                                                                                  \
+    for (; b + 2 <= nb; b += 2) {                                                                   \
+        __m512i wv[LOCUS_QTILE_N], wa[LOCUS_QTILE_N];                                               \
+        __mmask64 wneg[LOCUS_QTILE_N];                                                              \
+        __m512 ws[LOCUS_QTILE_N];                                                                   \
+        for (int j = 0; j < LOCUS_QTILE_N; j++) {                                                   \
+            const uint8_t *wb = w + (size_t)j * wstride + (size_t)b * WBYTES;                       \
+            PREPARE_W(wv[j], wa[j], wneg[j], wb);                                                   \
+            ws[j] = two_scales(scale_of(wb), scale_of(wb + WBYTES));                                \
+        }                                                                                           \
+        for (int i = 0; i < LOCUS_QTILE_M; i++) {                                                   \
+            const uint8_t *xb = xq + (size_t)i * xstride + (size_t)b * B;                           \
+            __m512i x = two_blocks(xb + 2, xb + B + 2);                                             \
+            __m512 xs = two_scales(scale_of(xb), scale_of(xb + B));                                 \
+            for (int j = 0; j < LOCUS_QTILE_N; j++) {                                               \
+                __m512i p = DOT(x, wv[j], wa[j], wneg[j]);                                          \
+                acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(ws[j], xs), acc[i][j]); \
+            }                                                                                       \
+        }                                                                                           \
+    }                                                                                               \
+    if (b < nb) /* an odd last block: the single dot products take it */                            \
+        for (int i = 0; i < LOCUS_QTILE_M; i++)                                                     \
+            for (int j = 0; j < LOCUS_QTILE_N; j++)                                                 \
+                tail[i][j] = SINGLE(xq + (size_t)i * xstride + (size_t)b * B,                       \
+                                    w + (size_t)j * wstride + (size_t)b * WBYTES, 1);               \
+    for (int i = 0; i < LOCUS_QTILE_M; i++)                                                         \
+        for (int j = 0; j < LOCUS_QTILE_N; j++) y[i * ldy + j] = _mm512_reduce_add_ps(acc[i][j]) + tail[i][j];
+
+#define PREPARE_Q8(wv, wa, wneg, wb)                                                               \
+    do {                                                                                            \
+        wv = two_blocks(wb + 2, wb + LOCUS_Q8_BLOCK_BYTES + 2);                                      \
+        wa = _mm512_abs_epi8(wv);                                                                   \
+        wneg = _mm512_movepi8_mask(wv);                                                             \
+    } while (0)
+#define DOT_Q8(x, wv, wa, wneg) _mm512_dpbusd_epi32(_mm512_setzero_si512(), wa, _mm512_mask_sub_epi8(x, wneg, _mm512_setzero_si512(), x))
+
+#define PREPARE_Q4(wv, wa, wneg, wb)                                                               \
+    do {                                                                                            \
+        wv = _mm512_inserti64x4(_mm512_castsi256_si512(nibbles(wb + 2)), nibbles(wb + LOCUS_Q4_BLOCK_BYTES + 2), 1); \
+        wa = wv;                                                                                    \
+        wneg = 0;                                                                                   \
+    } while (0)
+/* sum (q - 8) x: the 8 x part is the same for both weight rows, but recomputing it keeps the
+ * macro simple and costs one vpdpbusd */
+#define DOT_Q4(x, wv, wa, wneg)                                                                    \
+    ((void)(wa), (void)(wneg), _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), wv, x),                            \
+                     _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), x)))
+
+#define SINGLE dot_q8_0
+static void tile_q8_0(float *y, int64_t ldy, const uint8_t *xq, size_t xstride, const uint8_t *w, size_t wstride, int64_t nb) {
+    TILE_BODY(LOCUS_Q8_BLOCK_BYTES, PREPARE_Q8, DOT_Q8)
+}
+#undef SINGLE
+#define SINGLE dot_q4_0
+static void tile_q4_0(float *y, int64_t ldy, const uint8_t *xq, size_t xstride, const uint8_t *w, size_t wstride, int64_t nb) {
+    TILE_BODY(LOCUS_Q4_BLOCK_BYTES, PREPARE_Q4, DOT_Q4)
+}
+#undef SINGLE
+
+const locus_qdot_kernels locus_qdot_avx512 = {quantize_q8, dot_q8_0, dot_q4_0, tile_q8_0, tile_q4_0};

@@ -42,7 +42,7 @@ static float dot_q4_0(const uint8_t *xq, const uint8_t *w, int64_t nb) {
     return s;
 }
 
-const locus_qdot_kernels locus_qdot_ref = {quantize_q8, dot_q8_0, dot_q4_0};
+const locus_qdot_kernels locus_qdot_ref = {quantize_q8, dot_q8_0, dot_q4_0, NULL, NULL};
 
 const locus_qdot_kernels *locus_qdot_active(void) {
     switch (locus_active_path()) {

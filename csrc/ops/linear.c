@@ -133,10 +133,36 @@ static int linear_quantized(const locus_qdot_kernels *q, float *y, const float *
 #pragma omp parallel for schedule(static) if (m_rows > 16)
     for (int64_t m = 0; m < m_rows; m++) q->quantize_q8(x + m * w->k, xq + (size_t)m * xrow, w->k);
     float (*dot)(const uint8_t *, const uint8_t *, int64_t) = w->type == LOCUS_Q8_0 ? q->dot_q8_0 : q->dot_q4_0;
+    void (*tile)(float *, int64_t, const uint8_t *, size_t, const uint8_t *, size_t, int64_t) =
+        w->type == LOCUS_Q8_0 ? q->tile_q8_0 : q->tile_q4_0;
     const uint8_t *wd = w->data;
+    if (!tile || m_rows < LOCUS_QTILE_M) {
 #pragma omp parallel for schedule(static) if (w->n * w->k > 65536)
-    for (int64_t n = 0; n < w->n; n++)
-        for (int64_t m = 0; m < m_rows; m++) y[m * w->n + n] = dot(xq + (size_t)m * xrow, wd + (size_t)n * wrow, nb);
+        for (int64_t n = 0; n < w->n; n++)
+            for (int64_t m = 0; m < m_rows; m++) y[m * w->n + n] = dot(xq + (size_t)m * xrow, wd + (size_t)n * wrow, nb);
+        return 0;
+    }
+    /* prompts: blocks of activation rows that stay in L2 (about 256 KB) while every pair of weight
+     * rows passes over them in tiles of 4 x 2 */
+    const int TM = LOCUS_QTILE_M, TN = LOCUS_QTILE_N;
+    int64_t mb = (int64_t)((256 << 10) / xrow) / TM * TM;
+    if (mb < TM) mb = TM;
+    int64_t full_n = w->n / TN * TN;
+    for (int64_t m0 = 0; m0 < m_rows; m0 += mb) {
+        int64_t m1 = m0 + mb < m_rows ? m0 + mb : m_rows, tiled_end = m0 + (m1 - m0) / TM * TM;
+#pragma omp parallel for schedule(static)
+        for (int64_t n0 = 0; n0 < w->n; n0 += TN) {
+            const uint8_t *wr = wd + (size_t)n0 * wrow;
+            if (n0 < full_n) {
+                for (int64_t m = m0; m < tiled_end; m += TM)
+                    tile(y + m * w->n + n0, w->n, xq + (size_t)m * xrow, xrow, wr, wrow, nb);
+                for (int64_t m = tiled_end; m < m1; m++)
+                    for (int64_t j = 0; j < TN; j++) y[m * w->n + n0 + j] = dot(xq + (size_t)m * xrow, wr + (size_t)j * wrow, nb);
+            } else {
+                for (int64_t m = m0; m < m1; m++) y[m * w->n + n0] = dot(xq + (size_t)m * xrow, wr, nb);
+            }
+        }
+    }
     return 0;
 }
 

@@ -116,28 +116,70 @@ static void test_dots(void) {
         }
 }
 
+/* The prompt tiles (4 activation rows x 2 weight rows) against the reference's single dots. */
+static void test_tiles(void) {
+    static const int64_t counts[] = {1, 2, 3, 8, 33, 65};
+    for (int p = 0; p < n_paths; p++) {
+        if (!paths[p]->tile_q8_0) continue;
+        for (int q4 = 0; q4 < 2; q4++)
+            for (size_t t = 0; t < sizeof counts / sizeof *counts; t++) {
+                int64_t nb = counts[t];
+                size_t xstride = (size_t)nb * 34 + 6, wstride = (size_t)nb * (q4 ? 18 : 34) + 2; /* rows need not touch */
+                uint8_t *xq = calloc(4, xstride), *wq = calloc(2, wstride);
+                for (int i = 0; i < 4; i++) fill_blocks(xq + i * xstride, wq, nb, q4, 0, 0, 127);
+                for (int j = 0; j < 2; j++) {
+                    uint8_t *scratch = malloc((size_t)nb * 34);
+                    fill_blocks(scratch, wq + j * wstride, nb, q4, 0, 0, 127);
+                    free(scratch);
+                }
+                float y[4 * 3];
+                (q4 ? paths[p]->tile_q4_0 : paths[p]->tile_q8_0)(y, 3, xq, xstride, wq, wstride, nb);
+                for (int i = 0; i < 4; i++)
+                    for (int j = 0; j < 2; j++) {
+                        const uint8_t *x = xq + i * xstride, *w = wq + j * wstride;
+                        float want = (q4 ? locus_qdot_ref.dot_q4_0 : locus_qdot_ref.dot_q8_0)(x, w, nb);
+                        double bound = (double)(nb + 16) * ldexp(1.0, -24) * magnitude(x, w, nb, q4);
+                        if (!(fabs((double)y[i * 3 + j] - want) <= bound)) {
+                            fprintf(stderr, "  tile_%s nb=%lld [%d, %d] %s: %.9g, ref %.9g\n", q4 ? "q4_0" : "q8_0", (long long)nb, i,
+                                    j, names[p], y[i * 3 + j], want);
+                            check_failures++;
+                        }
+                    }
+                free(xq), free(wq);
+            }
+    }
+}
+
 /* locus_linear with Q8_0 weights in fast precision: the reference path and the vector path agree
  * within the bound, and exact precision gives the f32 product of the dequantized weights. */
 static void test_linear_precisions(void) {
-    int64_t xs[2] = {3, 256}, ws[2] = {40, 256}, os[2] = {3, 40};
-    locus_tensor *x = locus_tensor_empty(LOCUS_F32, 2, xs), *wf = locus_tensor_empty(LOCUS_F32, 2, ws);
-    locus_fill_randn(x, 5, 0, 1);
-    locus_fill_randn(wf, 6, 0, 0.05);
-    locus_tensor *wq = locus_cast(wf, LOCUS_Q8_0), *wd = locus_cast(wq, LOCUS_F32);
-    locus_tensor *a = locus_tensor_empty(LOCUS_F32, 2, os), *b = locus_tensor_empty(LOCUS_F32, 2, os);
+    static const int64_t shapes[][3] = {{3, 40, 256}, {37, 41, 320}, {600, 9, 64}}; /* rows, out, in */
     CHECK(locus_precision() == LOCUS_FAST);
-    CHECK(locus_set_precision(LOCUS_EXACT) == 0);
-    CHECK(locus_linear(a, x, wq, NULL) == 0 && locus_linear(b, x, wd, NULL) == 0);
-    CHECK(f32_close(locus_tensor_data(a), locus_tensor_data(b), 3 * 40, 256, 1, "exact: q8_0 vs dequantized"));
-    CHECK(locus_set_precision(LOCUS_FAST) == 0);
-    CHECK(locus_set_kernel_path("ref") == 0);
-    CHECK(locus_linear(a, x, wq, NULL) == 0);
-    CHECK(locus_set_kernel_path("auto") == 0);
-    CHECK(locus_linear(b, x, wq, NULL) == 0);
-    CHECK(f32_close(locus_tensor_data(b), locus_tensor_data(a), 3 * 40, 256 * 8, 1, "fast: vector path vs ref path"));
+    for (size_t c = 0; c < sizeof shapes / sizeof *shapes; c++) {
+        int64_t m = shapes[c][0], n = shapes[c][1], k = shapes[c][2];
+        int64_t xs[2] = {m, k}, ws[2] = {n, k}, os[2] = {m, n};
+        locus_tensor *x = locus_tensor_empty(LOCUS_F32, 2, xs), *wf = locus_tensor_empty(LOCUS_F32, 2, ws);
+        locus_fill_randn(x, 5 + c, 0, 1);
+        locus_fill_randn(wf, 6 + c, 0, 0.05);
+        for (int dt = 0; dt < 2; dt++) {
+            locus_tensor *wq = locus_cast(wf, dt ? LOCUS_Q4_0 : LOCUS_Q8_0), *wd = locus_cast(wq, LOCUS_F32);
+            locus_tensor *a = locus_tensor_empty(LOCUS_F32, 2, os), *b = locus_tensor_empty(LOCUS_F32, 2, os);
+            CHECK(locus_set_precision(LOCUS_EXACT) == 0);
+            CHECK(locus_linear(a, x, wq, NULL) == 0 && locus_linear(b, x, wd, NULL) == 0);
+            CHECK(f32_close(locus_tensor_data(a), locus_tensor_data(b), m * n, (double)k, 1, "exact: quantized vs dequantized"));
+            CHECK(locus_set_precision(LOCUS_FAST) == 0);
+            CHECK(locus_set_kernel_path("ref") == 0);
+            CHECK(locus_linear(a, x, wq, NULL) == 0);
+            CHECK(locus_set_kernel_path("auto") == 0);
+            CHECK(locus_linear(b, x, wq, NULL) == 0); /* single dots, or tiles for many rows */
+            CHECK(f32_close(locus_tensor_data(b), locus_tensor_data(a), m * n, (double)k * 8, 1, "fast: vector path vs ref path"));
+            locus_tensor *ts[] = {wq, wd, a, b};
+            for (int i = 0; i < 4; i++) locus_tensor_free(ts[i]);
+        }
+        locus_tensor_free(x);
+        locus_tensor_free(wf);
+    }
     CHECK_ERROR(locus_set_precision(7), "neither LOCUS_EXACT nor LOCUS_FAST");
-    locus_tensor *ts[] = {x, wf, wq, wd, a, b};
-    for (int i = 0; i < 6; i++) locus_tensor_free(ts[i]);
 }
 
 int main(void) {
@@ -145,6 +187,7 @@ int main(void) {
     printf("# paths: %s\n", n_paths == 3 ? "ref avx2 avx512-vnni" : n_paths == 2 ? "ref avx2" : "ref");
     RUN(test_quantize_activations);
     RUN(test_dots);
+    RUN(test_tiles);
     RUN(test_linear_precisions);
     return check_failures != 0;
 }
