@@ -127,7 +127,7 @@ static uint8_t *activation_scratch(size_t bytes) {
  * one integer dot product per (row, weight row); a weight row is read once for all the rows. */
 static int linear_quantized(const locus_qdot_kernels *q, float *y, const float *x, int64_t m_rows, const weight_matrix *w) {
     int64_t nb = w->k / LOCUS_QK;
-    size_t xrow = (size_t)nb * LOCUS_Q8_BLOCK_BYTES, wrow = (size_t)locus_bytes_for(w->type, w->ldw);
+    size_t xrow = locus_qrow_bytes(nb), wrow = (size_t)locus_bytes_for(w->type, w->ldw);
     uint8_t *xq = activation_scratch(xrow * (size_t)m_rows);
     if (!xq) return locus_fail("linear: out of memory for %lld quantized activation rows", (long long)m_rows);
 #pragma omp parallel for schedule(static) if (m_rows > 16)

@@ -43,16 +43,18 @@ static void test_quantize_activations(void) {
     static const int64_t lengths[] = {32, 64, 96, 160, 4096, 11008};
     for (size_t t = 0; t < sizeof lengths / sizeof *lengths; t++) {
         int64_t k = lengths[t], nb = k / 32;
+        size_t bytes = locus_qrow_bytes(nb);
         float *x = malloc((size_t)k * sizeof *x);
-        uint8_t *want = malloc((size_t)nb * 34), *got = malloc((size_t)nb * 34);
+        uint8_t *want = calloc(1, bytes), *got = malloc(bytes);
         for (int64_t i = 0; i < k; i++) x[i] = uniform() * (1 + (float)(i % 7)) * (i % 97 == 0 ? 50.0f : 1.0f);
         for (int j = 0; j < 4; j++) x[j] = 0; /* a block that starts with zeros, and an all-zero one */
         if (nb > 2) for (int j = 32; j < 64; j++) x[j] = 0;
         locus_qdot_ref.quantize_q8(x, want, k);
+        size_t used = (size_t)nb * 36; /* the values and the scales; the padding is not written */
         for (int p = 1; p < n; p++) {
-            memset(got, 0xa5, (size_t)nb * 34);
+            memset(got, 0xa5, bytes);
             paths[p]->quantize_q8(x, got, k);
-            if (memcmp(got, want, (size_t)nb * 34) != 0) {
+            if (memcmp(got, want, used) != 0) {
                 fprintf(stderr, "  quantize_q8 k=%lld: %s differs from ref\n", (long long)k, names[p]);
                 check_failures++;
             }
@@ -61,13 +63,16 @@ static void test_quantize_activations(void) {
     }
 }
 
-/* weight blocks (Q8_0: 34 bytes, Q4_0: 18) and activation blocks with the given scales */
-static void fill_blocks(uint8_t *xq, uint8_t *wq, int64_t nb, int q4, float dx, float dw, int range) {
+/* an activation row (qdot.h's layout) and weight blocks (Q8_0: 34 bytes, Q4_0: 18) with the given
+ * scales (0: random) and values in [-range, range] */
+static void fill_blocks(uint8_t *row, uint8_t *wq, int64_t nb, int q4, float dx, float dw, int range) {
+    float *scales = (float *)(void *)(row + nb * 32);
     for (int64_t b = 0; b < nb; b++) {
-        uint8_t *x = xq + b * 34, *w = wq + b * (q4 ? 18 : 34);
-        put_scale(x, dx > 0 ? dx : (0.5f + (uniform() + 1) * 0.25f) * 0.01f);
+        uint8_t *w = wq + b * (q4 ? 18 : 34);
+        float d = dx > 0 ? dx : (0.5f + (uniform() + 1) * 0.25f) * 0.01f;
+        scales[b] = locus_half_to_float(locus_float_to_half(d));
         put_scale(w, dw > 0 ? dw : (0.5f + (uniform() + 1) * 0.25f) * 0.02f);
-        for (int j = 0; j < 32; j++) x[2 + j] = (uint8_t)(int8_t)((int)(next() % (2 * range + 1)) - range);
+        for (int j = 0; j < 32; j++) row[b * 32 + j] = (uint8_t)(int8_t)((int)(next() % (2 * range + 1)) - range);
         if (q4)
             for (int j = 0; j < 16; j++) w[2 + j] = (uint8_t)(next() & 0xff);
         else
@@ -76,16 +81,17 @@ static void fill_blocks(uint8_t *xq, uint8_t *wq, int64_t nb, int q4, float dx, 
 }
 
 /* sum over blocks of |sum_j x_j w_j| * dx * dw: the scale of qdot.h's rounding bound */
-static double magnitude(const uint8_t *xq, const uint8_t *wq, int64_t nb, int q4) {
+static double magnitude(const uint8_t *row, const uint8_t *wq, int64_t nb, int q4) {
+    const float *scales = (const float *)(const void *)(row + nb * 32);
     double m = 0;
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *x = xq + b * 34, *w = wq + b * (q4 ? 18 : 34);
+        const uint8_t *w = wq + b * (q4 ? 18 : 34);
         long s = 0;
         for (int j = 0; j < 32; j++) {
             int wv = q4 ? ((j < 16 ? w[2 + j] & 15 : w[2 + j - 16] >> 4) - 8) : (int8_t)w[2 + j];
-            s += (long)wv * (int8_t)x[2 + j];
+            s += (long)wv * (int8_t)row[b * 32 + j];
         }
-        m += fabs((double)s) * locus_half_to_float((uint16_t)(x[0] | x[1] << 8)) * locus_half_to_float((uint16_t)(w[0] | w[1] << 8));
+        m += fabs((double)s) * scales[b] * locus_half_to_float((uint16_t)(w[0] | w[1] << 8));
     }
     return m;
 }
@@ -96,7 +102,7 @@ static void test_dots(void) {
     for (int q4 = 0; q4 < 2; q4++)
         for (size_t t = 0; t < sizeof counts / sizeof *counts; t++) {
             int64_t nb = counts[t];
-            uint8_t *xq = malloc((size_t)nb * 34), *wq = malloc((size_t)nb * 34);
+            uint8_t *xq = malloc(locus_qrow_bytes(nb)), *wq = malloc((size_t)nb * 34);
             for (int exact = nb <= 64; exact >= 0; exact--) { /* up to 64 blocks the exact sums stay below 2^24 units */
                 /* exact: dyadic scales and |q| <= 60, so every partial sum is a float without rounding */
                 fill_blocks(xq, wq, nb, q4, exact ? 1.0f / 128 : 0, exact ? 1.0f / 64 : 0, exact ? 60 : 127);
@@ -124,14 +130,11 @@ static void test_tiles(void) {
         for (int q4 = 0; q4 < 2; q4++)
             for (size_t t = 0; t < sizeof counts / sizeof *counts; t++) {
                 int64_t nb = counts[t];
-                size_t xstride = (size_t)nb * 34 + 6, wstride = (size_t)nb * (q4 ? 18 : 34) + 2; /* rows need not touch */
-                uint8_t *xq = calloc(4, xstride), *wq = calloc(2, wstride);
+                size_t xstride = locus_qrow_bytes(nb) + 64, wstride = (size_t)nb * (q4 ? 18 : 34) + 2; /* rows need not touch */
+                uint8_t *xq = calloc(4, xstride), *wq = calloc(2, wstride), *other = malloc(locus_qrow_bytes(nb));
                 for (int i = 0; i < 4; i++) fill_blocks(xq + i * xstride, wq, nb, q4, 0, 0, 127);
-                for (int j = 0; j < 2; j++) {
-                    uint8_t *scratch = malloc((size_t)nb * 34);
-                    fill_blocks(scratch, wq + j * wstride, nb, q4, 0, 0, 127);
-                    free(scratch);
-                }
+                for (int j = 0; j < 2; j++) fill_blocks(other, wq + j * wstride, nb, q4, 0, 0, 127);
+                free(other);
                 float y[4 * 3];
                 (q4 ? paths[p]->tile_q4_0 : paths[p]->tile_q8_0)(y, 3, xq, xstride, wq, wstride, nb);
                 for (int i = 0; i < 4; i++)
