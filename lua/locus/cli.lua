@@ -44,7 +44,8 @@ usage: locus [command] [args]
   locus info                version, library, CPU features, kernels and threads
   locus help                this text
 
-Environment: LOCUS_NUM_THREADS (threads), LOCUS_KERNEL=ref|avx2|avx512 (force a kernel path).]]
+Environment: LOCUS_NUM_THREADS (threads), LOCUS_KERNEL=ref|avx2|avx512 (force a kernel path),
+LOCUS_PRECISION=exact|fast (quantized weights: f32 or integer products).]]
 
 local function fail(msg)
   io.stderr:write("locus: ", tostring(msg), "\n")
@@ -396,6 +397,8 @@ function commands.info()
   print(("cpu       %s"):format(locus.cpu_features()))
   print(("kernels   %s"):format(locus.kernel_path()))
   print(("threads   %d"):format(locus.num_threads()))
+  print(("precision %s (Q8_0/Q4_0 weights: %s)"):format(locus.precision(),
+    locus.precision() == "fast" and "integer products" or "f32 activations"))
   return 0
 end
 
