@@ -65,29 +65,6 @@ static inline __m512i dot_signed(__m512i x, __m512i w) {
     return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(w), sx);
 }
 
-static float dot_q8_0(const uint8_t *row, const uint8_t *w, int64_t nb) {
-    const int W = LOCUS_Q8_BLOCK_BYTES;
-    const float *dx = locus_qrow_scales(row, nb);
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-    int64_t b = 0;
-    for (; b + 4 <= nb; b += 4, w += 4 * W) {
-        __m512i p0 = dot_signed(_mm512_loadu_si512(row + b * LOCUS_QK), two_blocks(w + 2, w + W + 2));
-        __m512i p1 = dot_signed(_mm512_loadu_si512(row + b * LOCUS_QK + 64), two_blocks(w + 2 * W + 2, w + 3 * W + 2));
-        __m512 s0, s1;
-        spread(_mm_mul_ps(four_scales(w, W), _mm_loadu_ps(dx + b)), &s0, &s1);
-        acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), s0, acc0);
-        acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1), s1, acc1);
-    }
-    float s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
-    for (; b < nb; b++, w += W) { /* the last blocks, one at a time */
-        __m256i xv = _mm256_loadu_si256((const __m256i *)(row + b * LOCUS_QK)), wv = _mm256_loadu_si256((const __m256i *)(w + 2));
-        __m256i sx = _mm256_mask_sub_epi8(xv, _mm256_movepi8_mask(wv), _mm256_setzero_si256(), xv);
-        __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(wv), sx);
-        s += hsum256(_mm256_cvtepi32_ps(p)) * (scale_of(w) * dx[b]);
-    }
-    return s;
-}
-
 /* Two Q4_0 blocks' 32 bytes of nibbles as 64 unsigned values in element order, one block after the
  * other: [low nibbles of a, high of a, low of b, high of b]. */
 static inline __m512i two_nibble_blocks(const uint8_t *a, const uint8_t *b) {
@@ -110,27 +87,44 @@ static inline __m512i dot_nibbles(__m512i x, __m512i q) {
                             _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), x));
 }
 
-static float dot_q4_0(const uint8_t *row, const uint8_t *w, int64_t nb) {
-    const int W = LOCUS_Q4_BLOCK_BYTES;
-    const float *dx = locus_qrow_scales(row, nb);
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-    int64_t b = 0;
-    for (; b + 4 <= nb; b += 4, w += 4 * W) {
-        __m512i p0 = dot_nibbles(_mm512_loadu_si512(row + b * LOCUS_QK), two_nibble_blocks(w + 2, w + W + 2));
-        __m512i p1 = dot_nibbles(_mm512_loadu_si512(row + b * LOCUS_QK + 64), two_nibble_blocks(w + 2 * W + 2, w + 3 * W + 2));
-        __m512 s0, s1;
-        spread(_mm_mul_ps(four_scales(w, W), _mm_loadu_ps(dx + b)), &s0, &s1);
-        acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), s0, acc0);
-        acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1), s1, acc1);
-    }
-    float s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
-    for (; b < nb; b++, w += W) { /* the last blocks, one at a time */
-        __m256i x = _mm256_loadu_si256((const __m256i *)(row + b * LOCUS_QK));
-        __m256i p = _mm256_sub_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), nibbles(w + 2), x),
-                                     _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(8), x));
-        s += hsum256(_mm256_cvtepi32_ps(p)) * (scale_of(w) * dx[b]);
-    }
+/* block b of a row against one weight block, scaled by the weight's scale only */
+static float last_q8(const uint8_t *row, const uint8_t *wb, int64_t b) {
+    __m256i xv = _mm256_loadu_si256((const __m256i *)(row + b * LOCUS_QK)), wv = _mm256_loadu_si256((const __m256i *)(wb + 2));
+    __m256i sx = _mm256_mask_sub_epi8(xv, _mm256_movepi8_mask(wv), _mm256_setzero_si256(), xv);
+    return hsum256(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(wv), sx))) * scale_of(wb);
+}
+
+static float last_q4(const uint8_t *row, const uint8_t *wb, int64_t b) {
+    __m256i x = _mm256_loadu_si256((const __m256i *)(row + b * LOCUS_QK));
+    __m256i p = _mm256_sub_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), nibbles(wb + 2), x),
+                                 _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(8), x));
+    return hsum256(_mm256_cvtepi32_ps(p)) * scale_of(wb);
+}
+
+/* One row against one weight row: four blocks per step (two registers of two), the scales of the
+ * four spread over their lanes; the last blocks one at a time. */
+#define DOT_BODY(WBYTES, LOAD_W, DOT, LAST)                                                        \
+    const float *dx = locus_qrow_scales(row, nb);                                                   \
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();                                  \
+    int64_t b = 0;                                                                                  \
+    for (; b + 4 <= nb; b += 4, w += 4 * WBYTES) {                                                  \
+        __m512i p0 = DOT(_mm512_loadu_si512(row + b * LOCUS_QK), LOAD_W(w + 2, w + WBYTES + 2));   \
+        __m512i p1 = DOT(_mm512_loadu_si512(row + b * LOCUS_QK + 64), LOAD_W(w + 2 * WBYTES + 2, w + 3 * WBYTES + 2)); \
+        __m512 s0, s1;                                                                              \
+        spread(_mm_mul_ps(four_scales(w, WBYTES), _mm_loadu_ps(dx + b)), &s0, &s1);                  \
+        acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), s0, acc0);                                   \
+        acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1), s1, acc1);                                   \
+    }                                                                                               \
+    float s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));                                      \
+    for (; b < nb; b++, w += WBYTES) s += LAST(row, w, b) * dx[b];                                  \
     return s;
+
+static float dot_q8_0(const uint8_t *row, const uint8_t *w, int64_t nb) {
+    DOT_BODY(LOCUS_Q8_BLOCK_BYTES, two_blocks, dot_signed, last_q8)
+}
+
+static float dot_q4_0(const uint8_t *row, const uint8_t *w, int64_t nb) {
+    DOT_BODY(LOCUS_Q4_BLOCK_BYTES, two_nibble_blocks, dot_nibbles, last_q4)
 }
 
 /* The prompt tile: 4 activation rows x 2 weight rows, two blocks per step. Each block pair of a
@@ -166,20 +160,6 @@ static float dot_q4_0(const uint8_t *row, const uint8_t *w, int64_t nb) {
             }                                                                                       \
     for (int i = 0; i < LOCUS_QTILE_M; i++)                                                         \
         for (int j = 0; j < LOCUS_QTILE_N; j++) y[i * ldy + j] = _mm512_reduce_add_ps(acc[i][j]) + tail[i][j];
-
-/* block b of a row against one weight block, scaled by the weight's scale only */
-static float last_q8(const uint8_t *row, const uint8_t *wb, int64_t b) {
-    __m256i xv = _mm256_loadu_si256((const __m256i *)(row + b * LOCUS_QK)), wv = _mm256_loadu_si256((const __m256i *)(wb + 2));
-    __m256i sx = _mm256_mask_sub_epi8(xv, _mm256_movepi8_mask(wv), _mm256_setzero_si256(), xv);
-    return hsum256(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(wv), sx))) * scale_of(wb);
-}
-
-static float last_q4(const uint8_t *row, const uint8_t *wb, int64_t b) {
-    __m256i x = _mm256_loadu_si256((const __m256i *)(row + b * LOCUS_QK));
-    __m256i p = _mm256_sub_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), nibbles(wb + 2), x),
-                                 _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(8), x));
-    return hsum256(_mm256_cvtepi32_ps(p)) * scale_of(wb);
-}
 
 static void tile_q8_0(float *y, int64_t ldy, const uint8_t *rows, size_t xstride, const uint8_t *w, size_t wstride, int64_t nb) {
     TILE_BODY(LOCUS_Q8_BLOCK_BYTES, two_blocks, dot_signed, last_q8)
