@@ -261,6 +261,12 @@ int locus_decoder_forward(locus_decoder *d, const locus_tensor *x, int64_t pos0,
     return locus_linear(logits, &last, d->lm_head, NULL);
 }
 
+locus_tensor *locus_decoder_cache(locus_decoder *d) {
+    if (!d) return locus_fail_null("decoder: NULL");
+    int64_t shape[4] = {d->cfg.n_layers, 2, d->cfg.max_context, head_dim(&d->cfg) * d->cfg.n_kv_heads};
+    return locus_tensor_from_storage(d->cache, LOCUS_F32, 0, 4, shape, NULL);
+}
+
 locus_tensor *locus_decoder_hidden(locus_decoder *d) {
     if (!d->work) return locus_fail_null("decoder: no forward pass yet");
     int64_t shape[2] = {d->last_t, d->cfg.dim};

@@ -139,12 +139,84 @@ function Model:embed(ids)
   return self.embed_tokens:embedding(ids)
 end
 
+-- ---- the KV cache and what it holds ---------------------------------------------------------------
+-- The decoder's cache holds keys and values for positions 0 .. cached - 1; `inputs` keeps the
+-- input row (embedding) of each of them. A new prompt whose first rows equal those inputs bit for
+-- bit has the same keys and values there (attention is causal), so generate() computes only the
+-- rest: a second question about the same picture, or a chat's next turn, prefills its new tokens.
+
+ffi.cdef "int memcmp(const void *a, const void *b, size_t n);"
+
+local function cache_inputs(self)
+  if not self.inputs then self.inputs = tensor.empty { self.config.max_context, self.config.dim } end
+  return self.inputs
+end
+
+-- records n rows at `rows` (f32, contiguous) as the inputs of positions pos0 .. pos0 + n - 1;
+-- later positions no longer count, and nothing does after a gap (its keys are unknown)
+local function remember_rows(self, rows, n, pos0)
+  if pos0 > (self.cached or 0) then
+    self.cached = 0
+    return
+  end
+  local dim = self.config.dim
+  ffi.copy(ffi.cast("float *", cache_inputs(self):data()) + pos0 * dim, rows, n * dim * 4)
+  self.cached = pos0 + n
+end
+
+local function remember(self, x, pos0)
+  local xc = x:contiguous()
+  remember_rows(self, xc:data(), x:size(1), pos0)
+end
+
+-- how many leading rows of x [T, dim] the cache already holds, at most `limit`
+function Model:cached_prefix(x, limit)
+  local n = math.min(self.cached or 0, limit or x:size(1), x:size(1))
+  if n == 0 then return 0 end
+  local dim, xc = self.config.dim, x:contiguous()
+  local a, b = ffi.cast("const float *", xc:data()), ffi.cast("const float *", self.inputs:data())
+  for i = 0, n - 1 do
+    if ffi.C.memcmp(a + i * dim, b + i * dim, dim * 4) ~= 0 then return i end
+  end
+  return n
+end
+
+-- Forgets what the cache holds (the next prompt is computed whole).
+function Model:forget() self.cached = 0 end
+
+-- The cache's state for positions 0 .. n - 1 (default: all it holds), to restore later:
+-- {n, inputs [n, dim], kv [layers, 2, n, kv_dim]} (copies).
+function Model:save_cache(n)
+  n = n or self.cached or 0
+  if n > (self.cached or 0) then error(("save_cache: the cache holds %d positions, not %d"):format(self.cached or 0, n), 2) end
+  local kv = tensor.wrap(C.locus_decoder_cache(self.decoder), "save_cache")
+  return { n = n, inputs = cache_inputs(self):narrow(1, 1, math.max(n, 1)):clone(),
+    kv = kv:narrow(3, 1, math.max(n, 1)):clone() }
+end
+
+-- Puts back a state from save_cache (of this model's shapes).
+function Model:restore_cache(state)
+  local kv = tensor.wrap(C.locus_decoder_cache(self.decoder), "restore_cache")
+  local want = kv:shape()
+  local got = state.kv:shape()
+  if #got ~= 4 or got[1] ~= want[1] or got[2] ~= want[2] or got[4] ~= want[4] or got[3] < state.n or state.n > want[3] then
+    error("restore_cache: the state is not of this model's cache", 2)
+  end
+  if state.n > 0 then
+    kv:narrow(3, 1, state.n):copy(state.kv:narrow(3, 1, state.n))
+    cache_inputs(self):narrow(1, 1, state.n):copy(state.inputs:narrow(1, 1, state.n))
+  end
+  self.cached = state.n
+end
+
 -- x [T, dim] (embeddings, spliced or not) at positions pos0..: logits [T, vocab] (all rows) or
 -- [1, vocab] (the last, opts.last = true). The KV cache keeps positions < pos0 + T.
 function Model:forward(x, pos0, opts)
+  pos0 = pos0 or 0
   local rows = (opts and opts.last) and 1 or x:size(1)
   local logits = tensor.empty { rows, self.config.vocab }
-  core.check(call(C.locus_decoder_forward, self.decoder, x, pos0 or 0, logits), "forward")
+  core.check(call(C.locus_decoder_forward, self.decoder, x, pos0, logits), "forward")
+  remember(self, x, pos0)
   return logits
 end
 
@@ -165,8 +237,10 @@ end
 -- embeds ([T, dim], e.g. with image rows spliced in; then ids may give the prompt's ids for the
 -- repetition penalty); max_new_tokens (128); temperature (0 = greedy), top_k, top_p,
 -- repetition_penalty, seed; stop (a string or a list: text that ends the answer and is cut from
--- it); on_token(text, id) for streaming (text is whole UTF-8 and never part of a stop string).
--- Returns {ids = new ids, text = decoded text, prompt_tokens = n, stopped = "eos" | "stop" | "length"}.
+-- it); on_token(text, id) for streaming (text is whole UTF-8 and never part of a stop string);
+-- reuse = false computes the whole prompt even where the KV cache already holds its first rows.
+-- Returns {ids = new ids, text = decoded text, prompt_tokens = n, stopped = "eos" | "stop" | "length",
+-- reused_tokens = the prompt's leading positions taken from the cache}.
 function Model:generate(opts)
   local tok = self.tokenizer
   local prompt_ids = opts.ids
@@ -190,7 +264,12 @@ function Model:generate(opts)
   local one_id = tensor.empty({ 1 }, "i64")
   local one_x = tensor.empty { 1, self.config.dim }
   local id_ptr = ffi.cast("int64_t *", one_id:data())
-  core.check(call(C.locus_decoder_forward, self.decoder, x, 0, logits), "generate")
+  local one_row = one_x:data()
+  -- the prompt's leading rows the cache already holds are not computed again (at least the last is)
+  local reused = opts.reuse == false and 0 or self:cached_prefix(x, n_prompt - 1)
+  local rest = reused > 0 and x:narrow(1, reused + 1, n_prompt - reused) or x
+  core.check(call(C.locus_decoder_forward, self.decoder, rest, reused, logits), "generate")
+  remember(self, rest, reused)
   local out_ids, text, emitted, stopped = {}, "", 0, "length"
   for step = 1, max_new do
     local id = sampler:next(logits)
@@ -235,12 +314,13 @@ function Model:generate(opts)
     id_ptr[0] = id
     core.check(call(C.locus_embedding, one_x, self.embed_tokens, one_id), "generate")
     core.check(call(C.locus_decoder_forward, self.decoder, one_x, n_prompt + step - 1, logits), "generate")
+    remember_rows(self, one_row, 1, n_prompt + step - 1)
   end
   if stream and stopped ~= "stop" then
     text = text .. stream:flush()
     if opts.on_token and #text > emitted then opts.on_token(text:sub(emitted + 1), nil) end
   end
-  return { ids = out_ids, text = text, prompt_tokens = n_prompt, stopped = stopped }
+  return { ids = out_ids, text = text, prompt_tokens = n_prompt, stopped = stopped, reused_tokens = reused }
 end
 
 return llm

@@ -24,7 +24,7 @@ pipeline.Model = Model
 -- The options of a request that reach llm:generate (sampling, stop strings, streaming); nothing
 -- else does.
 pipeline.GENERATE_OPTIONS = { "max_new_tokens", "temperature", "top_k", "top_p", "repetition_penalty", "seed", "stop",
-  "on_token" }
+  "on_token", "reuse" }
 
 -- What a request may hold for each modality: its file (a path, or a decoded u8 image) or an
 -- input already prepared (pixel values, frames, filter banks).
@@ -116,7 +116,8 @@ function Model:logits(x)
 end
 
 -- Step 3. The answer to prompt ids with the media rows spliced in: {text (trimmed), ids,
--- prompt_tokens, stopped, timing = {prompt_s, generate_s}}. opts: the generation options above;
+-- prompt_tokens, reused_tokens (the leading positions the KV cache already held: an earlier
+-- request's or turn's, computed once), stopped, timing = {prompt_s, generate_s}}. opts: the generation options above;
 -- max_new_tokens defaults to 512 or what the context has room for, stop to the template's "###".
 function Model:answer(ids, rows, opts)
   opts = opts or {}
@@ -129,7 +130,7 @@ function Model:answer(ids, rows, opts)
   local t1 = clock()
   local out = self.llm:generate(gen)
   local text = out.text:gsub("^%s+", ""):gsub("%s+$", "")
-  return { text = text, ids = out.ids, prompt_tokens = #ids, stopped = out.stopped,
+  return { text = text, ids = out.ids, prompt_tokens = #ids, reused_tokens = out.reused_tokens, stopped = out.stopped,
     timing = { prompt_s = t1 - t0, generate_s = clock() - t1 } }
 end
 
@@ -156,7 +157,8 @@ function Model:ground(opts)
   timing.prompt_s = tokenize_s + out.timing.prompt_s
   timing.generate_s = out.timing.generate_s
   timing.total_s = clock() - start
-  return { text = out.text, tokens = out.ids, prompt_tokens = out.prompt_tokens, boxes = parsed.boxes,
+  return { text = out.text, tokens = out.ids, prompt_tokens = out.prompt_tokens, reused_tokens = out.reused_tokens,
+    boxes = parsed.boxes,
     spans = parsed.spans, problems = parsed.problems, stopped = out.stopped, timing = timing, width = enc.width,
     height = enc.height, duration = enc.duration }
 end

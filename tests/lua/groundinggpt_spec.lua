@@ -290,6 +290,15 @@ describe("groundinggpt", function()
     assert.are.equal(want.text, (first:gsub("%s+$", "")))
     local _, turns = out:gsub("Assistant: ", "")
     assert.are.equal(2, turns, out)
+    -- in one process, a second question about the same media prefills only what is new
+    local enc = m:encode { video = video, audio = tone }
+    local q1 = m:prompt_ids { question = "When does it move?", media = enc }
+    local a1 = m:answer(q1, enc.rows, { max_new_tokens = 4 })
+    local q2 = m:prompt_ids { question = "And then?", history = { { "When does it move?", a1.text } }, media = enc }
+    local a2 = m:answer(q2, enc.rows, { max_new_tokens = 4 })
+    assert.truthy(a2.reused_tokens >= #q1 - 12, ("turn 2 reused %d of %d tokens"):format(a2.reused_tokens, #q2))
+    local fresh = m:answer(q2, enc.rows, { max_new_tokens = 4, reuse = false })
+    assert.are.same(fresh.ids, a2.ids)
   end)
 
   it("says what is missing: the vision tower, the image", function()

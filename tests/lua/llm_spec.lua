@@ -138,4 +138,42 @@ describe("llm", function()
     assert.are.equal(1, rc, out)
     assert.truthy(out:find("exceed the context of 128", 1, true), out)
   end)
+
+  it("takes a prompt's leading positions from the KV cache when they are the same rows", function()
+    local m = locus.llm.load(fx .. "f32")
+    local a = m:generate { ids = ids, max_new_tokens = 6 }
+    assert.are.equal(0, a.reused_tokens)
+    local again = m:generate { ids = ids, max_new_tokens = 6 }
+    assert.are.equal(#ids - 1, again.reused_tokens) -- all but the last row, whose logits are needed
+    assert.are.same(a.ids, again.ids)
+    -- a longer prompt that starts with the first one, and with its answer: only the rest is computed
+    local longer = {}
+    for i, id in ipairs(ids) do longer[i] = id end
+    for _, id in ipairs(a.ids) do longer[#longer + 1] = id end
+    longer[#longer + 1] = 17
+    local b = m:generate { ids = longer, max_new_tokens = 6 }
+    assert.are.equal(#ids + #a.ids - 1, b.reused_tokens) -- the answer's last token was never forwarded
+    local whole = m:generate { ids = longer, max_new_tokens = 6, reuse = false }
+    assert.are.equal(0, whole.reused_tokens)
+    assert.are.same(whole.ids, b.ids)
+    -- a prompt that differs early reuses only what is the same
+    local other = { ids[1], ids[2], 99 }
+    assert.are.equal(2, m:generate { ids = other, max_new_tokens = 1 }.reused_tokens)
+    helper.assert_f32(m:forward(m:embed(other), 0, { last = true }), m:logits(other):narrow(1, 3, 1),
+      { k = 128, layers = 3, what = "logits after reuse" })
+  end)
+
+  it("saves and restores the KV cache", function()
+    local m = locus.llm.load(fx .. "f32")
+    local first = m:generate { ids = ids, max_new_tokens = 4 }
+    local state = m:save_cache(#ids)
+    m:generate { ids = { 1, 5, 6, 7 }, max_new_tokens = 4 } -- overwrites the cache
+    m:restore_cache(state)
+    local again = m:generate { ids = ids, max_new_tokens = 4 }
+    assert.are.equal(#ids - 1, again.reused_tokens)
+    assert.are.same(first.ids, again.ids)
+    m:forget()
+    assert.are.equal(0, m:generate { ids = ids, max_new_tokens = 1 }.reused_tokens)
+    assert.has_error(function() m:save_cache(10000) end)
+  end)
 end)
