@@ -374,6 +374,7 @@ typedef struct locus_decoder_config {
     float norm_eps, rope_theta;
     int32_t rope_interleaved; /* 1 for GGUF weights (llama.cpp's q/k layout), 0 for HF */
     int64_t max_context;      /* KV cache length, preallocated */
+    int32_t kv_dtype;         /* the KV cache's: LOCUS_F32 (0, the default) or LOCUS_F16 (half the memory) */
 } locus_decoder_config;
 
 locus_decoder *locus_decoder_new(const locus_decoder_config *cfg);
@@ -391,7 +392,7 @@ int locus_decoder_set_output(locus_decoder *d, const locus_tensor *norm, const l
 int locus_decoder_forward(locus_decoder *d, const locus_tensor *x, int64_t pos0, locus_tensor *logits);
 /* The hidden state [T, dim] after the final norm, of the last forward (a view; valid until the next). */
 locus_tensor *locus_decoder_hidden(locus_decoder *d);
-/* The KV cache as an f32 view [layers, 2 (keys, values), max_context, kv_heads * head_dim]: to
+/* The KV cache as a view [layers, 2 (keys, values), max_context, kv_heads * head_dim] of its dtype: to
  * save a prompt's keys and values and put them back (the decoder keeps its storage alive). */
 locus_tensor *locus_decoder_cache(locus_decoder *d);
 

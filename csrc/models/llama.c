@@ -36,6 +36,8 @@ static int64_t head_dim(const locus_decoder_config *c) { return c->dim / c->n_he
 
 locus_decoder *locus_decoder_new(const locus_decoder_config *c) {
     if (!c) return locus_fail_null("decoder: config is NULL");
+    if (c->kv_dtype != LOCUS_F32 && c->kv_dtype != LOCUS_F16)
+        return locus_fail_null("decoder: inconsistent config: the KV cache must be f32 or f16, not dtype %d", c->kv_dtype);
     if (c->n_layers < 1 || c->dim < 2 || c->n_heads < 1 || c->n_kv_heads < 1 || c->hidden < 1 || c->vocab < 1 ||
         c->dim % c->n_heads || c->n_heads % c->n_kv_heads || head_dim(c) % 2 || c->max_context < 1 ||
         !(c->norm_eps > 0) || !(c->rope_theta > 1))
@@ -49,12 +51,13 @@ locus_decoder *locus_decoder_new(const locus_decoder_config *c) {
     }
     d->cfg = *c;
     int64_t kv_dim = head_dim(c) * c->n_kv_heads;
+    size_t es = locus_dtype_size(c->kv_dtype);
     uint64_t bytes;
-    if (__builtin_mul_overflow((uint64_t)c->n_layers * 2 * (uint64_t)kv_dim * sizeof(float), (uint64_t)c->max_context, &bytes) ||
+    if (__builtin_mul_overflow((uint64_t)c->n_layers * 2 * (uint64_t)kv_dim * es, (uint64_t)c->max_context, &bytes) ||
         !(d->cache = locus_storage_new((size_t)bytes))) {
         locus_decoder_free(d);
         return locus_fail_null("decoder: cannot allocate a KV cache of %lld positions (%.1f GB)", (long long)c->max_context,
-                              (double)c->n_layers * 2 * kv_dim * 4 * (double)c->max_context / 1e9);
+                              (double)c->n_layers * 2 * kv_dim * (double)es * (double)c->max_context / 1e9);
     }
     return d;
 }
@@ -145,8 +148,8 @@ int locus_decoder_set_output(locus_decoder *d, const locus_tensor *norm, const l
 /* ---- the forward pass ------------------------------------------------------------------------ */
 
 /* A header on the caller's stack: f32 [a, b] or [a, b, c] at element `offset` of a storage. */
-static locus_tensor view_of(locus_storage *s, int64_t offset, int ndim, int64_t a, int64_t b, int64_t c) {
-    locus_tensor t = {.storage = s, .offset = offset, .ndim = ndim, .type = LOCUS_F32};
+static locus_tensor typed_view(locus_storage *s, int type, int64_t offset, int ndim, int64_t a, int64_t b, int64_t c) {
+    locus_tensor t = {.storage = s, .offset = offset, .ndim = ndim, .type = type};
     int64_t sizes[3] = {a, b, c};
     int64_t st = 1;
     for (int i = ndim - 1; i >= 0; i--) {
@@ -155,6 +158,10 @@ static locus_tensor view_of(locus_storage *s, int64_t offset, int ndim, int64_t 
         st *= sizes[i];
     }
     return t;
+}
+
+static locus_tensor view_of(locus_storage *s, int64_t offset, int ndim, int64_t a, int64_t b, int64_t c) {
+    return typed_view(s, LOCUS_F32, offset, ndim, a, b, c);
 }
 
 typedef struct {
@@ -204,20 +211,27 @@ static int run_layer(locus_decoder *d, int li, int64_t t, int64_t pos0) {
     locus_tensor g = view_of(ws, w.g, 2, t, c->hidden, 0), u = view_of(ws, w.u, 2, t, c->hidden, 0);
     /* this layer's cache: k rows then v rows, [max_context, KVH, D] each */
     int64_t cache_k = (int64_t)li * 2 * c->max_context * kv_dim, cache_v = cache_k + c->max_context * kv_dim;
-    locus_tensor kc = view_of(d->cache, cache_k, 3, c->max_context, c->n_kv_heads, hd);
-    locus_tensor vc = view_of(d->cache, cache_v, 3, c->max_context, c->n_kv_heads, hd);
-    locus_tensor k_new = view_of(d->cache, cache_k + pos0 * kv_dim, 3, t, c->n_kv_heads, hd);
-    locus_tensor v_new = view_of(d->cache, cache_v + pos0 * kv_dim, 2, t, kv_dim, 0);
-    locus_tensor k_new2 = view_of(d->cache, cache_k + pos0 * kv_dim, 2, t, kv_dim, 0);
+    int kt = c->kv_dtype;
+    locus_tensor kc = typed_view(d->cache, kt, cache_k, 3, c->max_context, c->n_kv_heads, hd);
+    locus_tensor vc = typed_view(d->cache, kt, cache_v, 3, c->max_context, c->n_kv_heads, hd);
+    locus_tensor k_new = typed_view(d->cache, kt, cache_k + pos0 * kv_dim, 3, t, c->n_kv_heads, hd);
+    locus_tensor v_new = typed_view(d->cache, kt, cache_v + pos0 * kv_dim, 2, t, kv_dim, 0);
+    locus_tensor k_new2 = typed_view(d->cache, kt, cache_k + pos0 * kv_dim, 2, t, kv_dim, 0);
+    locus_tensor k3 = view_of(ws, w.k, 3, t, c->n_kv_heads, hd);
 
     TRY(locus_rms_norm(&h, &x, l->attn_norm, c->norm_eps));
     TRY(locus_linear(&q2, &h, l->wq, NULL));
     TRY(locus_linear(&k2, &h, l->wk, NULL));
     TRY(locus_linear(&v2, &h, l->wv, NULL));
     TRY(locus_rope(&q3, &q3, pos0, c->rope_theta, c->rope_interleaved));
-    TRY(locus_copy(&k_new2, &k2));
+    if (kt == LOCUS_F32) { /* rotated in the cache itself */
+        TRY(locus_copy(&k_new2, &k2));
+        TRY(locus_rope(&k_new, &k_new, pos0, c->rope_theta, c->rope_interleaved));
+    } else { /* rotated in f32, then rounded into the f16 cache */
+        TRY(locus_rope(&k3, &k3, pos0, c->rope_theta, c->rope_interleaved));
+        TRY(locus_copy(&k_new2, &k2));
+    }
     TRY(locus_copy(&v_new, &v2));
-    TRY(locus_rope(&k_new, &k_new, pos0, c->rope_theta, c->rope_interleaved));
     TRY(locus_attention(&att3, &q3, &kc, &vc, pos0, 1));
     TRY(locus_linear(&h, &att2, l->wo, NULL));
     float *xd = locus_tensor_data(&x), *hd_ = locus_tensor_data(&h);
@@ -264,7 +278,7 @@ int locus_decoder_forward(locus_decoder *d, const locus_tensor *x, int64_t pos0,
 locus_tensor *locus_decoder_cache(locus_decoder *d) {
     if (!d) return locus_fail_null("decoder: NULL");
     int64_t shape[4] = {d->cfg.n_layers, 2, d->cfg.max_context, head_dim(&d->cfg) * d->cfg.n_kv_heads};
-    return locus_tensor_from_storage(d->cache, LOCUS_F32, 0, 4, shape, NULL);
+    return locus_tensor_from_storage(d->cache, d->cfg.kv_dtype, 0, 4, shape, NULL);
 }
 
 locus_tensor *locus_decoder_hidden(locus_decoder *d) {

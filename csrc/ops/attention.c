@@ -3,7 +3,9 @@
  *  - a few query rows (decoding): one row and head at a time, dot products by the vector kernels,
  *    scores on each thread's stack, so a decoded token allocates nothing;
  *  - many rows (prefill, encoders): per head, the scores as one GEMM (q k^T), masked when causal,
- *    softmax by rows, and the output as a second GEMM (p v): matrix products instead of dots. */
+ *    softmax by rows, and the output as a second GEMM (p v): matrix products instead of dots.
+ * K and V may be f16 (a half-size KV cache): the dots widen keys in registers and values a row at a
+ * time; the GEMM path widens the visible rows once per call. */
 #include "../core/internal.h"
 #include "../kernels/gemm.h"
 #include "../kernels/vec.h"
@@ -15,15 +17,36 @@
 enum { STACK_SCORES = 16384, /* longer contexts take a heap buffer per row */
        GEMM_ROWS = 16 };      /* from this many query rows on, the GEMM path */
 
+/* the first s rows of an f16 [S, kvh, d] cache (rows `stride` apart) as f32 [s, kvh * d] */
+static float *widened(const locus_vec_kernels *vk, const locus_tensor *c, int64_t s, int64_t width) {
+    float *f = locus_aligned_alloc((size_t)(s * width) * sizeof(float));
+    if (!f) return NULL;
+    const uint16_t *src = locus_tensor_data(c);
+#pragma omp parallel for schedule(static) if (s * width > 65536)
+    for (int64_t r = 0; r < s; r++) vk->f16_to_f32(f + r * width, src + r * c->strides[0], width);
+    return f;
+}
+
 static int attention_gemm(locus_tensor *out, const locus_tensor *q, const locus_tensor *k, const locus_tensor *v, int64_t pos0,
                           int causal, int64_t t, int64_t h, int64_t d, int64_t kvh) {
     int64_t s = causal ? pos0 + t : k->sizes[0]; /* keys any row can see */
     float *scores = locus_aligned_alloc((size_t)(t * s) * sizeof(float));
     if (!scores) return locus_fail("attention: out of memory for %lld x %lld scores", (long long)t, (long long)s);
-    const float *qd = locus_tensor_data(q), *kd = locus_tensor_data(k), *vd = locus_tensor_data(v);
+    float *kw = NULL, *vw = NULL;
+    if (k->type == LOCUS_F16) {
+        const locus_vec_kernels *vk = locus_vec_active();
+        kw = widened(vk, k, s, kvh * d);
+        vw = kw ? widened(vk, v, s, kvh * d) : NULL;
+        if (!vw) {
+            locus_aligned_free(kw);
+            locus_aligned_free(scores);
+            return locus_fail("attention: out of memory widening %lld cached rows", (long long)s);
+        }
+    }
+    const float *qd = locus_tensor_data(q), *kd = kw ? kw : locus_tensor_data(k), *vd = vw ? vw : locus_tensor_data(v);
     float *y = locus_tensor_data(out);
     float scale = 1.0f / sqrtf((float)d);
-    int64_t group = h / kvh, ks = k->strides[0], vs = v->strides[0];
+    int64_t group = h / kvh, ks = kw ? kvh * d : k->strides[0], vs = vw ? kvh * d : v->strides[0];
     for (int64_t head = 0; head < h; head++) {
         int64_t kv = head / group;
         locus_sgemm(false, true, t, s, d, qd + head * d, h * d, kd + kv * d, ks, scores, s);
@@ -44,13 +67,16 @@ static int attention_gemm(locus_tensor *out, const locus_tensor *q, const locus_
         }
         locus_sgemm(false, false, t, d, s, scores, s, vd + kv * d, vs, y + head * d, h * d);
     }
+    locus_aligned_free(vw);
+    locus_aligned_free(kw);
     locus_aligned_free(scores);
     return 0;
 }
 
 static int check_cache(const locus_tensor *c, const char *what, int64_t d) {
-    if (c->type != LOCUS_F32 || c->ndim != 3 || c->sizes[2] != d || c->strides[2] != 1)
-        return locus_fail("attention: %s must be f32 [S, kv_heads, %lld] with contiguous rows, got %s", what, (long long)d,
+    if ((c->type != LOCUS_F32 && c->type != LOCUS_F16) || c->ndim != 3 || c->sizes[2] != d || c->strides[2] != 1 ||
+        c->strides[1] != d)
+        return locus_fail("attention: %s must be f32 or f16 [S, kv_heads, %lld] with contiguous rows, got %s", what, (long long)d,
                          locus_tensor_describe(c));
     return 0;
 }
@@ -64,6 +90,7 @@ int locus_attention(locus_tensor *out, const locus_tensor *q, const locus_tensor
     int64_t t = q->sizes[0], h = q->sizes[1], d = q->sizes[2];
     if (check_cache(k, "k", d) || check_cache(v, "v", d)) return -1;
     int64_t kvh = k->sizes[1];
+    if (k->type != v->type) return locus_fail("attention: k is %s and v %s", locus_dtype_name(k->type), locus_dtype_name(v->type));
     if (v->sizes[1] != kvh || kvh < 1 || h % kvh)
         return locus_fail("attention: %lld query heads cannot share %lld kv heads", (long long)h, (long long)kvh);
     if (!causal) pos0 = 0;
@@ -73,10 +100,13 @@ int locus_attention(locus_tensor *out, const locus_tensor *q, const locus_tensor
         return locus_fail("attention: positions up to %lld need a cache of at least %lld rows, got %lld", (long long)(pos0 + t - 1),
                          (long long)(pos0 + t), (long long)(k->sizes[0] < v->sizes[0] ? k->sizes[0] : v->sizes[0]));
     if (locus_check_out(out, op, 3, q->sizes)) return -1;
+    if (k->type == LOCUS_F16 && d > 512) return locus_fail("attention: f16 keys and values need a head size up to 512, got %lld", (long long)d);
     if (t >= GEMM_ROWS && locus_active_path() != LOCUS_PATH_REF)
         return attention_gemm(out, q, k, v, pos0, causal, t, h, d, kvh);
     const locus_vec_kernels *vk = locus_vec_active();
     const float *qd = locus_tensor_data(q), *kd = locus_tensor_data(k), *vd = locus_tensor_data(v);
+    const uint16_t *kh = locus_tensor_data(k), *vh = locus_tensor_data(v); /* the same, when f16 */
+    bool half = k->type == LOCUS_F16;
     float *y = locus_tensor_data(out);
     float scale = 1.0f / sqrtf((float)d);
     int64_t group = h / kvh, ks = k->strides[0], vs = v->strides[0];
@@ -94,7 +124,7 @@ int locus_attention(locus_tensor *out, const locus_tensor *q, const locus_tensor
         const float *qr = qd + th * d;
         float mx = -INFINITY;
         for (int64_t j = 0; j < n; j++) {
-            sc[j] = vk->dot_f32(qr, kd + j * ks + kv * d, d) * scale;
+            sc[j] = (half ? vk->dot_f16(qr, kh + j * ks + kv * d, d) : vk->dot_f32(qr, kd + j * ks + kv * d, d)) * scale;
             mx = sc[j] > mx ? sc[j] : mx;
         }
         double sum = 0;
@@ -102,8 +132,13 @@ int locus_attention(locus_tensor *out, const locus_tensor *q, const locus_tensor
         float inv = (float)(1.0 / sum);
         float *yr = y + th * d;
         for (int64_t e = 0; e < d; e++) yr[e] = 0;
+        float vrow[512]; /* a widened f16 value row (head dims up to 512) */
         for (int64_t j = 0; j < n; j++) {
             const float *vr = vd + j * vs + kv * d;
+            if (half) {
+                vk->f16_to_f32(vrow, vh + j * vs + kv * d, d);
+                vr = vrow;
+            }
             float p = sc[j] * inv;
             for (int64_t e = 0; e < d; e++) yr[e] += p * vr[e];
         }

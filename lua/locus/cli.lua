@@ -20,12 +20,13 @@ usage: locus [command] [args]
                            (strip) whitespace around added tokens (doc/llm.md)
   locus generate --model PATH --prompt TEXT [--max-new-tokens N] [--temperature T] [--top-k K]
                 [--top-p P] [--repetition-penalty R] [--seed S] [--stop TEXT] [--no-bos] [--json]
-                [--added-token-spaces keep|strip]
+                [--added-token-spaces keep|strip] [--kv-cache f32|f16]
                            text from a LLaMA-architecture model (HF directory or GGUF), streamed;
                            --json prints one object {text, tokens, prompt_tokens, stopped, timing}
   locus ground --model DIR [--vision-tower DIR] [--image FILE] [--video FILE] [--audio FILE] [--json] [--draw OUT.png]
               [--max-new-tokens N] [--temperature T] [--top-p P] [--top-k K] [--repetition-penalty R] [--seed S]
-              [--threads N] [--template training] [--added-token-spaces keep|strip] [--eva F --blip2 F] [--imagebind F]
+              [--threads N] [--template training] [--added-token-spaces keep|strip] [--kv-cache f32|f16]
+              [--eva F --blip2 F] [--imagebind F]
               QUESTION
                            GroundingGPT's answer about an image, a video and/or a sound, with its boxes
                            in pixels of the photo and spans in seconds of the video; --json prints
@@ -206,7 +207,7 @@ function commands.generate(args)
   local numbers = { ["--max-new-tokens"] = "max_new_tokens", ["--temperature"] = "temperature", ["--top-k"] = "top_k",
     ["--top-p"] = "top_p", ["--repetition-penalty"] = "repetition_penalty", ["--seed"] = "seed" }
   local spec = { ["--model"] = "string", ["--prompt"] = "string", ["--stop"] = "list", ["--no-bos"] = "flag", ["--json"] = "flag",
-    ["--added-token-spaces"] = "string" }
+    ["--added-token-spaces"] = "string", ["--kv-cache"] = "string" }
   for k in pairs(numbers) do spec[k] = "number" end
   local opts = parse("generate", args, spec, 0)
   local o = { max_new_tokens = 128, prompt = opts["--prompt"], stop = opts["--stop"] or {}, bos = not opts["--no-bos"] }
@@ -215,7 +216,7 @@ function commands.generate(args)
   end
   local model, as_json = opts["--model"], opts["--json"]
   if not (model and o.prompt) then return fail("generate: need --model PATH and --prompt TEXT\n" .. usage) end
-  local m = require("locus").llm.load(model, { added_token_spaces = opts["--added-token-spaces"] })
+  local m = require("locus").llm.load(model, { added_token_spaces = opts["--added-token-spaces"], kv_cache = opts["--kv-cache"] })
   local t0, t_first = now(), nil
   o.on_token = function(text)
     t_first = t_first or now()
@@ -245,13 +246,14 @@ local ground_spec = { ["--model"] = "string", ["--vision-tower"] = "string", ["-
   ["--eva"] = "string", ["--blip2"] = "string", ["--audio"] = "string", ["--imagebind"] = "string", ["--json"] = "flag",
   ["--draw"] = "string", ["--max-new-tokens"] = "number", ["--temperature"] = "number", ["--top-p"] = "number",
   ["--top-k"] = "number", ["--repetition-penalty"] = "number", ["--seed"] = "number", ["--threads"] = "number",
-  ["--template"] = "string", ["--added-token-spaces"] = "string" }
+  ["--template"] = "string", ["--added-token-spaces"] = "string", ["--kv-cache"] = "string" }
 
 local function load_groundinggpt(o)
   local locus = require "locus"
   if o["--threads"] then locus.set_num_threads(o["--threads"]) end
   return locus.load(o["--model"], { vision_tower = o["--vision-tower"], template = o["--template"], eva = o["--eva"],
-    blip2 = o["--blip2"], imagebind = o["--imagebind"], added_token_spaces = o["--added-token-spaces"] })
+    blip2 = o["--blip2"], imagebind = o["--imagebind"], added_token_spaces = o["--added-token-spaces"],
+    kv_cache = o["--kv-cache"] })
 end
 
 -- The media and the generation options of ground, chat and dump's command line, for locus.pipeline.

@@ -88,7 +88,8 @@ end
 
 local function free_decoder(d) C.locus_decoder_free(d) end
 
--- opts.max_context: KV cache length (default: the model's context); opts.prefix: where the LLaMA
+-- opts.max_context: KV cache length (default: the model's context); opts.kv_cache: "f32" (default)
+-- or "f16" (half the memory; keys and values rounded to 11 bits, doc/llm.md); opts.prefix: where the LLaMA
 -- tensors sit in an HF checkpoint (default "model."); opts.tokenizer: a tokenizer or its path
 -- (default: the model's own, when it has one); opts.added_token_spaces: "keep" or "strip" for the
 -- model's own tokenizer (locus.tokenizer).
@@ -103,7 +104,7 @@ function llm.load(path, opts)
   local cfg = ffi.new("locus_decoder_config", {
     n_layers = r.n_layers, dim = r.dim, n_heads = r.n_heads, n_kv_heads = r.n_kv_heads, hidden = r.hidden,
     vocab = r.vocab, norm_eps = r.norm_eps, rope_theta = r.rope_theta, rope_interleaved = r.rope_interleaved,
-    max_context = r.max_context,
+    max_context = r.max_context, kv_dtype = tensor.dtype_code(opts.kv_cache or "f32"),
   })
   local d = C.locus_decoder_new(cfg)
   if d == nil then core.fail(path) end

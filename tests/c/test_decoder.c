@@ -48,8 +48,8 @@ static locus_tensor *randn(int dtype, int64_t rows, int64_t cols, uint64_t seed,
     return t;
 }
 
-static locus_decoder *build(int dtype, locus_tensor **keep, int *nkeep) {
-    locus_decoder_config cfg = {LAYERS, DIM, HEADS, KV_HEADS, HIDDEN, VOCAB, 1e-5f, 10000.0f, 0, CTX};
+static locus_decoder *build(int dtype, int kv_dtype, locus_tensor **keep, int *nkeep) {
+    locus_decoder_config cfg = {LAYERS, DIM, HEADS, KV_HEADS, HIDDEN, VOCAB, 1e-5f, 10000.0f, 0, CTX, kv_dtype};
     locus_decoder *d = locus_decoder_new(&cfg);
     uint64_t seed = 100;
     for (int l = 0; l < LAYERS; l++) {
@@ -68,10 +68,10 @@ static locus_decoder *build(int dtype, locus_tensor **keep, int *nkeep) {
     return d;
 }
 
-static void check_dtype(int dtype) {
+static void check_dtype(int dtype, int kv_dtype) {
     locus_tensor *keep[64];
     int nkeep = 0;
-    locus_decoder *d = build(dtype, keep, &nkeep);
+    locus_decoder *d = build(dtype, kv_dtype, keep, &nkeep);
     int64_t xs[2] = {PROMPT + 12, DIM}, ls[2] = {PROMPT + 12, VOCAB}, one_x[2] = {1, DIM}, one_l[2] = {1, VOCAB};
     locus_tensor *x = locus_tensor_empty(LOCUS_F32, 2, xs), *all = locus_tensor_empty(LOCUS_F32, 2, ls);
     locus_fill_randn(x, 7, 0, 1);
@@ -109,14 +109,50 @@ static void check_dtype(int dtype) {
     locus_decoder_free(d);
 }
 
-static void test_f32(void) { check_dtype(LOCUS_F32); }
-static void test_bf16(void) { check_dtype(LOCUS_BF16); }
-static void test_q8_0(void) { check_dtype(LOCUS_Q8_0); }
+static void test_f32(void) { check_dtype(LOCUS_F32, LOCUS_F32); }
+static void test_bf16(void) { check_dtype(LOCUS_BF16, LOCUS_F32); }
+static void test_q8_0(void) { check_dtype(LOCUS_Q8_0, LOCUS_F32); }
+static void test_f16_cache(void) { check_dtype(LOCUS_F32, LOCUS_F16); }
+
+/* An f16 KV cache against the f32 one on the same weights: keys and values are rounded to 11
+ * significant bits (relative error 2^-11), which moves the attention scores and the weighted
+ * values by about that; stacked over the layers, the logits stay within 4 * 2^-11 * layers of
+ * their scale. */
+static void test_f16_cache_error(void) {
+    locus_tensor *keep[128];
+    int nkeep = 0;
+    locus_decoder *a = build(LOCUS_F32, LOCUS_F32, keep, &nkeep), *b = build(LOCUS_F32, LOCUS_F16, keep, &nkeep);
+    int64_t xs[2] = {PROMPT, DIM}, ls[2] = {PROMPT, VOCAB};
+    locus_tensor *x = locus_tensor_empty(LOCUS_F32, 2, xs), *la = locus_tensor_empty(LOCUS_F32, 2, ls), *lb = locus_tensor_empty(LOCUS_F32, 2, ls);
+    locus_fill_randn(x, 9, 0, 1);
+    CHECK(locus_decoder_forward(a, x, 0, la) == 0 && locus_decoder_forward(b, x, 0, lb) == 0);
+    const float *pa = locus_tensor_data(la), *pb = locus_tensor_data(lb);
+    double scale = 0, worst = 0;
+    for (int64_t i = 0; i < PROMPT * VOCAB; i++) {
+        scale = fmax(scale, fabs(pa[i]));
+        worst = fmax(worst, fabs((double)pa[i] - pb[i]));
+    }
+    double bound = 4 * ldexp(1.0, -11) * LAYERS * scale;
+    if (!(worst <= bound) || worst == 0) {
+        fprintf(stderr, "  f16 cache: logits off by %.3g (bound %.3g, scale %.3g)\n", worst, bound, scale);
+        check_failures++;
+    }
+    locus_tensor *kv = locus_decoder_cache(b);
+    CHECK(kv && kv->type == LOCUS_F16 && kv->sizes[2] == CTX);
+    locus_tensor_free(kv);
+    locus_tensor *ts[] = {x, la, lb};
+    for (int i = 0; i < 3; i++) locus_tensor_free(ts[i]);
+    for (int i = 0; i < nkeep; i++) locus_tensor_free(keep[i]);
+    locus_decoder_free(a);
+    locus_decoder_free(b);
+}
 
 static void test_bad_configs(void) {
-    locus_decoder_config bad = {2, 64, 5, 2, 96, 100, 1e-5f, 10000.0f, 0, 16}; /* 64 not divisible by 5 heads */
+    locus_decoder_config bad = {2, 64, 5, 2, 96, 100, 1e-5f, 10000.0f, 0, 16, LOCUS_F32}; /* 64 not divisible by 5 heads */
     CHECK(locus_decoder_new(&bad) == NULL && strstr(locus_last_error(), "inconsistent config"));
-    locus_decoder_config ok = {1, 64, 4, 2, 96, 100, 1e-5f, 10000.0f, 0, 16};
+    locus_decoder_config bad_kv = {1, 64, 4, 2, 96, 100, 1e-5f, 10000.0f, 0, 16, LOCUS_BF16}; /* f32 or f16 only */
+    CHECK(locus_decoder_new(&bad_kv) == NULL && strstr(locus_last_error(), "inconsistent config"));
+    locus_decoder_config ok = {1, 64, 4, 2, 96, 100, 1e-5f, 10000.0f, 0, 16, LOCUS_F32};
     locus_decoder *d = locus_decoder_new(&ok);
     int64_t xs[2] = {2, 64};
     locus_tensor *x = locus_tensor_new(LOCUS_F32, 2, xs), *w = locus_tensor_new(LOCUS_F32, 2, xs);
@@ -132,6 +168,8 @@ int main(void) {
     RUN(test_f32);
     RUN(test_bf16);
     RUN(test_q8_0);
+    RUN(test_f16_cache);
+    RUN(test_f16_cache_error);
     RUN(test_bad_configs);
     return check_failures != 0;
 }

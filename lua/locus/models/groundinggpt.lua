@@ -65,7 +65,7 @@ end
 
 -- dir: the GroundingGPT directory. opts: vision_tower (the CLIP directory), eva and blip2
 -- (eva_vit_g.pth and BLIP-2's .pth, when the checkpoint lacks EVA), imagebind (imagebind_huge.pth,
--- when it lacks ImageBind), max_context, template ("inference" or "training"),
+-- when it lacks ImageBind), max_context, kv_cache ("f32" or "f16"), template ("inference" or "training"),
 -- added_token_spaces ("keep" or "strip", locus.tokenizer).
 function groundinggpt.load(dir, opts)
   opts = opts or {}
@@ -77,7 +77,7 @@ function groundinggpt.load(dir, opts)
   for _, t in ipairs(groundinggpt.ADDED_TOKENS) do -- when the directory does not list them, as its builder adds them
     if not tok:id(t) then tok:add_token(t, tok:vocab_size()) end
   end
-  local lm = llm.load(dir, { tokenizer = tok, max_context = opts.max_context })
+  local lm = llm.load(dir, { tokenizer = tok, max_context = opts.max_context, kv_cache = opts.kv_cache })
   local w = lm.weights
 
   local self = setmetatable({ dir = dir, config = cfg, llm = lm, tokenizer = tok, template = opts.template or "inference" },
