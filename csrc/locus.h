@@ -258,6 +258,17 @@ const char *locus_weights_metadata_types_json(const locus_weights *w);
  * Writes a temporary file beside path and renames it: never a partial file. */
 int locus_gguf_save(const char *path, const char *metadata_json, const char *types_json, int64_t n,
                    const char *const *names, const locus_tensor *const *tensors);
+/* The same written as it goes, one tensor in memory at a time: begin declares every tensor (name,
+ * dtype, ndim, sizes: n x 4 int64, row-major) and writes the header; add writes the next tensor's
+ * data (its dtype and shape must be the declared ones); finish puts the file in place under path,
+ * or removes it if anything failed; abort removes it. Until finish nothing exists under path. */
+typedef struct locus_gguf_writer locus_gguf_writer;
+locus_gguf_writer *locus_gguf_writer_begin(const char *path, const char *metadata_json, const char *types_json, int64_t n,
+                                           const char *const *names, const int32_t *dtypes, const int32_t *ndims,
+                                           const int64_t *shapes);
+int locus_gguf_writer_add(locus_gguf_writer *w, const locus_tensor *t);
+int locus_gguf_writer_finish(locus_gguf_writer *w);
+void locus_gguf_writer_abort(locus_gguf_writer *w);
 
 /* ---- tokenizer -------------------------------------------------------------------------------- */
 /* LLaMA's SentencePiece BPE (from tokenizer.model or GGUF metadata) plus Hugging Face's added

@@ -167,22 +167,31 @@ function commands.convert(args)
     return fail("convert: --type must be f32, f16, bf16, q8_0 or q4_0")
   end
   local w = locus.weights.open(src)
-  local list = {}
-  for _, name in ipairs(w:names()) do
-    local t = w:get(name)
-    local s = t:shape()
-    local convertible = to and locus.tensor.is_float(t) and #s == 2 and (not quantized or s[2] % 32 == 0)
+  -- the dtype each tensor gets: 2-D float weights the asked type; bool and u8, which GGUF has
+  -- not, the nearest integer type; everything else as stored
+  local plan = {}
+  for i, info in ipairs(w:infos()) do
+    local dtype, s = info.dtype or info.stored_type, info.shape
+    local convertible = to and ({ f32 = 1, f16 = 1, bf16 = 1, q8_0 = 1, q4_0 = 1 })[dtype] and #s == 2
+      and (not quantized or s[2] % 32 == 0)
     if convertible then
-      t = t:to(to)
-    elseif t:dtype() == "bool" or t:dtype() == "u8" then -- GGUF has neither: the nearest integer type
-      t = t:to(t:dtype() == "bool" and "i8" or "i32")
+      dtype = to
+    elseif dtype == "bool" or dtype == "u8" then
+      dtype = dtype == "bool" and "i8" or "i32"
     end
-    list[#list + 1] = { name, t }
+    plan[i] = { info.name, dtype, s }
   end
   local gguf_source = w:format() == "gguf"
-  locus.gguf.save(out, list, { metadata_json = gguf_source and w:metadata_json() or "{}",
+  -- written tensor by tensor: one converted tensor in memory at a time, the file in place at the end
+  local out_w = locus.gguf.writer(out, plan, { metadata_json = gguf_source and w:metadata_json() or "{}",
     types_json = gguf_source and w:metadata_types_json() or nil })
-  print(("%s: %d tensors%s"):format(out, #list, to and (" (2-D weights as " .. to .. ")") or ""))
+  for _, p in ipairs(plan) do
+    local t = w:get(p[1])
+    if t:dtype() ~= p[2] then t = t:to(p[2]) end
+    out_w:add(t)
+  end
+  out_w:finish()
+  print(("%s: %d tensors%s"):format(out, #plan, to and (" (2-D weights as " .. to .. ")") or ""))
   return 0
 end
 

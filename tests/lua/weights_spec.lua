@@ -167,6 +167,29 @@ describe("weights", function()
     os.execute("rm -rf " .. tmp)
   end)
 
+  it("writes GGUF tensor by tensor, and leaves no file when the writing goes wrong", function()
+    local tmp, T = helper.tmpdir(), locus.tensor
+    local a, b = T.randn { 4, 64, seed = 3 }, T.arange(5):to("i32")
+    local w = locus.gguf.writer(tmp .. "/s.gguf", { { "a", "q8_0", { 4, 64 } }, { "b", "i32", { 5 } } }, { metadata = { x = 1 } })
+    assert.is_nil(io.open(tmp .. "/s.gguf")) -- nothing under the name before finish
+    w:add(a:to("q8_0"))
+    w:add(b)
+    w:finish()
+    local back = locus.weights.open(tmp .. "/s.gguf")
+    helper.assert_equal(back:get("a"):float(), a:to("q8_0"):float())
+    assert.are.same({ 0, 1, 2, 3, 4 }, back:get("b"):totable())
+    -- a tensor other than the declared one, or too few tensors: an error and no file
+    w = locus.gguf.writer(tmp .. "/bad.gguf", { { "a", "f32", { 4, 64 } } })
+    assert.has_error(function() w:add(T.ones(3, 64)) end, tmp .. "/bad.gguf: tensor 'a' was planned as f32 with 2 dims, and came as [3, 64] f32")
+    w = locus.gguf.writer(tmp .. "/short.gguf", { { "a", "f32", { 2 } }, { "b", "f32", { 2 } } })
+    w:add(T.ones(2))
+    assert.has_error(function() w:finish() end, tmp .. "/short.gguf: 1 of 2 planned tensors were written")
+    assert.has_error(function() locus.gguf.writer(tmp .. "/q.gguf", { { "a", "q4_0", { 2, 33 } } }) end)
+    local rc, out = helper.sh("ls " .. tmp)
+    assert.are.equal("s.gguf\n", out)
+    os.execute("rm -rf " .. tmp)
+  end)
+
   it("refuses what GGUF or llama.cpp cannot hold, leaving no file", function()
     local tmp = helper.tmpdir()
     local T = locus.tensor
