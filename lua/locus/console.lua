@@ -11,7 +11,7 @@ local introspect = require "locus.introspect"
 
 local console = {}
 
-require "locus.core" -- declares isatty and free
+require "locus.core" -- declares isatty, free and malloc
 ffi.cdef [[
 char *readline(const char *prompt);
 void add_history(const char *line);
@@ -21,7 +21,6 @@ typedef char *locus_rl_compentry_func_t(const char *text, int state);
 extern locus_rl_compentry_func_t *rl_completion_entry_function;
 extern const char *rl_completer_word_break_characters;
 extern int rl_completion_append_character;
-void *malloc(size_t n);
 ]]
 
 -- Word breaks for completion: readline's, less '.' and ':', so `locus.ten` is one word.

@@ -16,7 +16,8 @@ end
 -- libc declarations that several modules (and bin/locus) need; declaring one twice is an FFI
 -- error, so each goes through pcall.
 for _, decl in ipairs { "char *realpath(const char *path, char *resolved);", "void free(void *p);",
-                        "int isatty(int fd);" } do
+                        "void *malloc(size_t n);", "int isatty(int fd);",
+                        "int memcmp(const void *a, const void *b, size_t n);" } do
   pcall(ffi.cdef, decl)
 end
 

@@ -146,8 +146,6 @@ end
 -- bit has the same keys and values there (attention is causal), so generate() computes only the
 -- rest: a second question about the same picture, or a chat's next turn, prefills its new tokens.
 
-ffi.cdef "int memcmp(const void *a, const void *b, size_t n);"
-
 local function cache_inputs(self)
   if not self.inputs then self.inputs = tensor.empty { self.config.max_context, self.config.dim } end
   return self.inputs

@@ -43,7 +43,7 @@ end
 -- video, image); each stage has its own clock.
 function Model:encode(media, opts)
   opts = opts or {}
-  local enc = { rows = {}, stages = {}, timing = {}, kinds = {} }
+  local enc = { rows = {}, stages = {}, timing = {} }
   local last = clock()
   local function record(name, t)
     if opts.record then enc.stages[#enc.stages + 1] = { name, t } end
@@ -59,7 +59,6 @@ function Model:encode(media, opts)
       if not encode then error(("%s: this model takes no %s"):format(self.dir or "model", kind), 2) end
       local rows, facts = encode(self, media, record, lap)
       enc.rows[kind] = rows
-      enc.kinds[kind] = true
       for k, v in pairs(facts or {}) do enc[k] = v end
     end
   end
@@ -73,7 +72,7 @@ end
 function Model:prompt(opts)
   local o = { question = opts.question, history = opts.history, system = opts.system,
     template = opts.template or self.template }
-  for _, kind in ipairs(prompt.ORDER) do o[kind] = opts[kind] or (opts.media and opts.media.kinds[kind]) end
+  for _, kind in ipairs(prompt.ORDER) do o[kind] = opts[kind] or (opts.media and opts.media.rows[kind] ~= nil) end
   return prompt.build(o)
 end
 
