@@ -60,13 +60,13 @@ end
 -- wins follows the transformers version `spaces` names.
 function tokenizer.directory_added_tokens(dir, spaces, base)
   local cfg = config.load(dir)
-  local chosen = {} -- text -> {text, id, lstrip, rstrip}
-  local function put(text, id, l, r, override)
+  local chosen = {} -- text -> {text, id, lstrip, rstrip}; what is put first wins
+  local function put(text, id, l, r)
     if type(text) ~= "string" or text == "" then return end
     if type(id) ~= "number" or id ~= math.floor(id) then
       error(("%s: added token '%s' has no integer id"):format(dir, text), 0)
     end
-    if override or not chosen[text] then chosen[text] = { text, id, l, r } end
+    if not chosen[text] then chosen[text] = { text, id, l, r } end
   end
   -- special tokens: special_tokens_map.json, else tokenizer_config.json; an AddedToken object
   -- carries its flags. LlamaTokenizer makes plain-string bos/eos/unk/pad AddedTokens without
@@ -99,21 +99,21 @@ function tokenizer.directory_added_tokens(dir, spaces, base)
     if type(decoder) == "table" then
       for _, k in ipairs(sorted_keys(decoder)) do
         local e = decoder[k]
-        if type(e) == "table" then put(e.content, tonumber(k), flag(e.lstrip), flag(e.rstrip), true) end
+        if type(e) == "table" then put(e.content, tonumber(k), flag(e.lstrip), flag(e.rstrip)) end
       end
     else
-      for _, text in ipairs(sorted_keys(from_json)) do put(text, from_json[text], false, false, true) end
+      for _, text in ipairs(sorted_keys(from_json)) do put(text, from_json[text], false, false) end
     end
-    for _, s in ipairs(specials) do put(s[1], s[2], s[3], s[4], false) end
+    for _, s in ipairs(specials) do put(s[1], s[2], s[3], s[4]) end
   else
     -- 4.31: a special token's own flags decide; every other added token strips both sides.
     -- (4.31 predates added_tokens_decoder; its non-special entries are taken as plain added tokens.)
-    for _, s in ipairs(specials) do put(s[1], s[2], s[3], s[4], false) end
-    for _, text in ipairs(sorted_keys(from_json)) do put(text, from_json[text], true, true, false) end
+    for _, s in ipairs(specials) do put(s[1], s[2], s[3], s[4]) end
+    for _, text in ipairs(sorted_keys(from_json)) do put(text, from_json[text], true, true) end
     if type(decoder) == "table" then
       for _, k in ipairs(sorted_keys(decoder)) do
         local e = decoder[k]
-        if type(e) == "table" and not e.special then put(e.content, tonumber(k), true, true, false) end
+        if type(e) == "table" and not e.special then put(e.content, tonumber(k), true, true) end
       end
     end
   end
