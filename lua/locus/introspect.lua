@@ -56,7 +56,6 @@ local function resolve(path, env)
   end
   return v
 end
-introspect.resolve = resolve
 
 -- Completions of the word at the end of `text` (the part after the last space or bracket):
 -- `name` -> globals and keywords; `a.b.na` -> fields of a.b; `a:na` -> methods of a.

@@ -31,7 +31,6 @@ local function sequence_length(s, i)
   end
   return n
 end
-utf8.sequence_length = sequence_length
 
 -- s cleaned up to the point where a sequence that is valid so far runs into the end, and that
 -- tail (held back by streaming until the next bytes complete or break it).
