@@ -16,6 +16,10 @@ int locus_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void *locus_fail_null(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 locus_storage *locus_storage_uninit(size_t nbytes); /* owned, contents undefined */
+/* Gives the pages wholly inside [p, p + n) back to the page cache where s is (a window of) a
+ * mapped file and the pages were never written; they are read from the file again if touched. */
+void locus_storage_drop_clean_pages(const locus_storage *s, const void *p, size_t n);
+typedef struct locus_qpacked locus_qpacked;
 
 void *locus_aligned_alloc(size_t nbytes); /* LOCUS_ALIGN-aligned; NULL on failure (no error set) */
 void locus_aligned_free(void *p);
@@ -73,6 +77,16 @@ static inline int64_t locus_bytes_for(int dt, int64_t elems) {
 /* Block-quantized rows (quant.c), with ggml's reference rounding: n is a multiple of 32. */
 void locus_dequantize_row(int dt, const void *src, float *dst, int64_t n);
 void locus_quantize_row(int dt, const float *src, void *dst, int64_t n);
+
+/* Products with Q8_0/Q4_0 weights in LOCUS_FAST precision (ops/qlinear.c): y [m_rows, n] = x
+ * [m_rows, k] times w [n, k]^T, w's rows contiguous, its packed copy used when given. */
+int locus_linear_q(float *y, const float *x, int64_t m_rows, int64_t k, const locus_tensor *w, const locus_qpacked *packed);
+/* A Q8_0/Q4_0 matrix packed once for those products (kernels/qdot.h's groups of 16 rows); the
+ * rows it copied, where they are clean pages of a mapped file, are given back to the page cache. */
+locus_qpacked *locus_qpack(const locus_tensor *w);
+void locus_qpacked_free(locus_qpacked *p);
+/* locus_linear without bias, taking w's packed copy (or NULL) in LOCUS_FAST precision (linear.c) */
+int locus_linear_prepared(locus_tensor *out, const locus_tensor *x, const locus_tensor *w, const locus_qpacked *packed);
 
 /* Element i (row-major over t's shape) as double, for the slow generic paths. */
 double locus_load_elem(const void *p, int dtype);

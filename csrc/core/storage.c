@@ -129,3 +129,36 @@ void *locus_storage_data(const locus_storage *s) { return s ? s->data : NULL; }
 size_t locus_storage_nbytes(const locus_storage *s) { return s ? s->nbytes : 0; }
 int locus_storage_kind_of(const locus_storage *s) { return s ? s->kind : -1; }
 int locus_storage_refcount(const locus_storage *s) { return s ? atomic_load(&s->refcount) : 0; }
+
+/* /proc/self/pagemap has one 64-bit entry per page: bit 63 present, bit 61 a file page (or shared
+ * anonymous). A private mapping's page that was written is present but anonymous: its contents
+ * exist nowhere else, so it is kept. */
+void locus_storage_drop_clean_pages(const locus_storage *s, const void *p, size_t n) {
+    while (s && s->kind == LOCUS_STORAGE_WINDOW) s = s->parent;
+    if (!s || s->kind != LOCUS_STORAGE_MAPPED || n == 0) return;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t first = ((uintptr_t)p + page - 1) / page, end = ((uintptr_t)p + n) / page; /* whole pages only */
+    int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || first >= end) {
+        if (fd >= 0) close(fd);
+        return;
+    }
+    uint64_t entries[512];
+    uintptr_t run = first; /* start of the clean pages not yet dropped */
+    for (uintptr_t pg = first; pg < end; pg += 512) {
+        size_t count = end - pg < 512 ? end - pg : 512;
+        ssize_t got = pread(fd, entries, count * 8, (off_t)(pg * 8));
+        if (got != (ssize_t)(count * 8)) { /* cannot tell which pages were written: keep the rest */
+            end = pg;
+            break;
+        }
+        for (size_t i = 0; i < count; i++) {
+            bool written = (entries[i] >> 63 & 1) && !(entries[i] >> 61 & 1);
+            if (!written) continue;
+            if (run < pg + i) madvise((void *)(run * page), (pg + i - run) * page, MADV_DONTNEED);
+            run = pg + i + 1;
+        }
+    }
+    if (run < end) madvise((void *)(run * page), (end - run) * page, MADV_DONTNEED);
+    close(fd);
+}

@@ -1,48 +1,76 @@
-/* qdot.h — integer dot products of activations and GGUF's quantized weights, one table per
- * instruction set, as llama.cpp computes them on x86: the activation row is quantized once per
- * matrix to blocks of 32 int8 with an f16 scale (Q8_0's numbers), every weight block is multiplied with
- * its activation block in integers, and the block's sum is scaled by the two scales in f32.
+/* qdot.h — integer products of activations and GGUF's quantized weights (Q8_0, Q4_0), one table
+ * per instruction set.
+ *
+ * As llama.cpp does on x86, each activation row is quantized once per matrix to blocks of 32 int8
+ * with a scale (Q8_0's numbers); each weight block is multiplied with its activation block in
+ * integers, and the block's integer sum is scaled by the two scales in f32.
+ *
+ * Unlike GGUF's row-by-row layout, the kernels read weights *packed*: sixteen rows interleaved, so
+ * that one 64-byte load holds four consecutive weights of each of the sixteen rows and one
+ * `vpdpbusd` multiplies them by four broadcast activations — sixteen dot products advance at once,
+ * and the sixteen scales of a block are one load. A packed block of 16 rows is the same size as
+ * its 16 GGUF blocks. Decode (one activation row) and prompts (tiles of up to LOCUS_QTILE_M rows)
+ * run the same kernels.
  *
  * Why by hand: the block layouts are GGUF's, which no BLAS or oneDNN primitive reads; decode is
  * bound by the bytes of the weights, and these loops read each weight byte once.
  *
- * qdot_ref.c is the plain C reference. The integer part of every path is exact (equal to the
- * reference bit for bit); the sums of the scaled blocks are added in the order the vector width
- * gives, so results differ from the reference by f32 rounding: |a - ref| <= (nb + 16) * u *
- * sum_b |sum_b * d_w * d_x| (u = 2^-24), which the tests check. */
+ * Every path computes, for each (activation row, weight row), exactly what the plain C reference
+ * (qdot_ref.c) computes, in the same order: s += (float)isum_b * (dw_b * dx_b) over the blocks b,
+ * with the integer sums exact, and no fused multiply-add (these files are built with
+ * -ffp-contract=off). So results are equal bit for bit on every CPU, which the tests check. */
 #ifndef LOCUS_QDOT_H
 #define LOCUS_QDOT_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-enum { LOCUS_QK = 32, LOCUS_Q8_BLOCK_BYTES = 34, LOCUS_Q4_BLOCK_BYTES = 18 };
+enum {
+    LOCUS_QK = 32,                /* elements per block */
+    LOCUS_Q8_BLOCK_BYTES = 34,    /* GGUF Q8_0: f16 d, 32 int8 */
+    LOCUS_Q4_BLOCK_BYTES = 18,    /* GGUF Q4_0: f16 d, 16 bytes of nibbles (x = d (q - 8)) */
+    LOCUS_QPACK_ROWS = 16,        /* weight rows interleaved in a packed group */
+    LOCUS_QTILE_M = 4             /* activation rows one kernel call takes at most */
+};
 
-/* A quantized activation row of nb blocks (k = 32 nb elements), locus's own layout: the k int8
- * values first, then the nb scales as floats (each rounded to f16 first, as ggml keeps them), so
- * that two blocks are one 64-byte load and four scales one 16-byte load. Rows start 64-byte
- * aligned, LOCUS_QROW_BYTES apart. */
-static inline size_t locus_qrow_bytes(int64_t nb) { return ((size_t)nb * (LOCUS_QK + 4) + 63) / 64 * 64; }
+/* ---- quantized activation rows ----------------------------------------------------------------
+ * A row of nb blocks (k = 32 nb elements): the k int8 values, then nb float scales (each rounded
+ * to f16 first, as ggml keeps them), then nb int32 sums of each block's values (the packed kernels
+ * take weights as unsigned bytes with an offset, and subtract offset * sum). Rows start 64-byte
+ * aligned, locus_qrow_bytes apart. */
+static inline size_t locus_qrow_bytes(int64_t nb) { return ((size_t)nb * (LOCUS_QK + 8) + 63) / 64 * 64; }
 static inline const float *locus_qrow_scales(const uint8_t *row, int64_t nb) {
     return (const float *)(const void *)(row + (size_t)nb * LOCUS_QK);
 }
+static inline const int32_t *locus_qrow_sums(const uint8_t *row, int64_t nb) {
+    return (const int32_t *)(const void *)(row + (size_t)nb * (LOCUS_QK + 4));
+}
+
+/* ---- packed weights ---------------------------------------------------------------------------
+ * A group is 16 weight rows (a matrix's last group is padded with zero rows), stored block after
+ * block; each packed block is
+ *   16 f16 scales (row r's at r), then the quants in 64-byte chunks, chunk c holding four bytes per
+ *   row (row r's at 4 r):
+ *   Q8_0: 8 chunks; chunk c = weights 4c .. 4c+3 of each row, as unsigned bytes w + 128;
+ *   Q4_0: 4 chunks; chunk c = GGUF's bytes 4c .. 4c+3 of each row, whose low nibbles are weights
+ *         4c .. 4c+3 and high nibbles weights 16+4c .. 16+4c+3, as unsigned q (x = q - 8).
+ * So a weight is u - offset, with offset 128 (Q8_0) or 8 (Q4_0). */
+static inline size_t locus_qpack_block_bytes(int q4) { return q4 ? 16 * LOCUS_Q4_BLOCK_BYTES : 16 * LOCUS_Q8_BLOCK_BYTES; }
+
+/* Packs rows [0, rows) (rows <= 16; the rest of the group zero) of GGUF blocks, `stride` bytes
+ * apart, nb blocks each, into one group at dst (nb * locus_qpack_block_bytes bytes). */
+void locus_qpack_group(uint8_t *dst, const uint8_t *src, size_t stride, int rows, int64_t nb, int q4);
 
 typedef struct locus_qdot_kernels {
     /* x[k] (k a multiple of 32) as a quantized activation row: per block d = amax / 127 (kept
      * as f16), q = x * (127 / amax) rounded to nearest even (as ggml's AVX2 and AVX-512
-     * quantizers round) */
+     * quantizers round), and the block's sum of q */
     void (*quantize_q8)(const float *x, uint8_t *row, int64_t k);
-    /* sum over nb blocks of dx * dw * sum_j x_j * w_j, for Q8_0 and Q4_0 weight blocks */
-    float (*dot_q8_0)(const uint8_t *row, const uint8_t *w, int64_t nb);
-    float (*dot_q4_0)(const uint8_t *row, const uint8_t *w, int64_t nb);
-    /* A tile for prompts: y[i * ldy + j] = the dot of activation row i (xstride bytes apart) and
-     * weight row j (wstride bytes apart) for i < LOCUS_QTILE_M, j < LOCUS_QTILE_N, so each loaded
-     * weight block feeds four rows. NULL where a path has none (then single dots are used). */
-    void (*tile_q8_0)(float *y, int64_t ldy, const uint8_t *rows, size_t xstride, const uint8_t *w, size_t wstride, int64_t nb);
-    void (*tile_q4_0)(float *y, int64_t ldy, const uint8_t *rows, size_t xstride, const uint8_t *w, size_t wstride, int64_t nb);
+    /* y[i * ldy + j] for activation rows i < m (1 <= m <= LOCUS_QTILE_M, xstride bytes apart) and
+     * the group's rows j < 16: the dot products, as the reference computes them */
+    void (*gemm_q8_0)(float *y, int64_t ldy, const uint8_t *x, size_t xstride, int m, const uint8_t *group, int64_t nb);
+    void (*gemm_q4_0)(float *y, int64_t ldy, const uint8_t *x, size_t xstride, int m, const uint8_t *group, int64_t nb);
 } locus_qdot_kernels;
-
-enum { LOCUS_QTILE_M = 4, LOCUS_QTILE_N = 2 };
 
 extern const locus_qdot_kernels locus_qdot_ref, locus_qdot_avx2, locus_qdot_avx512;
 

@@ -1,19 +1,13 @@
-/* qdot_avx2.c — the quantized dot products (qdot.h) with AVX2 (built with -mavx2 -mfma -mf16c):
- * maddubs multiplies unsigned by signed bytes into pairs of int16, so a Q8_0 weight block goes in
- * as |w| against x with w's sign, and a Q4_0 block as its nibbles (0..15) with 8 x subtracted. */
+/* qdot_avx2.c — the quantized products (qdot.h) with AVX2 (built with -mavx2 -mf16c
+ * -ffp-contract=off), for CPUs without AVX512-VNNI: maddubs multiplies unsigned by signed bytes into
+ * pairs of int16 and madd adds the pairs, so four products of each of 8 rows land in its int32 lane
+ * (a packed group's 16 rows are two halves). A Q8_0 weight goes in as |w| against x with w's sign
+ * (w + 128 against x could overflow the int16 pairs); a Q4_0 one as its nibble (0..15). */
 #include "qdot.h"
 
 #include "../core/internal.h"
 
 #include <immintrin.h>
-
-static inline float scale_of(const uint8_t *block) { return _cvtsh_ss((unsigned short)locus_read_le(block, 2)); }
-
-static inline float hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
-}
 
 static inline float hmax(__m256 v) {
     __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -25,6 +19,7 @@ static void quantize_q8(const float *x, uint8_t *row, int64_t k) {
     const __m256 sign = _mm256_set1_ps(-0.0f);
     int64_t nb = k / LOCUS_QK;
     float *scales = (float *)(void *)(row + (size_t)nb * LOCUS_QK);
+    int32_t *sums = (int32_t *)(void *)(row + (size_t)nb * (LOCUS_QK + 4));
     for (int64_t b = 0; b < nb; b++, x += LOCUS_QK) {
         __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8), v2 = _mm256_loadu_ps(x + 16), v3 = _mm256_loadu_ps(x + 24);
         __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1)),
@@ -38,39 +33,66 @@ static void quantize_q8(const float *x, uint8_t *row, int64_t k) {
         __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
         p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)); /* undo the lane interleave */
         _mm256_storeu_si256((__m256i *)(row + b * LOCUS_QK), p);
+        __m256i t = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
+        __m128i h = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+        h = _mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(1, 0, 3, 2)));
+        sums[b] = _mm_cvtsi128_si32(_mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(2, 3, 0, 1))));
     }
 }
 
-static float dot_q8_0(const uint8_t *row, const uint8_t *w, int64_t nb) {
-    const __m256i ones = _mm256_set1_epi16(1);
-    const float *dx = locus_qrow_scales(row, nb);
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; b++, w += LOCUS_Q8_BLOCK_BYTES) {
-        __m256i xv = _mm256_loadu_si256((const __m256i *)(row + b * LOCUS_QK)), wv = _mm256_loadu_si256((const __m256i *)(w + 2));
-        __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv)), ones);
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(scale_of(w) * dx[b]), acc);
+static inline __m256i broadcast4(const uint8_t *p) { /* four activation bytes to every lane */
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+/* The integer dots of 8 rows (half h of the group) with activation block xb: chunk c's 32 bytes
+ * of this half hold four weights of each row. */
+static inline __m256i half_dot(const uint8_t *p, int h, const uint8_t *xb, int32_t xsum, int q4) {
+    const __m256i ones = _mm256_set1_epi16(1), low = _mm256_set1_epi8(0x0f), flip = _mm256_set1_epi8((char)0x80);
+    __m256i s = _mm256_setzero_si256();
+    if (q4) {
+        for (int c = 0; c < 4; c++) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)(p + 32 + 64 * c + 32 * h));
+            s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_and_si256(v, low), broadcast4(xb + 4 * c)), ones));
+            s = _mm256_add_epi32(s, _mm256_madd_epi16(
+                                        _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), low), broadcast4(xb + 16 + 4 * c)), ones));
+        }
+        return _mm256_sub_epi32(s, _mm256_set1_epi32(8 * xsum));
     }
-    return hsum(acc);
-}
-
-/* a Q4_0 block's 16 bytes as 32 unsigned nibbles in element order: low nibbles, then high ones */
-static inline __m256i nibbles(const uint8_t *qs) {
-    const __m128i m4 = _mm_set1_epi8(0x0f);
-    __m128i q = _mm_loadu_si128((const __m128i *)qs);
-    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m4), _mm_and_si128(q, m4));
-}
-
-static float dot_q4_0(const uint8_t *row, const uint8_t *w, int64_t nb) {
-    const __m256i ones = _mm256_set1_epi16(1), eights = _mm256_set1_epi8(8);
-    const float *dx = locus_qrow_scales(row, nb);
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; b++, w += LOCUS_Q4_BLOCK_BYTES) {
-        __m256i xv = _mm256_loadu_si256((const __m256i *)(row + b * LOCUS_QK));
-        __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(nibbles(w + 2), xv), _mm256_maddubs_epi16(eights, xv));
-        __m256i p = _mm256_madd_epi16(p16, ones);
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(scale_of(w) * dx[b]), acc);
+    for (int c = 0; c < 8; c++) {
+        __m256i w = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(p + 32 + 64 * c + 32 * h)), flip); /* signed again */
+        __m256i xv = broadcast4(xb + 4 * c);
+        s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(xv, w)), ones));
     }
-    return hsum(acc);
+    return s;
 }
 
-const locus_qdot_kernels locus_qdot_avx2 = {quantize_q8, dot_q8_0, dot_q4_0, NULL, NULL};
+static inline void gemm(float *y, int64_t ldy, const uint8_t *x, size_t xstride, int m, const uint8_t *group, int64_t nb, int q4) {
+    const size_t pb = locus_qpack_block_bytes(q4);
+    for (int i = 0; i < m; i++) {
+        const uint8_t *row = x + (size_t)i * xstride;
+        const float *dx = locus_qrow_scales(row, nb);
+        const int32_t *sx = locus_qrow_sums(row, nb);
+        for (int h = 0; h < 2; h++) {
+            __m256 acc = _mm256_setzero_ps();
+            const uint8_t *p = group;
+            for (int64_t b = 0; b < nb; b++, p += pb) {
+                __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 16 * h)));
+                __m256 f = _mm256_cvtepi32_ps(half_dot(p, h, row + b * LOCUS_QK, sx[b], q4));
+                acc = _mm256_add_ps(acc, _mm256_mul_ps(f, _mm256_mul_ps(dw, _mm256_set1_ps(dx[b]))));
+            }
+            _mm256_storeu_ps(y + i * ldy + 8 * h, acc);
+        }
+    }
+}
+
+static void gemm_q8_0(float *y, int64_t ldy, const uint8_t *x, size_t xstride, int m, const uint8_t *group, int64_t nb) {
+    gemm(y, ldy, x, xstride, m, group, nb, 0);
+}
+
+static void gemm_q4_0(float *y, int64_t ldy, const uint8_t *x, size_t xstride, int m, const uint8_t *group, int64_t nb) {
+    gemm(y, ldy, x, xstride, m, group, nb, 1);
+}
+
+const locus_qdot_kernels locus_qdot_avx2 = {quantize_q8, gemm_q8_0, gemm_q4_0};

@@ -1,52 +1,86 @@
-/* qdot_ref.c — the reference of the quantized dot products (qdot.h): plain C, one block at a time. */
+/* qdot_ref.c — the reference of the quantized products (qdot.h): plain C, one row and one block
+ * at a time; and the packing every path shares. */
 #include "qdot.h"
 
 #include "../core/internal.h"
 
 #include <math.h>
 
-static float scale_of(const uint8_t *block) { return locus_half_to_float((uint16_t)locus_read_le(block, 2)); }
-
 static void quantize_q8(const float *x, uint8_t *row, int64_t k) {
     int64_t nb = k / LOCUS_QK;
     float *scales = (float *)(void *)(row + (size_t)nb * LOCUS_QK);
+    int32_t *sums = (int32_t *)(void *)(row + (size_t)nb * (LOCUS_QK + 4));
     for (int64_t b = 0; b < nb; b++, x += LOCUS_QK) {
         float amax = 0;
         for (int j = 0; j < LOCUS_QK; j++) amax = fmaxf(amax, fabsf(x[j]));
         float d = amax / 127.0f, id = amax != 0 ? 127.0f / amax : 0.0f;
         scales[b] = locus_half_to_float(locus_float_to_half(d));
-        for (int j = 0; j < LOCUS_QK; j++) row[b * LOCUS_QK + j] = (uint8_t)(int8_t)lrintf(x[j] * id);
-    }
-}
-
-static float dot_q8_0(const uint8_t *row, const uint8_t *w, int64_t nb) {
-    const int8_t *x = (const int8_t *)row;
-    const float *dx = locus_qrow_scales(row, nb);
-    float s = 0;
-    for (int64_t b = 0; b < nb; b++, x += LOCUS_QK, w += LOCUS_Q8_BLOCK_BYTES) {
         int32_t sum = 0;
-        for (int j = 0; j < LOCUS_QK; j++) sum += x[j] * (int8_t)w[2 + j];
-        s += (float)sum * (scale_of(w) * dx[b]);
-    }
-    return s;
-}
-
-static float dot_q4_0(const uint8_t *row, const uint8_t *w, int64_t nb) {
-    const int8_t *x = (const int8_t *)row;
-    const float *dx = locus_qrow_scales(row, nb);
-    float s = 0;
-    for (int64_t b = 0; b < nb; b++, x += LOCUS_QK, w += LOCUS_Q4_BLOCK_BYTES) {
-        int32_t sum = 0;
-        for (int j = 0; j < LOCUS_QK / 2; j++) { /* low nibbles are elements 0..15, high ones 16..31 */
-            sum += ((w[2 + j] & 0x0f) - 8) * x[j];
-            sum += ((w[2 + j] >> 4) - 8) * x[j + LOCUS_QK / 2];
+        for (int j = 0; j < LOCUS_QK; j++) {
+            int q = (int)lrintf(x[j] * id);
+            row[b * LOCUS_QK + j] = (uint8_t)(int8_t)q;
+            sum += q;
         }
-        s += (float)sum * (scale_of(w) * dx[b]);
+        sums[b] = sum;
     }
-    return s;
 }
 
-const locus_qdot_kernels locus_qdot_ref = {quantize_q8, dot_q8_0, dot_q4_0, NULL, NULL};
+void locus_qpack_group(uint8_t *dst, const uint8_t *src, size_t stride, int rows, int64_t nb, int q4) {
+    size_t in_block = q4 ? LOCUS_Q4_BLOCK_BYTES : LOCUS_Q8_BLOCK_BYTES, chunks = q4 ? 4 : 8;
+    for (int64_t b = 0; b < nb; b++, dst += locus_qpack_block_bytes(q4)) {
+        memset(dst, 0, locus_qpack_block_bytes(q4));
+        for (int r = 0; r < rows; r++) {
+            const uint8_t *blk = src + (size_t)r * stride + (size_t)b * in_block;
+            dst[2 * r] = blk[0]; /* the f16 scale, little-endian as stored */
+            dst[2 * r + 1] = blk[1];
+            for (size_t c = 0; c < chunks; c++)
+                for (int e = 0; e < 4; e++)
+                    dst[32 + 64 * c + 4 * r + e] = q4 ? blk[2 + 4 * c + e] : (uint8_t)(blk[2 + 4 * c + e] ^ 0x80);
+        }
+    }
+}
+
+/* The integer dot of activation block xb and row r's block in packed block p: sum u x - offset sum x. */
+static int32_t block_dot(const uint8_t *p, int r, const int8_t *xb, int32_t xsum, int q4) {
+    int32_t s = 0;
+    if (q4)
+        for (int c = 0; c < 4; c++)
+            for (int e = 0; e < 4; e++) {
+                uint8_t u = p[32 + 64 * c + 4 * r + e];
+                s += (u & 0x0f) * xb[4 * c + e] + (u >> 4) * xb[16 + 4 * c + e];
+            }
+    else
+        for (int c = 0; c < 8; c++)
+            for (int e = 0; e < 4; e++) s += p[32 + 64 * c + 4 * r + e] * xb[4 * c + e];
+    return s - (q4 ? 8 : 128) * xsum;
+}
+
+static void gemm(float *y, int64_t ldy, const uint8_t *x, size_t xstride, int m, const uint8_t *group, int64_t nb, int q4) {
+    for (int i = 0; i < m; i++) {
+        const uint8_t *row = x + (size_t)i * xstride;
+        const float *dx = locus_qrow_scales(row, nb);
+        const int32_t *sx = locus_qrow_sums(row, nb);
+        for (int r = 0; r < LOCUS_QPACK_ROWS; r++) {
+            float s = 0;
+            const uint8_t *p = group;
+            for (int64_t b = 0; b < nb; b++, p += locus_qpack_block_bytes(q4)) {
+                float dw = locus_half_to_float((uint16_t)locus_read_le(p + 2 * r, 2));
+                s += (float)block_dot(p, r, (const int8_t *)row + b * LOCUS_QK, sx[b], q4) * (dw * dx[b]);
+            }
+            y[i * ldy + r] = s;
+        }
+    }
+}
+
+static void gemm_q8_0(float *y, int64_t ldy, const uint8_t *x, size_t xstride, int m, const uint8_t *group, int64_t nb) {
+    gemm(y, ldy, x, xstride, m, group, nb, 0);
+}
+
+static void gemm_q4_0(float *y, int64_t ldy, const uint8_t *x, size_t xstride, int m, const uint8_t *group, int64_t nb) {
+    gemm(y, ldy, x, xstride, m, group, nb, 1);
+}
+
+const locus_qdot_kernels locus_qdot_ref = {quantize_q8, gemm_q8_0, gemm_q4_0};
 
 const locus_qdot_kernels *locus_qdot_active(void) {
     switch (locus_active_path()) {

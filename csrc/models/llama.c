@@ -18,14 +18,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+/* A weight matrix: a view kept (so its storage stays alive) and, for Q8_0/Q4_0, the copy packed
+ * once for the integer kernels (ops/qlinear.c), which replaces the view's pages in memory. */
 typedef struct {
-    locus_tensor *attn_norm, *wq, *wk, *wv, *wo, *ffn_norm, *w_gate, *w_up, *w_down; /* views kept */
+    locus_tensor *w;
+    locus_qpacked *packed;
+} matrix;
+
+typedef struct {
+    locus_tensor *attn_norm, *ffn_norm;
+    matrix wq, wk, wv, wo, w_gate, w_up, w_down;
 } layer_weights;
 
 struct locus_decoder {
     locus_decoder_config cfg;
     layer_weights *layers;
-    locus_tensor *norm, *lm_head;
+    locus_tensor *norm;
+    matrix lm_head;
     locus_storage *cache; /* k then v: [layers][2][max_context][kv_dim] */
     locus_storage *work;  /* x h q k v att g u: planned for `planned` rows */
     int64_t planned;
@@ -62,12 +71,18 @@ locus_decoder *locus_decoder_new(const locus_decoder_config *c) {
     return d;
 }
 
+static void free_matrix(matrix *m) {
+    locus_tensor_free(m->w);
+    locus_qpacked_free(m->packed);
+    *m = (matrix){0};
+}
+
 static void free_layer(layer_weights *l) {
-    locus_tensor **ts[] = {&l->attn_norm, &l->wq, &l->wk, &l->wv, &l->wo, &l->ffn_norm, &l->w_gate, &l->w_up, &l->w_down};
-    for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) {
-        locus_tensor_free(*ts[i]);
-        *ts[i] = NULL;
-    }
+    locus_tensor_free(l->attn_norm);
+    locus_tensor_free(l->ffn_norm);
+    matrix *ms[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->w_gate, &l->w_up, &l->w_down};
+    for (size_t i = 0; i < sizeof ms / sizeof *ms; i++) free_matrix(ms[i]);
+    *l = (layer_weights){0};
 }
 
 void locus_decoder_free(locus_decoder *d) {
@@ -75,18 +90,25 @@ void locus_decoder_free(locus_decoder *d) {
     for (int i = 0; d->layers && i < d->cfg.n_layers; i++) free_layer(&d->layers[i]);
     free(d->layers);
     locus_tensor_free(d->norm);
-    locus_tensor_free(d->lm_head);
+    free_matrix(&d->lm_head);
     locus_storage_release(d->cache);
     locus_storage_release(d->work);
     free(d);
 }
 
-/* A kept view of a [rows, cols] matrix, after checking its shape. */
-static locus_tensor *keep_matrix(const locus_tensor *w, int64_t rows, int64_t cols, const char *what, int layer) {
+/* A [rows, cols] matrix kept (and packed where its type has integer kernels), after checking its
+ * shape; 0 or -1. */
+static int keep_matrix(matrix *m, const locus_tensor *w, int64_t rows, int64_t cols, const char *what, int layer) {
     if (!w || w->ndim != 2 || w->sizes[0] != rows || w->sizes[1] != cols || !is_float_dtype(w->type))
-        return locus_fail_null("decoder: layer %d %s must be a float [%lld, %lld] matrix, got %s", layer, what, (long long)rows,
-                              (long long)cols, w ? locus_tensor_describe(w) : "nothing");
-    return locus_view_alias(w);
+        return locus_fail("decoder: layer %d %s must be a float [%lld, %lld] matrix, got %s", layer, what, (long long)rows,
+                         (long long)cols, w ? locus_tensor_describe(w) : "nothing");
+    bool packs = (w->type == LOCUS_Q8_0 || w->type == LOCUS_Q4_0) && w->strides[1] == 1;
+    m->w = locus_view_alias(w);
+    if (!m->w || (packs && !(m->packed = locus_qpack(w)))) {
+        free_matrix(m);
+        return -1;
+    }
+    return 0;
 }
 
 /* Norm weights are small: kept as contiguous f32 so rms_norm never converts them per call. */
@@ -107,25 +129,26 @@ int locus_decoder_set_layer(locus_decoder *d, int layer, const locus_tensor *att
     int64_t kv_dim = head_dim(c) * c->n_kv_heads;
     layer_weights l = {0};
     const struct {
-        locus_tensor **slot;
+        matrix *slot;
         const locus_tensor *src;
-        int64_t rows, cols; /* cols 0: a norm vector of `rows` */
+        int64_t rows, cols;
         const char *name;
     } parts[] = {
-        {&l.attn_norm, attn_norm, c->dim, 0, "attn_norm"}, {&l.wq, wq, c->dim, c->dim, "wq"},
-        {&l.wk, wk, kv_dim, c->dim, "wk"},                 {&l.wv, wv, kv_dim, c->dim, "wv"},
-        {&l.wo, wo, c->dim, c->dim, "wo"},                 {&l.ffn_norm, ffn_norm, c->dim, 0, "ffn_norm"},
-        {&l.w_gate, w_gate, c->hidden, c->dim, "w_gate"},  {&l.w_up, w_up, c->hidden, c->dim, "w_up"},
+        {&l.wq, wq, c->dim, c->dim, "wq"},                {&l.wk, wk, kv_dim, c->dim, "wk"},
+        {&l.wv, wv, kv_dim, c->dim, "wv"},                {&l.wo, wo, c->dim, c->dim, "wo"},
+        {&l.w_gate, w_gate, c->hidden, c->dim, "w_gate"}, {&l.w_up, w_up, c->hidden, c->dim, "w_up"},
         {&l.w_down, w_down, c->dim, c->hidden, "w_down"},
     };
-    for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {
-        *parts[i].slot = parts[i].cols ? keep_matrix(parts[i].src, parts[i].rows, parts[i].cols, parts[i].name, layer)
-                                       : keep_norm(parts[i].src, parts[i].rows, parts[i].name, layer);
-        if (!*parts[i].slot) {
+    if (!(l.attn_norm = keep_norm(attn_norm, c->dim, "attn_norm", layer)) ||
+        !(l.ffn_norm = keep_norm(ffn_norm, c->dim, "ffn_norm", layer))) {
+        free_layer(&l);
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof parts / sizeof *parts; i++)
+        if (keep_matrix(parts[i].slot, parts[i].src, parts[i].rows, parts[i].cols, parts[i].name, layer)) {
             free_layer(&l);
             return -1;
         }
-    }
     free_layer(&d->layers[layer]);
     d->layers[layer] = l;
     return 0;
@@ -133,13 +156,13 @@ int locus_decoder_set_layer(locus_decoder *d, int layer, const locus_tensor *att
 
 int locus_decoder_set_output(locus_decoder *d, const locus_tensor *norm, const locus_tensor *lm_head) {
     locus_tensor *n = keep_norm(norm, d->cfg.dim, "output norm", -1);
-    locus_tensor *h = n ? keep_matrix(lm_head, d->cfg.vocab, d->cfg.dim, "lm_head", -1) : NULL;
-    if (!h) {
+    matrix h = {0};
+    if (!n || keep_matrix(&h, lm_head, d->cfg.vocab, d->cfg.dim, "lm_head", -1)) {
         locus_tensor_free(n);
         return -1;
     }
     locus_tensor_free(d->norm);
-    locus_tensor_free(d->lm_head);
+    free_matrix(&d->lm_head);
     d->norm = n;
     d->lm_head = h;
     return 0;
@@ -198,6 +221,10 @@ static int plan(locus_decoder *d, int64_t t) {
         if ((call) != 0) return -1;                                                               \
     } while (0)
 
+static int project(locus_tensor *out, const locus_tensor *x, const matrix *m) {
+    return locus_linear_prepared(out, x, m->w, m->packed);
+}
+
 static int run_layer(locus_decoder *d, int li, int64_t t, int64_t pos0) {
     const locus_decoder_config *c = &d->cfg;
     const layer_weights *l = &d->layers[li];
@@ -220,9 +247,9 @@ static int run_layer(locus_decoder *d, int li, int64_t t, int64_t pos0) {
     locus_tensor k3 = view_of(ws, w.k, 3, t, c->n_kv_heads, hd);
 
     TRY(locus_rms_norm(&h, &x, l->attn_norm, c->norm_eps));
-    TRY(locus_linear(&q2, &h, l->wq, NULL));
-    TRY(locus_linear(&k2, &h, l->wk, NULL));
-    TRY(locus_linear(&v2, &h, l->wv, NULL));
+    TRY(project(&q2, &h, &l->wq));
+    TRY(project(&k2, &h, &l->wk));
+    TRY(project(&v2, &h, &l->wv));
     TRY(locus_rope(&q3, &q3, pos0, c->rope_theta, c->rope_interleaved));
     if (kt == LOCUS_F32) { /* rotated in the cache itself */
         TRY(locus_copy(&k_new2, &k2));
@@ -233,17 +260,17 @@ static int run_layer(locus_decoder *d, int li, int64_t t, int64_t pos0) {
     }
     TRY(locus_copy(&v_new, &v2));
     TRY(locus_attention(&att3, &q3, &kc, &vc, pos0, 1));
-    TRY(locus_linear(&h, &att2, l->wo, NULL));
+    TRY(project(&h, &att2, &l->wo));
     float *xd = locus_tensor_data(&x), *hd_ = locus_tensor_data(&h);
     for (int64_t i = 0; i < t * c->dim; i++) xd[i] += hd_[i];
 
     TRY(locus_rms_norm(&h, &x, l->ffn_norm, c->norm_eps));
-    TRY(locus_linear(&g, &h, l->w_gate, NULL));
-    TRY(locus_linear(&u, &h, l->w_up, NULL));
+    TRY(project(&g, &h, &l->w_gate));
+    TRY(project(&u, &h, &l->w_up));
     float *gd = locus_tensor_data(&g), *ud = locus_tensor_data(&u);
 #pragma omp parallel for schedule(static) if (t * c->hidden > 65536)
     for (int64_t i = 0; i < t * c->hidden; i++) gd[i] = gd[i] / (1.0f + expf(-gd[i])) * ud[i]; /* silu(g) * u */
-    TRY(locus_linear(&h, &g, l->w_down, NULL));
+    TRY(project(&h, &g, &l->w_down));
     for (int64_t i = 0; i < t * c->dim; i++) xd[i] += hd_[i];
     return 0;
 }
@@ -258,8 +285,8 @@ int locus_decoder_forward(locus_decoder *d, const locus_tensor *x, int64_t pos0,
         return locus_fail("decoder: positions %lld..%lld exceed the context of %lld tokens", (long long)pos0,
                          (long long)(pos0 + t - 1), (long long)c->max_context);
     for (int i = 0; i < c->n_layers; i++)
-        if (!d->layers[i].wq) return locus_fail("decoder: layer %d has no weights (locus_decoder_set_layer)", i);
-    if (!d->lm_head) return locus_fail("decoder: no output weights (locus_decoder_set_output)");
+        if (!d->layers[i].wq.w) return locus_fail("decoder: layer %d has no weights (locus_decoder_set_layer)", i);
+    if (!d->lm_head.w) return locus_fail("decoder: no output weights (locus_decoder_set_output)");
     int64_t rows = logits ? logits->sizes[0] : 0;
     if (logits && (logits->ndim != 2 || (rows != t && rows != 1) || logits->sizes[1] != c->vocab))
         return locus_fail("decoder: logits must be [%lld or 1, %d], got %s", (long long)t, c->vocab, locus_tensor_describe(logits));
@@ -272,7 +299,7 @@ int locus_decoder_forward(locus_decoder *d, const locus_tensor *x, int64_t pos0,
     TRY(locus_rms_norm(&h, &xw, d->norm, c->norm_eps));
     if (!logits) return 0;
     locus_tensor last = view_of(d->work, layout(c, d->planned).h + (t - rows) * c->dim, 2, rows, c->dim, 0);
-    return locus_linear(logits, &last, d->lm_head, NULL);
+    return project(logits, &last, &d->lm_head);
 }
 
 locus_tensor *locus_decoder_cache(locus_decoder *d) {

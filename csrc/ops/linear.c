@@ -10,13 +10,12 @@
  *    scratch buffer and multiplied with sgemm, so f32 activations keep full precision and no
  *    f32 copy of the whole matrix ever exists.
  *  - Q8_0/Q4_0 weights, LOCUS_FAST precision (the default): the rows of x quantized once to Q8_0
- *    blocks and multiplied with the weight blocks in integers (kernels/qdot.h), as llama.cpp does.
+ *    blocks and multiplied with packed weight groups in integers (qlinear.c), as llama.cpp does.
  *  - Q8_0/Q4_0 weights, LOCUS_EXACT: f32 activations; weights dequantized like bf16 ones are
  *    widened (small M: 512-element pieces on the stack).
  *  - "ref" kernel path: plain loops over locus_vec_ref, the reference the tests compare against. */
 #include "../core/internal.h"
 #include "../kernels/gemm.h"
-#include "../kernels/qdot.h"
 #include "../kernels/vec.h"
 
 #include <stdio.h>
@@ -109,63 +108,6 @@ static int linear_widened_gemm(const locus_vec_kernels *v, float *y, const float
     return 0;
 }
 
-/* The calling thread's buffer for quantized activations: grown when a call needs more, kept
- * otherwise, so decoding allocates nothing once the first token has sized it. */
-static uint8_t *activation_scratch(size_t bytes) {
-    static _Thread_local uint8_t *buf;
-    static _Thread_local size_t cap;
-    if (bytes > cap) {
-        uint8_t *grown = realloc(buf, bytes);
-        if (!grown) return NULL;
-        buf = grown;
-        cap = bytes;
-    }
-    return buf;
-}
-
-/* Q8_0/Q4_0 weights in LOCUS_FAST precision: each row of x quantized once to Q8_0 blocks, then
- * one integer dot product per (row, weight row); a weight row is read once for all the rows. */
-static int linear_quantized(const locus_qdot_kernels *q, float *y, const float *x, int64_t m_rows, const weight_matrix *w) {
-    int64_t nb = w->k / LOCUS_QK;
-    size_t xrow = locus_qrow_bytes(nb), wrow = (size_t)locus_bytes_for(w->type, w->ldw);
-    uint8_t *xq = activation_scratch(xrow * (size_t)m_rows);
-    if (!xq) return locus_fail("linear: out of memory for %lld quantized activation rows", (long long)m_rows);
-#pragma omp parallel for schedule(static) if (m_rows > 16)
-    for (int64_t m = 0; m < m_rows; m++) q->quantize_q8(x + m * w->k, xq + (size_t)m * xrow, w->k);
-    float (*dot)(const uint8_t *, const uint8_t *, int64_t) = w->type == LOCUS_Q8_0 ? q->dot_q8_0 : q->dot_q4_0;
-    void (*tile)(float *, int64_t, const uint8_t *, size_t, const uint8_t *, size_t, int64_t) =
-        w->type == LOCUS_Q8_0 ? q->tile_q8_0 : q->tile_q4_0;
-    const uint8_t *wd = w->data;
-    if (!tile || m_rows < LOCUS_QTILE_M) {
-#pragma omp parallel for schedule(static) if (w->n * w->k > 65536)
-        for (int64_t n = 0; n < w->n; n++)
-            for (int64_t m = 0; m < m_rows; m++) y[m * w->n + n] = dot(xq + (size_t)m * xrow, wd + (size_t)n * wrow, nb);
-        return 0;
-    }
-    /* prompts: blocks of activation rows that stay in L2 (about 256 KB) while every pair of weight
-     * rows passes over them in tiles of 4 x 2 */
-    const int TM = LOCUS_QTILE_M, TN = LOCUS_QTILE_N;
-    int64_t mb = (int64_t)((256 << 10) / xrow) / TM * TM;
-    if (mb < TM) mb = TM;
-    int64_t full_n = w->n / TN * TN;
-    for (int64_t m0 = 0; m0 < m_rows; m0 += mb) {
-        int64_t m1 = m0 + mb < m_rows ? m0 + mb : m_rows, tiled_end = m0 + (m1 - m0) / TM * TM;
-#pragma omp parallel for schedule(static)
-        for (int64_t n0 = 0; n0 < w->n; n0 += TN) {
-            const uint8_t *wr = wd + (size_t)n0 * wrow;
-            if (n0 < full_n) {
-                for (int64_t m = m0; m < tiled_end; m += TM)
-                    tile(y + m * w->n + n0, w->n, xq + (size_t)m * xrow, xrow, wr, wrow, nb);
-                for (int64_t m = tiled_end; m < m1; m++)
-                    for (int64_t j = 0; j < TN; j++) y[m * w->n + n0 + j] = dot(xq + (size_t)m * xrow, wr + (size_t)j * wrow, nb);
-            } else {
-                for (int64_t m = m0; m < m1; m++) y[m * w->n + n0] = dot(xq + (size_t)m * xrow, wr, nb);
-            }
-        }
-    }
-    return 0;
-}
-
 static int add_bias(float *y, int64_t m_rows, int64_t n, const locus_tensor *bias) {
     locus_tensor *owned;
     if (bias->ndim != 1 || bias->sizes[0] != n || !is_float_dtype(bias->type))
@@ -179,7 +121,7 @@ static int add_bias(float *y, int64_t m_rows, int64_t n, const locus_tensor *bia
     return 0;
 }
 
-int locus_linear(locus_tensor *out, const locus_tensor *x, const locus_tensor *w, const locus_tensor *bias) {
+static int linear(locus_tensor *out, const locus_tensor *x, const locus_tensor *w, const locus_tensor *bias, const locus_qpacked *packed) {
     const char *op = "linear";
     if (locus_check_tensor(x, op, "x") || locus_check_tensor(w, op, "weight")) return -1;
     if (w->ndim != 2 || !is_float_dtype(w->type))
@@ -208,8 +150,8 @@ int locus_linear(locus_tensor *out, const locus_tensor *x, const locus_tensor *w
         rc = -1;
     } else if (k == 0) {
         memset(y, 0, (size_t)(m_rows * n) * sizeof(float));
-    } else if (is_block_dtype(wm.type) && locus_precision() == LOCUS_FAST) {
-        rc = linear_quantized(locus_qdot_active(), y, xd, m_rows, &wm);
+    } else if ((wm.type == LOCUS_Q8_0 || wm.type == LOCUS_Q4_0) && locus_precision() == LOCUS_FAST) {
+        rc = locus_linear_q(y, xd, m_rows, k, wt, wc ? NULL : packed);
     } else if (locus_active_path() == LOCUS_PATH_REF) {
         linear_dots(&locus_vec_ref, y, xd, m_rows, &wm);
     } else if (m_rows <= SMALL_M) {
@@ -223,6 +165,14 @@ int locus_linear(locus_tensor *out, const locus_tensor *x, const locus_tensor *w
     locus_tensor_free(xc);
     locus_tensor_free(wc);
     return rc;
+}
+
+int locus_linear(locus_tensor *out, const locus_tensor *x, const locus_tensor *w, const locus_tensor *bias) {
+    return linear(out, x, w, bias, NULL);
+}
+
+int locus_linear_prepared(locus_tensor *out, const locus_tensor *x, const locus_tensor *w, const locus_qpacked *packed) {
+    return linear(out, x, w, NULL, packed);
 }
 
 /* ---- matmul --------------------------------------------------------------------------------- */

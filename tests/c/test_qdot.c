@@ -1,7 +1,8 @@
 /* The integer kernels for quantized weights (kernels/qdot.h), every path this CPU has against the
- * plain C reference: quantized activations byte for byte; dot products exactly where every
- * partial sum is representable (dyadic scales, small integers: any order of addition gives the
- * same float), and within qdot.h's f32 bound on random blocks. */
+ * plain C reference, bit for bit: quantized activations, and the products of packed weight groups.
+ * The reference itself against the sum of the exact block products computed in double: equal
+ * where every partial sum is representable (dyadic scales, small integers), within
+ * (nb + 16) u sum_b |isum_b dx_b dw_b| on random blocks. */
 #include "check.h"
 
 #include "core/internal.h"
@@ -50,7 +51,16 @@ static void test_quantize_activations(void) {
         for (int j = 0; j < 4; j++) x[j] = 0; /* a block that starts with zeros, and an all-zero one */
         if (nb > 2) for (int j = 32; j < 64; j++) x[j] = 0;
         locus_qdot_ref.quantize_q8(x, want, k);
-        size_t used = (size_t)nb * 36; /* the values and the scales; the padding is not written */
+        size_t used = (size_t)nb * 40; /* the values, scales and sums; the padding is not written */
+        for (int64_t b = 0; b < nb; b++) {
+            int32_t sum = 0;
+            for (int j = 0; j < 32; j++) sum += (int8_t)want[b * 32 + j];
+            if (sum != locus_qrow_sums(want, nb)[b]) {
+                fprintf(stderr, "  quantize_q8 k=%lld: block %lld's sum is %d, not %d\n", (long long)k, (long long)b,
+                        locus_qrow_sums(want, nb)[b], sum);
+                check_failures++;
+            }
+        }
         for (int p = 1; p < n; p++) {
             memset(got, 0xa5, bytes);
             paths[p]->quantize_q8(x, got, k);
@@ -63,16 +73,28 @@ static void test_quantize_activations(void) {
     }
 }
 
-/* an activation row (qdot.h's layout) and weight blocks (Q8_0: 34 bytes, Q4_0: 18) with the given
- * scales (0: random) and values in [-range, range] */
-static void fill_blocks(uint8_t *row, uint8_t *wq, int64_t nb, int q4, float dx, float dw, int range) {
+/* An activation row of nb blocks (qdot.h's layout: values, scales, sums) with values in
+ * [-range, range] and the scale dx (0: random). */
+static void fill_row(uint8_t *row, int64_t nb, float dx, int range) {
     float *scales = (float *)(void *)(row + nb * 32);
+    int32_t *sums = (int32_t *)(void *)(row + nb * 36);
     for (int64_t b = 0; b < nb; b++) {
-        uint8_t *w = wq + b * (q4 ? 18 : 34);
         float d = dx > 0 ? dx : (0.5f + (uniform() + 1) * 0.25f) * 0.01f;
         scales[b] = locus_half_to_float(locus_float_to_half(d));
+        sums[b] = 0;
+        for (int j = 0; j < 32; j++) {
+            int q = (int)(next() % (2 * range + 1)) - range;
+            row[b * 32 + j] = (uint8_t)(int8_t)q;
+            sums[b] += q;
+        }
+    }
+}
+
+/* A row of nb GGUF weight blocks (Q8_0: 34 bytes, Q4_0: 18) with scale dw (0: random) and Q8_0
+ * values in [-range, range] (Q4_0: any nibbles). */
+static void fill_weights(uint8_t *w, int64_t nb, int q4, float dw, int range) {
+    for (int64_t b = 0; b < nb; b++, w += q4 ? 18 : 34) {
         put_scale(w, dw > 0 ? dw : (0.5f + (uniform() + 1) * 0.25f) * 0.02f);
-        for (int j = 0; j < 32; j++) row[b * 32 + j] = (uint8_t)(int8_t)((int)(next() % (2 * range + 1)) - range);
         if (q4)
             for (int j = 0; j < 16; j++) w[2 + j] = (uint8_t)(next() & 0xff);
         else
@@ -80,81 +102,70 @@ static void fill_blocks(uint8_t *row, uint8_t *wq, int64_t nb, int q4, float dx,
     }
 }
 
-/* sum over blocks of |sum_j x_j w_j| * dx * dw: the scale of qdot.h's rounding bound */
-static double magnitude(const uint8_t *row, const uint8_t *wq, int64_t nb, int q4) {
-    const float *scales = (const float *)(const void *)(row + nb * 32);
-    double m = 0;
-    for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *w = wq + b * (q4 ? 18 : 34);
+/* The product of an activation row and a GGUF weight row from their blocks, in double: its value
+ * (every block product exact) and sum_b |isum_b dx_b dw_b|, the scale of the rounding bound. */
+static double exact_dot(const uint8_t *row, const uint8_t *w, int64_t nb, int q4, double *magnitude) {
+    const float *scales = locus_qrow_scales(row, nb);
+    double v = 0, m = 0;
+    for (int64_t b = 0; b < nb; b++, w += q4 ? 18 : 34) {
         long s = 0;
         for (int j = 0; j < 32; j++) {
             int wv = q4 ? ((j < 16 ? w[2 + j] & 15 : w[2 + j - 16] >> 4) - 8) : (int8_t)w[2 + j];
             s += (long)wv * (int8_t)row[b * 32 + j];
         }
-        m += fabs((double)s) * scales[b] * locus_half_to_float((uint16_t)(w[0] | w[1] << 8));
+        double p = (double)s * scales[b] * locus_half_to_float((uint16_t)(w[0] | w[1] << 8));
+        v += p;
+        m += fabs(p);
     }
-    return m;
+    *magnitude = m;
+    return v;
 }
 
-static void test_dots(void) {
-    int n = n_paths;
-    static const int64_t counts[] = {1, 2, 3, 4, 5, 7, 8, 9, 33, 128, 344};
+/* Packed groups (16 rows, or fewer padded with zeros) times 1..4 activation rows: every path gives
+ * the reference's bits, and the reference is within the bound of the exact products. */
+static void test_gemm(void) {
+    static const int64_t counts[] = {1, 2, 3, 5, 8, 33, 128, 344};
     for (int q4 = 0; q4 < 2; q4++)
-        for (size_t t = 0; t < sizeof counts / sizeof *counts; t++) {
-            int64_t nb = counts[t];
-            uint8_t *xq = malloc(locus_qrow_bytes(nb)), *wq = malloc((size_t)nb * 34);
-            for (int exact = nb <= 64; exact >= 0; exact--) { /* up to 64 blocks the exact sums stay below 2^24 units */
-                /* exact: dyadic scales and |q| <= 60, so every partial sum is a float without rounding */
-                fill_blocks(xq, wq, nb, q4, exact ? 1.0f / 128 : 0, exact ? 1.0f / 64 : 0, exact ? 60 : 127);
-                float (*ref)(const uint8_t *, const uint8_t *, int64_t) = q4 ? locus_qdot_ref.dot_q4_0 : locus_qdot_ref.dot_q8_0;
-                float want = ref(xq, wq, nb);
-                double bound = exact ? 0 : (double)(nb + 16) * ldexp(1.0, -24) * magnitude(xq, wq, nb, q4);
-                for (int p = 1; p < n; p++) {
-                    float got = (q4 ? paths[p]->dot_q4_0 : paths[p]->dot_q8_0)(xq, wq, nb);
-                    if (!(fabs((double)got - want) <= bound)) {
-                        fprintf(stderr, "  dot_%s nb=%lld %s: %s gives %.9g, ref %.9g (bound %.3g)\n", q4 ? "q4_0" : "q8_0",
-                                (long long)nb, exact ? "exact" : "random", names[p], got, want, bound);
-                        check_failures++;
-                    }
-                }
-            }
-            free(xq), free(wq);
-        }
-}
-
-/* The prompt tiles (4 activation rows x 2 weight rows) against the reference's single dots. */
-static void test_tiles(void) {
-    static const int64_t counts[] = {1, 2, 3, 8, 33, 65};
-    for (int p = 0; p < n_paths; p++) {
-        if (!paths[p]->tile_q8_0) continue;
-        for (int q4 = 0; q4 < 2; q4++)
-            for (size_t t = 0; t < sizeof counts / sizeof *counts; t++) {
+        for (size_t t = 0; t < sizeof counts / sizeof *counts; t++)
+            for (int exact = 1; exact >= 0; exact--) {
                 int64_t nb = counts[t];
-                size_t xstride = locus_qrow_bytes(nb) + 64, wstride = (size_t)nb * (q4 ? 18 : 34) + 2; /* rows need not touch */
-                uint8_t *xq = calloc(4, xstride), *wq = calloc(2, wstride), *other = malloc(locus_qrow_bytes(nb));
-                for (int i = 0; i < 4; i++) fill_blocks(xq + i * xstride, wq, nb, q4, 0, 0, 127);
-                for (int j = 0; j < 2; j++) fill_blocks(other, wq + j * wstride, nb, q4, 0, 0, 127);
-                free(other);
-                float y[4 * 3];
-                (q4 ? paths[p]->tile_q4_0 : paths[p]->tile_q8_0)(y, 3, xq, xstride, wq, wstride, nb);
-                for (int i = 0; i < 4; i++)
-                    for (int j = 0; j < 2; j++) {
-                        const uint8_t *x = xq + i * xstride, *w = wq + j * wstride;
-                        float want = (q4 ? locus_qdot_ref.dot_q4_0 : locus_qdot_ref.dot_q8_0)(x, w, nb);
-                        double bound = (double)(nb + 16) * ldexp(1.0, -24) * magnitude(x, w, nb, q4);
-                        if (!(fabs((double)y[i * 3 + j] - want) <= bound)) {
-                            fprintf(stderr, "  tile_%s nb=%lld [%d, %d] %s: %.9g, ref %.9g\n", q4 ? "q4_0" : "q8_0", (long long)nb, i,
-                                    j, names[p], y[i * 3 + j], want);
+                if (exact && nb > 64) continue; /* up to 64 blocks the exact sums stay below 2^24 units */
+                size_t xstride = locus_qrow_bytes(nb) + 64, wrow = (size_t)nb * (q4 ? 18 : 34) + 6; /* rows need not touch */
+                int rows = t % 2 ? 16 : 7;
+                uint8_t *xq = calloc(4, xstride), *wq = calloc(16, wrow), *packed = malloc((size_t)nb * locus_qpack_block_bytes(q4));
+                /* exact: dyadic scales and |q| <= 60, so every partial sum is a float without rounding */
+                for (int i = 0; i < 4; i++) fill_row(xq + i * xstride, nb, exact ? 1.0f / 128 : 0, exact ? 60 : 127);
+                for (int r = 0; r < rows; r++) fill_weights(wq + r * wrow, nb, q4, exact ? 1.0f / 64 : 0, exact ? 60 : 127);
+                locus_qpack_group(packed, wq, wrow, rows, nb, q4);
+                for (int m = 1; m <= 4; m++) {
+                    float want[4 * 16], got[4 * 16];
+                    (q4 ? locus_qdot_ref.gemm_q4_0 : locus_qdot_ref.gemm_q8_0)(want, 16, xq, xstride, m, packed, nb);
+                    for (int i = 0; i < m; i++)
+                        for (int r = 0; r < 16; r++) {
+                            double mag = 0, v = r < rows ? exact_dot(xq + i * xstride, wq + r * wrow, nb, q4, &mag) : 0;
+                            double bound = exact ? 0 : (double)(nb + 16) * ldexp(1.0, -24) * mag;
+                            if (!(fabs(want[i * 16 + r] - v) <= bound)) {
+                                fprintf(stderr, "  ref gemm_%s nb=%lld %s [%d, %d]: %.9g, exact %.9g (bound %.3g)\n", q4 ? "q4_0" : "q8_0",
+                                        (long long)nb, exact ? "exact" : "random", i, r, want[i * 16 + r], v, bound);
+                                check_failures++;
+                            }
+                        }
+                    for (int p = 1; p < n_paths; p++) {
+                        memset(got, 0xa5, sizeof got);
+                        (q4 ? paths[p]->gemm_q4_0 : paths[p]->gemm_q8_0)(got, 16, xq, xstride, m, packed, nb);
+                        if (memcmp(got, want, (size_t)m * 16 * sizeof(float)) != 0) {
+                            fprintf(stderr, "  gemm_%s nb=%lld m=%d: %s differs from ref\n", q4 ? "q4_0" : "q8_0", (long long)nb, m, names[p]);
                             check_failures++;
                         }
                     }
-                free(xq), free(wq);
+                }
+                free(xq), free(wq), free(packed);
             }
-    }
 }
 
-/* locus_linear with Q8_0 weights in fast precision: the reference path and the vector path agree
- * within the bound, and exact precision gives the f32 product of the dequantized weights. */
+/* locus_linear with Q8_0/Q4_0 weights: in fast precision the reference path, the vector path and a
+ * packed copy (locus_qpack, as the decoder keeps) give the same bits; exact precision gives the
+ * f32 product of the dequantized weights. */
 static void test_linear_precisions(void) {
     static const int64_t shapes[][3] = {{3, 40, 256}, {37, 41, 320}, {600, 9, 64}}; /* rows, out, in */
     CHECK(locus_precision() == LOCUS_FAST);
@@ -174,8 +185,12 @@ static void test_linear_precisions(void) {
             CHECK(locus_set_kernel_path("ref") == 0);
             CHECK(locus_linear(a, x, wq, NULL) == 0);
             CHECK(locus_set_kernel_path("auto") == 0);
-            CHECK(locus_linear(b, x, wq, NULL) == 0); /* single dots, or tiles for many rows */
-            CHECK(f32_close(locus_tensor_data(b), locus_tensor_data(a), m * n, (double)k * 8, 1, "fast: vector path vs ref path"));
+            CHECK(locus_linear(b, x, wq, NULL) == 0);
+            CHECK(memcmp(locus_tensor_data(b), locus_tensor_data(a), (size_t)(m * n) * sizeof(float)) == 0);
+            locus_qpacked *packed = locus_qpack(wq);
+            CHECK(packed && locus_linear_prepared(b, x, wq, packed) == 0);
+            CHECK(memcmp(locus_tensor_data(b), locus_tensor_data(a), (size_t)(m * n) * sizeof(float)) == 0);
+            locus_qpacked_free(packed);
             locus_tensor *ts[] = {wq, wd, a, b};
             for (int i = 0; i < 4; i++) locus_tensor_free(ts[i]);
         }
@@ -189,8 +204,7 @@ int main(void) {
     n_paths = available();
     printf("# paths: %s\n", n_paths == 3 ? "ref avx2 avx512-vnni" : n_paths == 2 ? "ref avx2" : "ref");
     RUN(test_quantize_activations);
-    RUN(test_dots);
-    RUN(test_tiles);
+    RUN(test_gemm);
     RUN(test_linear_precisions);
     return check_failures != 0;
 }
