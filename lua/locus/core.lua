@@ -17,7 +17,8 @@ end
 -- error, so each goes through pcall.
 for _, decl in ipairs { "char *realpath(const char *path, char *resolved);", "void free(void *p);",
                         "void *malloc(size_t n);", "int isatty(int fd);",
-                        "int memcmp(const void *a, const void *b, size_t n);" } do
+                        "int memcmp(const void *a, const void *b, size_t n);",
+                        "int setenv(const char *name, const char *value, int overwrite);" } do
   pcall(ffi.cdef, decl)
 end
 
@@ -67,6 +68,11 @@ do
   ffi.cdef(cdef)
 end
 
+-- OpenMP's threads wait for work passively unless the user says otherwise: a spinning thread that
+-- shares its core with another program takes the time the working one needs, and every parallel
+-- loop then waits for it (decoding fell to half speed with one core busy elsewhere). libgomp reads
+-- this once, when liblocus brings it in, so it is set before.
+ffi.C.setenv("OMP_WAIT_POLICY", "passive", 0)
 local ok, lib = pcall(ffi.load, library or "locus")
 if not ok then
   error("locus: cannot load liblocus (" .. tostring(library or "system search") .. "): " .. tostring(lib) ..
