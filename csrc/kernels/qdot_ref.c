@@ -27,15 +27,18 @@ static void quantize_q8(const float *x, uint8_t *row, int64_t k) {
 
 void locus_qpack_group(uint8_t *dst, const uint8_t *src, size_t stride, int rows, int64_t nb, int q4) {
     size_t in_block = q4 ? LOCUS_Q4_BLOCK_BYTES : LOCUS_Q8_BLOCK_BYTES, chunks = q4 ? 4 : 8;
+    uint32_t flip = q4 ? 0 : 0x80808080u; /* Q8_0's signed bytes as w + 128 */
     for (int64_t b = 0; b < nb; b++, dst += locus_qpack_block_bytes(q4)) {
-        memset(dst, 0, locus_qpack_block_bytes(q4));
+        if (rows < LOCUS_QPACK_ROWS) memset(dst, 0, locus_qpack_block_bytes(q4));
         for (int r = 0; r < rows; r++) {
             const uint8_t *blk = src + (size_t)r * stride + (size_t)b * in_block;
-            dst[2 * r] = blk[0]; /* the f16 scale, little-endian as stored */
-            dst[2 * r + 1] = blk[1];
-            for (size_t c = 0; c < chunks; c++)
-                for (int e = 0; e < 4; e++)
-                    dst[32 + 64 * c + 4 * r + e] = q4 ? blk[2 + 4 * c + e] : (uint8_t)(blk[2 + 4 * c + e] ^ 0x80);
+            memcpy(dst + 2 * r, blk, 2); /* the f16 scale, little-endian as stored */
+            for (size_t c = 0; c < chunks; c++) {
+                uint32_t four;
+                memcpy(&four, blk + 2 + 4 * c, 4);
+                four ^= flip;
+                memcpy(dst + 32 + 64 * c + 4 * r, &four, 4);
+            }
         }
     }
 }

@@ -10,6 +10,7 @@
 #include "../kernels/qdot.h"
 
 #include <stdlib.h>
+#include <sys/mman.h>
 
 enum { L2_BUDGET = 384 << 10 }; /* bytes of quantized activation rows a block keeps in L2 */
 
@@ -42,6 +43,16 @@ static uint8_t *thread_buffer(int which, size_t bytes) {
         cap[which] = bytes;
     }
     return buf[which];
+}
+
+/* Packed matrices are large and read whole for every token: on 2 MB pages (where the kernel gives
+ * them) packing takes 512 times fewer page faults and decoding fewer TLB misses. free() frees it. */
+static void *alloc_huge(size_t n) {
+    const size_t huge = 2 << 20;
+    n = (n + huge - 1) / huge * huge;
+    void *p = aligned_alloc(huge, n);
+    if (p) madvise(p, n, MADV_HUGEPAGE);
+    return p;
 }
 
 /* Group g's packed blocks: where they lie, or packed now into this thread's buffer. */
@@ -115,7 +126,7 @@ locus_qpacked *locus_qpack(const locus_tensor *w) {
     qweights qw = {.raw = locus_tensor_data(w), .row_bytes = (size_t)locus_bytes_for(w->type, w->strides[0]),
                    .n = w->sizes[0], .nb = w->sizes[1] / LOCUS_QK, .q4 = w->type == LOCUS_Q4_0};
     int64_t groups = (qw.n + LOCUS_QPACK_ROWS - 1) / LOCUS_QPACK_ROWS;
-    if (!p || !(p->data = locus_aligned_alloc((size_t)groups * group_bytes(&qw) + 1))) {
+    if (!p || !(p->data = alloc_huge((size_t)groups * group_bytes(&qw) + 1))) {
         free(p);
         return locus_fail_null("qpack: out of memory for a packed copy of %s", locus_tensor_describe(w));
     }
@@ -135,6 +146,6 @@ locus_qpacked *locus_qpack(const locus_tensor *w) {
 
 void locus_qpacked_free(locus_qpacked *p) {
     if (!p) return;
-    locus_aligned_free(p->data);
+    free(p->data);
     free(p);
 }

@@ -1,6 +1,9 @@
 /* Tensor core: dtypes, storages, views, copies and errors. */
 #include "check.h"
 
+#include "core/internal.h"
+
+#include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -86,6 +89,42 @@ static void test_mapped_file(void) {
     unlink(path);
     CHECK(locus_storage_map_file("/nonexistent/file") == NULL);
     CHECK(strstr(locus_last_error(), "/nonexistent/file: cannot open") != NULL);
+}
+
+/* whether the page holding p is in this process's memory (pagemap's bit 63) */
+static int resident(const void *p) {
+    uint64_t e = 0;
+    int fd = open("/proc/self/pagemap", O_RDONLY);
+    long page = sysconf(_SC_PAGESIZE);
+    if (fd < 0 || pread(fd, &e, 8, (off_t)((uintptr_t)p / (uintptr_t)page * 8)) != 8) e = 0;
+    if (fd >= 0) close(fd);
+    return (int)(e >> 63);
+}
+
+/* Clean pages of a mapped file go back to the page cache (and read the same again); a page written
+ * in place stays, with what was written. */
+static void test_dropped_pages(void) {
+    char path[] = "/tmp/locus_drop_XXXXXX";
+    int fd = mkstemp(path);
+    long page = sysconf(_SC_PAGESIZE), words = page / 4 * 16;
+    uint32_t *vals = malloc((size_t)words * 4);
+    for (long i = 0; i < words; i++) vals[i] = (uint32_t)i * 2654435761u;
+    CHECK(write(fd, vals, (size_t)words * 4) == words * 4);
+    close(fd);
+    locus_storage *s = locus_storage_map_file(path), *w = locus_storage_window(s, 100, (size_t)words * 4 - 100);
+    volatile uint32_t *m = locus_storage_data(s);
+    uint32_t sum = 0;
+    for (long i = 0; i < words; i++) sum += m[i]; /* every page read in */
+    m[5 * page / 4] = 7;                          /* page 5 written: a private copy */
+    CHECK(sum != 1 && resident((const void *)&m[3 * page / 4]) && resident((const void *)&m[5 * page / 4]));
+    locus_storage_drop_clean_pages(w, locus_storage_data(w), locus_storage_nbytes(w));
+    CHECK(resident((const void *)&m[0])); /* partly outside the range: kept */
+    CHECK(!resident((const void *)&m[3 * page / 4]) && resident((const void *)&m[5 * page / 4]));
+    CHECK(m[5 * page / 4] == 7 && m[3 * page / 4] == vals[3 * page / 4] && m[5 * page / 4 + 1] == vals[5 * page / 4 + 1]);
+    locus_storage_release(w);
+    locus_storage_release(s);
+    free(vals);
+    unlink(path);
 }
 
 static void test_views(void) {
@@ -184,6 +223,7 @@ int main(void) {
     RUN(test_storage_lifetime);
     RUN(test_borrowed_and_windows);
     RUN(test_mapped_file);
+    RUN(test_dropped_pages);
     RUN(test_views);
     RUN(test_copy_and_cast);
     RUN(test_bad_arguments);
