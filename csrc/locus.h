@@ -86,11 +86,14 @@ int locus_set_num_threads(int n);            /* OpenMP, OpenBLAS and oneDNN alik
 const char *locus_cpu_features(void);        /* e.g. "avx512f avx512bw avx2 fma f16c" */
 const char *locus_kernel_path(void);         /* "avx512", "avx2" or "ref" */
 int locus_set_kernel_path(const char *name); /* "auto", "avx512", "avx2" or "ref" (tests) */
-/* How products with quantized (Q8_0, Q4_0) weights are computed. LOCUS_FAST (the default): as
- * llama.cpp does, the activations quantized to Q8_0 blocks and multiplied in integers
- * (AVX512-VNNI, AVX2); LOCUS_EXACT: f32 activations times the dequantized weights. Also
- * LOCUS_PRECISION=exact|fast in the environment. */
-enum { LOCUS_EXACT = 0, LOCUS_FAST = 1 };
+/* How products with low-precision weights are computed (locus_linear and all that uses it).
+ *  LOCUS_EXACT: f32 activations times the weights widened to f32 (quantized ones dequantized).
+ *  LOCUS_FAST (the default): as llama.cpp does for Q8_0/Q4_0 weights, the activations quantized
+ *    to Q8_0 blocks and multiplied in integers (AVX512-VNNI, AVX2); other weights as in EXACT.
+ *  LOCUS_FAST_BF16: FAST, and bf16 weights multiplied with activations rounded to bf16 on CPUs with
+ *    AVX512_BF16 (as llama.cpp runs bf16 weights and PyTorch a bf16 model); elsewhere as FAST.
+ * Also LOCUS_PRECISION=exact|fast|bf16 in the environment. */
+enum { LOCUS_EXACT = 0, LOCUS_FAST = 1, LOCUS_FAST_BF16 = 2 };
 int locus_precision(void);
 int locus_set_precision(int precision);
 

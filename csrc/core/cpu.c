@@ -98,19 +98,25 @@ bool locus_cpu_has_vnni(void) {
     return __builtin_cpu_supports("avx512vnni");
 }
 
+bool locus_cpu_has_bf16(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512bf16");
+}
+
 /* ---- precision ----------------------------------------------------------------------------- */
 static int precision = -1;
 
 int locus_precision(void) {
     if (precision < 0) {
         const char *env = getenv("LOCUS_PRECISION");
-        precision = env && strcmp(env, "exact") == 0 ? LOCUS_EXACT : LOCUS_FAST;
+        precision = !env ? LOCUS_FAST : strcmp(env, "exact") == 0 ? LOCUS_EXACT : strcmp(env, "bf16") == 0 ? LOCUS_FAST_BF16 : LOCUS_FAST;
     }
     return precision;
 }
 
 int locus_set_precision(int p) {
-    if (p != LOCUS_EXACT && p != LOCUS_FAST) return locus_fail("locus_set_precision: %d is neither LOCUS_EXACT nor LOCUS_FAST", p);
+    if (p != LOCUS_EXACT && p != LOCUS_FAST && p != LOCUS_FAST_BF16)
+        return locus_fail("locus_set_precision: %d is none of LOCUS_EXACT, LOCUS_FAST, LOCUS_FAST_BF16", p);
     precision = p;
     return 0;
 }

@@ -40,3 +40,15 @@ void *locus_aligned_alloc(size_t nbytes) {
 }
 
 void locus_aligned_free(void *p) { free(p); }
+
+uint8_t *locus_thread_buffer(int which, size_t bytes) {
+    static _Thread_local uint8_t *buf[LOCUS_BUFFERS];
+    static _Thread_local size_t cap[LOCUS_BUFFERS];
+    if (bytes > cap[which]) {
+        uint8_t *grown = realloc(buf[which], bytes);
+        if (!grown) return NULL;
+        buf[which] = grown;
+        cap[which] = bytes;
+    }
+    return buf[which];
+}

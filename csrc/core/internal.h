@@ -23,6 +23,11 @@ typedef struct locus_qpacked locus_qpacked;
 
 void *locus_aligned_alloc(size_t nbytes); /* LOCUS_ALIGN-aligned; NULL on failure (no error set) */
 void locus_aligned_free(void *p);
+/* The calling thread's buffer number `which`, grown when a call needs more and kept otherwise, so
+ * that decoding allocates nothing once the first token has sized it; NULL when out of memory.
+ * ACTIVATIONS: a product's rows of x in another type; GROUP: a weight group packed on the fly. */
+enum { LOCUS_BUFFER_ACTIVATIONS, LOCUS_BUFFER_GROUP, LOCUS_BUFFERS };
+uint8_t *locus_thread_buffer(int which, size_t bytes);
 
 /* ---- bytes and files ---------------------------------------------------------------------- */
 /* The n-byte (1..8) little-endian unsigned integer at p: every file format locus reads stores its
@@ -78,14 +83,14 @@ static inline int64_t locus_bytes_for(int dt, int64_t elems) {
 void locus_dequantize_row(int dt, const void *src, float *dst, int64_t n);
 void locus_quantize_row(int dt, const float *src, void *dst, int64_t n);
 
-/* Products with Q8_0/Q4_0 weights in LOCUS_FAST precision (ops/qlinear.c): y [m_rows, n] = x
+/* Products with Q8_0/Q4_0 weights in LOCUS_FAST or LOCUS_FAST_BF16 precision (ops/qlinear.c): y [m_rows, n] = x
  * [m_rows, k] times w [n, k]^T, w's rows contiguous, its packed copy used when given. */
 int locus_linear_q(float *y, const float *x, int64_t m_rows, int64_t k, const locus_tensor *w, const locus_qpacked *packed);
 /* A Q8_0/Q4_0 matrix packed once for those products (kernels/qdot.h's groups of 16 rows); the
  * rows it copied, where they are clean pages of a mapped file, are given back to the page cache. */
 locus_qpacked *locus_qpack(const locus_tensor *w);
 void locus_qpacked_free(locus_qpacked *p);
-/* locus_linear without bias, taking w's packed copy (or NULL) in LOCUS_FAST precision (linear.c) */
+/* locus_linear without bias, taking w's packed copy (or NULL) for the integer products (linear.c) */
 int locus_linear_prepared(locus_tensor *out, const locus_tensor *x, const locus_tensor *w, const locus_qpacked *packed);
 
 /* Element i (row-major over t's shape) as double, for the slow generic paths. */
@@ -112,5 +117,6 @@ int64_t locus_row_offset(const locus_tensor *t, int64_t r);
 enum { LOCUS_PATH_REF = 0, LOCUS_PATH_AVX2 = 1, LOCUS_PATH_AVX512 = 2 };
 int locus_active_path(void);
 bool locus_cpu_has_vnni(void); /* AVX512-VNNI, for the integer kernels (kernels/qdot.h) */
+bool locus_cpu_has_bf16(void); /* AVX512_BF16, for products of bf16 activations and weights */
 
 #endif

@@ -25,4 +25,7 @@ extern const locus_vec_kernels locus_vec_ref, locus_vec_avx2, locus_vec_avx512;
 
 const locus_vec_kernels *locus_vec_active(void); /* by locus_active_path() */
 
+/* x . w for bf16 x and w (vec_bf16.c): only on CPUs with AVX512_BF16 (locus_cpu_has_bf16). */
+float locus_dot_bf16_bf16(const uint16_t *x, const uint16_t *w, int64_t k);
+
 #endif

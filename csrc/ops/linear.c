@@ -9,8 +9,11 @@
  *  - larger M, bf16/f16 weights (prefill, encoders): blocks of weight rows are widened into a
  *    scratch buffer and multiplied with sgemm, so f32 activations keep full precision and no
  *    f32 copy of the whole matrix ever exists.
- *  - Q8_0/Q4_0 weights, LOCUS_FAST precision (the default): the rows of x quantized once to Q8_0
- *    blocks and multiplied with packed weight groups in integers (qlinear.c), as llama.cpp does.
+ *  - Q8_0/Q4_0 weights, LOCUS_FAST precision (the default) or LOCUS_FAST_BF16: the rows of x quantized
+ *    once to Q8_0 blocks and multiplied with packed weight groups in integers (qlinear.c), as
+ *    llama.cpp does.
+ *  - bf16 weights, LOCUS_FAST_BF16 precision, a CPU with AVX512_BF16: the rows of x rounded to bf16 once
+ *    and multiplied in bf16 (vdpbf16ps dots for few rows, oneDNN's bf16 matmul for many).
  *  - Q8_0/Q4_0 weights, LOCUS_EXACT: f32 activations; weights dequantized like bf16 ones are
  *    widened (small M: 512-element pieces on the stack).
  *  - "ref" kernel path: plain loops over locus_vec_ref, the reference the tests compare against. */
@@ -108,6 +111,29 @@ static int linear_widened_gemm(const locus_vec_kernels *v, float *y, const float
     return 0;
 }
 
+/* LOCUS_FAST_BF16 precision, bf16 weights, a CPU with bf16 instructions: the rows of x are rounded to
+ * bf16 once and multiplied in bf16 with sums in f32, as llama.cpp runs bf16 weights and PyTorch a
+ * bf16 model. */
+static bool bf16_activations(const weight_matrix *w) {
+    return w->type == LOCUS_BF16 && locus_precision() == LOCUS_FAST_BF16 && locus_active_path() == LOCUS_PATH_AVX512 &&
+           locus_cpu_has_bf16();
+}
+
+/* With bf16 activations: vdpbf16ps dot products for a few rows (decoding), oneDNN's bf16 matmul
+ * for many. 1 when oneDNN cannot (the caller computes in f32), else 0 or -1. */
+static int linear_bf16(float *y, const float *x, int64_t m_rows, const weight_matrix *w) {
+    uint16_t *xb = (uint16_t *)(void *)locus_thread_buffer(LOCUS_BUFFER_ACTIVATIONS, (size_t)(m_rows * w->k) * sizeof(uint16_t));
+    if (!xb) return locus_fail("linear: out of memory for %lld x %lld bf16 activations", (long long)m_rows, (long long)w->k);
+#pragma omp parallel for schedule(static) if (m_rows * w->k > 65536)
+    for (int64_t i = 0; i < m_rows * w->k; i++) xb[i] = f32_to_bf16(x[i]);
+    if (m_rows > SMALL_M) return locus_gemm_bf16(m_rows, w->n, w->k, xb, w->k, w->data, w->ldw, y, w->n) == 0 ? 0 : 1;
+    const uint16_t *wd = w->data;
+#pragma omp parallel for schedule(guided) if (w->n * w->k > 65536)
+    for (int64_t n = 0; n < w->n; n++)
+        for (int64_t m = 0; m < m_rows; m++) y[m * w->n + n] = locus_dot_bf16_bf16(xb + m * w->k, wd + n * w->ldw, w->k);
+    return 0;
+}
+
 static int add_bias(float *y, int64_t m_rows, int64_t n, const locus_tensor *bias) {
     locus_tensor *owned;
     if (bias->ndim != 1 || bias->sizes[0] != n || !is_float_dtype(bias->type))
@@ -150,10 +176,12 @@ static int linear(locus_tensor *out, const locus_tensor *x, const locus_tensor *
         rc = -1;
     } else if (k == 0) {
         memset(y, 0, (size_t)(m_rows * n) * sizeof(float));
-    } else if ((wm.type == LOCUS_Q8_0 || wm.type == LOCUS_Q4_0) && locus_precision() == LOCUS_FAST) {
+    } else if ((wm.type == LOCUS_Q8_0 || wm.type == LOCUS_Q4_0) && locus_precision() != LOCUS_EXACT) {
         rc = locus_linear_q(y, xd, m_rows, k, wt, wc ? NULL : packed);
     } else if (locus_active_path() == LOCUS_PATH_REF) {
         linear_dots(&locus_vec_ref, y, xd, m_rows, &wm);
+    } else if (bf16_activations(&wm) && (rc = linear_bf16(y, xd, m_rows, &wm)) <= 0) {
+        /* computed (or failed) with bf16 activations; 1: oneDNN could not, widened below */
     } else if (m_rows <= SMALL_M) {
         linear_small_m(locus_vec_active(), y, xd, m_rows, &wm);
     } else if (wm.type == LOCUS_F32) {

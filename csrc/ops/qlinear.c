@@ -30,21 +30,6 @@ typedef struct {
 
 static size_t group_bytes(const qweights *w) { return (size_t)w->nb * locus_qpack_block_bytes(w->q4); }
 
-/* A per-thread buffer (one of two: the calling thread's quantized activations, each thread's
- * packed group), grown when a call needs more and kept otherwise, so decoding allocates nothing
- * once the first token has sized it. NULL when out of memory. */
-static uint8_t *thread_buffer(int which, size_t bytes) {
-    static _Thread_local uint8_t *buf[2];
-    static _Thread_local size_t cap[2];
-    if (bytes > cap[which]) {
-        uint8_t *grown = realloc(buf[which], bytes);
-        if (!grown) return NULL;
-        buf[which] = grown;
-        cap[which] = bytes;
-    }
-    return buf[which];
-}
-
 /* Packed matrices are large and read whole for every token: on 2 MB pages (where the kernel gives
  * them) packing takes 512 times fewer page faults and decoding fewer TLB misses. free() frees it. */
 static void *alloc_huge(size_t n) {
@@ -58,7 +43,7 @@ static void *alloc_huge(size_t n) {
 /* Group g's packed blocks: where they lie, or packed now into this thread's buffer. */
 static const uint8_t *group_at(const qweights *w, int64_t g) {
     if (w->packed) return w->packed + (size_t)g * group_bytes(w);
-    uint8_t *dst = thread_buffer(1, group_bytes(w));
+    uint8_t *dst = locus_thread_buffer(LOCUS_BUFFER_GROUP, group_bytes(w));
     if (!dst) return NULL;
     int64_t rows = w->n - g * LOCUS_QPACK_ROWS;
     locus_qpack_group(dst, w->raw + (size_t)g * LOCUS_QPACK_ROWS * w->row_bytes, w->row_bytes,
@@ -110,7 +95,7 @@ int locus_linear_q(float *y, const float *x, int64_t m_rows, int64_t k, const lo
         qw.row_bytes = (size_t)locus_bytes_for(w->type, w->strides[0]);
     }
     size_t xrow = locus_qrow_bytes(qw.nb);
-    uint8_t *xq = thread_buffer(0, xrow * (size_t)m_rows);
+    uint8_t *xq = locus_thread_buffer(LOCUS_BUFFER_ACTIVATIONS, xrow * (size_t)m_rows);
     if (!xq) return locus_fail("linear: out of memory for %lld quantized activation rows", (long long)m_rows);
     const locus_qdot_kernels *q = locus_qdot_active();
 #pragma omp parallel for schedule(static) if (m_rows > 16)

@@ -408,8 +408,10 @@ function commands.info()
   print(("cpu       %s"):format(locus.cpu_features()))
   print(("kernels   %s"):format(locus.kernel_path()))
   print(("threads   %d"):format(locus.num_threads()))
-  print(("precision %s (Q8_0/Q4_0 weights: %s)"):format(locus.precision(),
-    locus.precision() == "fast" and "integer products" or "f32 activations"))
+  local p = locus.precision()
+  print(("precision %s (Q8_0/Q4_0 weights: %s; bf16 weights: %s)"):format(p,
+    p == "exact" and "f32 activations" or "integer products",
+    p == "bf16" and "bf16 activations" or "f32 activations"))
   return 0
 end
 

@@ -44,11 +44,14 @@ function locus.cpu_features() return ffi.string(core.C.locus_cpu_features()) end
 function locus.kernel_path() return ffi.string(core.C.locus_kernel_path()) end
 function locus.set_kernel_path(name) core.check(core.C.locus_set_kernel_path(name), "set_kernel_path") end
 -- "fast" (default): products with Q8_0/Q4_0 weights quantize the activations and multiply in
--- integers, as llama.cpp does; "exact": f32 activations times the dequantized weights
-local PRECISIONS = { exact = core.C.LOCUS_EXACT, fast = core.C.LOCUS_FAST }
-function locus.precision() return core.C.locus_precision() == core.C.LOCUS_EXACT and "exact" or "fast" end
+-- integers, as llama.cpp does; "bf16": fast, and bf16 weights multiply activations rounded to bf16
+-- (CPUs with AVX512_BF16); "exact": f32 activations times the weights widened to f32
+local PRECISIONS = { exact = core.C.LOCUS_EXACT, fast = core.C.LOCUS_FAST, bf16 = core.C.LOCUS_FAST_BF16 }
+function locus.precision()
+  for name, code in pairs(PRECISIONS) do if code == core.C.locus_precision() then return name end end
+end
 function locus.set_precision(name)
-  if not PRECISIONS[name] then error("set_precision: \"exact\" or \"fast\", not " .. tostring(name), 2) end
+  if not PRECISIONS[name] then error("set_precision: \"exact\", \"fast\" or \"bf16\", not " .. tostring(name), 2) end
   core.check(core.C.locus_set_precision(PRECISIONS[name]), "set_precision")
 end
 

@@ -69,6 +69,37 @@ static void test_linear_paths(void) {
                 }
 }
 
+/* LOCUS_FAST_BF16 with bf16 weights: on a CPU with AVX512_BF16 the products take x rounded to bf16
+ * (bf16 x bf16 products are exact in f32, so only the sums round): within the error model of the
+ * f32 product of the rounded x and w, and not the product of x itself; elsewhere it is fast
+ * precision's product. */
+static void test_linear_bf16_activations(void) {
+    static const int64_t shapes[][3] = {{1, 40, 256}, {3, 41, 67}, {16, 9, 1000}, {17, 33, 64}, {600, 130, 257}};
+    int bf16 = strstr(locus_cpu_features(), "avx512bf16") != NULL;
+    for (size_t c = 0; c < sizeof shapes / sizeof *shapes; c++) {
+        int64_t m = shapes[c][0], n = shapes[c][1], k = shapes[c][2];
+        int64_t xs[2] = {m, k}, ws[2] = {n, k}, os[2] = {m, n};
+        locus_tensor *x = randn(LOCUS_F32, 2, xs, 40 + c, 1.0), *w = randn(LOCUS_BF16, 2, ws, 50 + c, 1.0 / sqrt((double)k));
+        locus_tensor *xb = locus_cast(x, LOCUS_BF16), *xr = locus_cast(xb, LOCUS_F32);
+        locus_tensor *want = locus_tensor_empty(LOCUS_F32, 2, os), *plain = locus_tensor_empty(LOCUS_F32, 2, os);
+        locus_tensor *got = locus_tensor_empty(LOCUS_F32, 2, os);
+        CHECK(locus_set_precision(LOCUS_FAST) == 0);
+        CHECK(locus_linear(want, xr, w, NULL) == 0 && locus_linear(plain, x, w, NULL) == 0);
+        CHECK(locus_set_precision(LOCUS_FAST_BF16) == 0);
+        CHECK(locus_linear(got, x, w, NULL) == 0);
+        size_t bytes = (size_t)(m * n) * sizeof(float);
+        if (bf16) {
+            CHECK(f32_close(locus_tensor_data(got), locus_tensor_data(want), (long)(m * n), (double)k, 1, "bf16 activations"));
+            CHECK(memcmp(locus_tensor_data(got), locus_tensor_data(plain), bytes) != 0);
+        } else {
+            CHECK(memcmp(locus_tensor_data(got), locus_tensor_data(plain), bytes) == 0);
+        }
+        locus_tensor *ts[] = {x, w, xb, xr, want, plain, got};
+        for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) locus_tensor_free(ts[i]);
+    }
+    CHECK(locus_set_precision(LOCUS_FAST) == 0);
+}
+
 static void test_linear_strided_weight(void) {
     /* a weight that is a column slice of a wider matrix: rows strided, elements contiguous */
     int64_t wide[2] = {24, 100}, xs[2] = {5, 64}, os[2] = {5, 24};
@@ -198,6 +229,7 @@ static void test_op_errors(void) {
 int main(void) {
     printf("kernel path: %s (cpu: %s)\n", locus_kernel_path(), locus_cpu_features());
     RUN(test_linear_paths);
+    RUN(test_linear_bf16_activations);
     RUN(test_linear_strided_weight);
     RUN(test_matmul_paths);
     RUN(test_conv_paths);

@@ -197,7 +197,7 @@ static void test_linear_precisions(void) {
         locus_tensor_free(x);
         locus_tensor_free(wf);
     }
-    CHECK_ERROR(locus_set_precision(7), "neither LOCUS_EXACT nor LOCUS_FAST");
+    CHECK_ERROR(locus_set_precision(7), "none of LOCUS_EXACT, LOCUS_FAST, LOCUS_FAST_BF16");
 }
 
 int main(void) {
