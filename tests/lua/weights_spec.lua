@@ -140,6 +140,24 @@ describe("weights", function()
     helper.assert_equal(q8:embedding { 3, 0 }, ref("gguf.q8"):embedding { 3, 0 })
   end)
 
+  it("bf16 precision: bf16 weights take activations rounded to bf16 where the CPU has bf16 instructions", function()
+    local T = locus.tensor
+    local x, w = T.randn { 5, 96, seed = 3 }, T.randn { 7, 96, seed = 4, std = 0.1, dtype = "bf16" }
+    local plain = x:linear(w)
+    locus.set_precision("bf16")
+    assert.are.equal("bf16", locus.precision())
+    local got = x:linear(w)
+    locus.set_precision("fast")
+    assert.are.equal("fast", locus.precision())
+    if locus.cpu_features():find("avx512bf16") and locus.kernel_path() == "avx512" then
+      helper.assert_f32(got, x:to("bf16"):float():linear(w), { k = 96, what = "bf16 activations" })
+      assert.truthy((got - plain):abs():max():item() > 0, "bf16 activations should differ from f32 ones")
+    else
+      helper.assert_equal(got, plain)
+    end
+    assert.has_error(function() locus.set_precision("half") end, 'set_precision: "exact", "fast" or "bf16", not half')
+  end)
+
   it("writes GGUF that reads back bit for bit, with the metadata types kept", function()
     local tmp = helper.tmpdir()
     local T = locus.tensor
