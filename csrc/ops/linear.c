@@ -208,7 +208,7 @@ int locus_linear(locus_tensor *out, const locus_tensor *x, const locus_tensor *w
         rc = -1;
     } else if (k == 0) {
         memset(y, 0, (size_t)(m_rows * n) * sizeof(float));
-    } else if (is_block_dtype(wm.type) && locus_precision() == LOCUS_FAST) {
+    } else if ((wm.type == LOCUS_Q8_0 || wm.type == LOCUS_Q4_0) && locus_precision() == LOCUS_FAST) {
         rc = linear_quantized(locus_qdot_active(), y, xd, m_rows, &wm);
     } else if (locus_active_path() == LOCUS_PATH_REF) {
         linear_dots(&locus_vec_ref, y, xd, m_rows, &wm);
