@@ -56,7 +56,13 @@ typedef enum locus_dtype {
      * contiguous and a multiple of 32; views that would split a block are refused. */
     LOCUS_Q8_0 = 8,
     LOCUS_Q4_0 = 9,
-    LOCUS_DTYPE_COUNT = 10
+    /* GGUF's K-quants: super-blocks of 256 elements (last dim a multiple of 256), in sub-blocks with
+     * 6-bit (Q4_K, Q5_K: x = d sc q - dmin m) or int8 (Q6_K: x = d sc (q - 32)) scales; 4, 5 and 6 bits
+     * per value; 144, 176 and 210 bytes per super-block. Read and written as ggml's reference does. */
+    LOCUS_Q4_K = 10,
+    LOCUS_Q5_K = 11,
+    LOCUS_Q6_K = 12,
+    LOCUS_DTYPE_COUNT = 13
 } locus_dtype;
 
 typedef enum locus_storage_kind {
@@ -101,7 +107,7 @@ int locus_set_precision(int precision);
 const char *locus_dtype_name(int dtype);  /* "f32", "bf16", ... ; NULL if unknown */
 int locus_dtype_from_name(const char *name); /* -1 if unknown */
 size_t locus_dtype_size(int dtype);       /* bytes per element; 0 for block types and unknown ones */
-int locus_dtype_block(int dtype);         /* elements per block: 1, 32 for Q8_0/Q4_0, 0 if unknown */
+int locus_dtype_block(int dtype);         /* elements per block: 1, 32 (Q8_0/Q4_0), 256 (K-quants), 0 if unknown */
 size_t locus_dtype_block_bytes(int dtype); /* bytes per block */
 float locus_bf16_to_f32(uint16_t h);
 uint16_t locus_f32_to_bf16(float f);      /* round to nearest even, NaN kept */

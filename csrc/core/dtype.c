@@ -11,7 +11,8 @@ static const struct {
     [LOCUS_F32] = {"f32", 1, 4},     [LOCUS_F16] = {"f16", 1, 2},    [LOCUS_BF16] = {"bf16", 1, 2},
     [LOCUS_I8] = {"i8", 1, 1},       [LOCUS_U8] = {"u8", 1, 1},      [LOCUS_I32] = {"i32", 1, 4},
     [LOCUS_I64] = {"i64", 1, 8},     [LOCUS_BOOL] = {"bool", 1, 1},  [LOCUS_Q8_0] = {"q8_0", 32, 34},
-    [LOCUS_Q4_0] = {"q4_0", 32, 18},
+    [LOCUS_Q4_0] = {"q4_0", 32, 18},  [LOCUS_Q4_K] = {"q4_k", 256, 144}, [LOCUS_Q5_K] = {"q5_k", 256, 176},
+    [LOCUS_Q6_K] = {"q6_k", 256, 210},
 };
 
 const char *locus_dtype_name(int dt) {

@@ -69,7 +69,9 @@ float locus_half_to_float(uint16_t h);
 uint16_t locus_float_to_half(float f);
 
 /* ---- tensors -------------------------------------------------------------------------------- */
-static inline bool is_block_dtype(int dt) { return dt == LOCUS_Q8_0 || dt == LOCUS_Q4_0; }
+static inline bool is_block_dtype(int dt) {
+    return dt == LOCUS_Q8_0 || dt == LOCUS_Q4_0 || dt == LOCUS_Q4_K || dt == LOCUS_Q5_K || dt == LOCUS_Q6_K;
+}
 static inline bool is_float_dtype(int dt) {
     return dt == LOCUS_F32 || dt == LOCUS_F16 || dt == LOCUS_BF16 || is_block_dtype(dt);
 }
@@ -79,9 +81,13 @@ static inline int64_t locus_bytes_for(int dt, int64_t elems) {
     return elems / locus_dtype_block(dt) * (int64_t)locus_dtype_block_bytes(dt);
 }
 
-/* Block-quantized rows (quant.c), with ggml's reference rounding: n is a multiple of 32. */
+/* Block-quantized rows (quant.c), with ggml's reference rounding: n is a multiple of the dtype's
+ * block (32 for Q8_0/Q4_0, 256 for the K-quants). */
 void locus_dequantize_row(int dt, const void *src, float *dst, int64_t n);
 void locus_quantize_row(int dt, const float *src, void *dst, int64_t n);
+/* The K-quants' part of them (kquant.c): dt is LOCUS_Q4_K, LOCUS_Q5_K or LOCUS_Q6_K. */
+void locus_dequantize_kquant(int dt, const void *src, float *dst, int64_t n);
+void locus_quantize_kquant(int dt, const float *src, void *dst, int64_t n);
 
 /* Products with Q8_0/Q4_0 weights in LOCUS_FAST or LOCUS_FAST_BF16 precision (ops/qlinear.c): y [m_rows, n] = x
  * [m_rows, k] times w [n, k]^T, w's rows contiguous, its packed copy used when given. */

@@ -1,6 +1,7 @@
 /* quant.c — GGUF's Q8_0 and Q4_0 blocks, converted as ggml's reference code does
  * (quantize_row_q8_0_ref, quantize_row_q4_0_ref and their dequantizers), so that what locus
- * quantizes llama.cpp reads back to the same numbers. A block is 32 elements. */
+ * quantizes llama.cpp reads back to the same numbers. A block is 32 elements. The K-quants'
+ * super-blocks of 256 are in kquant.c; the two functions at the end dispatch all five types. */
 #include "internal.h"
 
 #include <math.h>
@@ -61,10 +62,12 @@ static void quant_q4_0(const float *src, uint8_t *dst, int64_t n) {
 
 void locus_dequantize_row(int dt, const void *src, float *dst, int64_t n) {
     if (dt == LOCUS_Q8_0) dequant_q8_0(src, dst, n);
-    else dequant_q4_0(src, dst, n);
+    else if (dt == LOCUS_Q4_0) dequant_q4_0(src, dst, n);
+    else locus_dequantize_kquant(dt, src, dst, n);
 }
 
 void locus_quantize_row(int dt, const float *src, void *dst, int64_t n) {
     if (dt == LOCUS_Q8_0) quant_q8_0(src, dst, n);
-    else quant_q4_0(src, dst, n);
+    else if (dt == LOCUS_Q4_0) quant_q4_0(src, dst, n);
+    else locus_quantize_kquant(dt, src, dst, n);
 }

@@ -506,10 +506,10 @@ double locus_get(const locus_tensor *t, const int64_t *index) {
     int err = 0;
     int64_t off = elem_offset(t, index, &err);
     if (err) return NAN;
-    if (is_block_dtype(t->type)) { /* dequantize the element's block */
-        float block[32];
-        int64_t first = (t->offset + off) / 32 * 32;
-        locus_dequantize_row(t->type, (char *)locus_storage_data(t->storage) + locus_bytes_for(t->type, first), block, 32);
+    if (is_block_dtype(t->type)) { /* dequantize the element's block (at most 256 elements) */
+        float block[256];
+        int64_t b = locus_dtype_block(t->type), first = (t->offset + off) / b * b;
+        locus_dequantize_row(t->type, (char *)locus_storage_data(t->storage) + locus_bytes_for(t->type, first), block, b);
         return block[t->offset + off - first];
     }
     return locus_load_elem((char *)locus_tensor_data(t) + off * (int64_t)locus_dtype_size(t->type), t->type);

@@ -302,7 +302,7 @@ locus_tensor *locus_weights_get(const locus_weights *w, const char *name) {
                               info->stored_type);
     const weight_entry *e = (const weight_entry *)info;
     locus_storage *map = w->files[e->file].map, *win;
-    size_t align = is_block_dtype(info->type) ? 2 : locus_dtype_size(info->type); /* blocks start with an f16 */
+    size_t align = is_block_dtype(info->type) ? 2 : locus_dtype_size(info->type); /* blocks hold f16s at even offsets */
     if (info->offset % align == 0) {
         win = locus_storage_window(map, info->offset, info->nbytes);
     } else { /* formats need not align tensors (safetensors after a 3-byte bool): copy those few */

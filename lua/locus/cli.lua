@@ -8,10 +8,13 @@ usage: locus [command] [args]
   locus run FILE [ARGS]     run a Lua script with `locus` loaded (arg[0] = FILE, arg[1..] = ARGS)
   locus inspect PATH [--json]  tensors (name, dtype, shape, bytes) and metadata of a checkpoint
                            file or model directory
-  locus convert SRC OUT.gguf [--type f32|f16|bf16|q8_0|q4_0]
+  locus convert SRC OUT.gguf [--type f32|f16|bf16|q8_0|q4_0|q4_k|q5_k|q6_k|q4_k_m]
                            any checkpoint to GGUF, tensor names and metadata kept; --type
-                           converts 2-D float weights (rows a multiple of 32 for q8_0/q4_0),
-                           leaving 1-D tensors (norms, biases) as they are, as llama.cpp does;
+                           converts 2-D float weights (rows a multiple of 32 for q8_0/q4_0, of
+                           256 for the K-quants; others stay as stored), leaving 1-D tensors
+                           (norms, biases) as they are, as llama.cpp does; q4_k_m is llama.cpp's
+                           Q4_K_M mix (q6_k for output and some attn_v/ffn_down, q4_k elsewhere,
+                           q8_0 for rows not a multiple of 256; doc/checkpoints.md);
                            bool and u8 tensors become i8 and i32 (GGUF has neither)
   locus tokenize --model PATH [--no-bos] [--pieces] [--added-token-spaces keep|strip] TEXT
                            token ids of TEXT (PATH: tokenizer.model, a GGUF file or a model
@@ -162,24 +165,21 @@ function commands.convert(args)
   local src, out, to = pos[1], pos[2], o["--type"]
   if not (src and out) then return fail("convert: need SRC and OUT.gguf\n" .. usage) end
   local locus = require "locus"
-  local quantized = to == "q8_0" or to == "q4_0"
-  if to and not ({ f32 = 1, f16 = 1, bf16 = 1, q8_0 = 1, q4_0 = 1 })[to] then
-    return fail("convert: --type must be f32, f16, bf16, q8_0 or q4_0")
+  local quantize = locus.quantize
+  if to and not quantize.is_type(to) then
+    return fail("convert: --type must be one of " .. table.concat(quantize.types, ", ") .. ", not '" .. to .. "'")
   end
   local w = locus.weights.open(src)
-  -- the dtype each tensor gets: 2-D float weights the asked type; bool and u8, which GGUF has
-  -- not, the nearest integer type; everything else as stored
+  -- the dtype each tensor gets: 2-D float weights what locus.quantize says for --type; bool and
+  -- u8, which GGUF has not, the nearest integer type; everything else as stored
+  local infos, names = w:infos(), {}
+  for i, info in ipairs(infos) do names[i] = info.name end
+  local model = quantize.model(names)
   local plan = {}
-  for i, info in ipairs(w:infos()) do
-    local dtype, s = info.dtype or info.stored_type, info.shape
-    local convertible = to and ({ f32 = 1, f16 = 1, bf16 = 1, q8_0 = 1, q4_0 = 1 })[dtype] and #s == 2
-      and (not quantized or s[2] % 32 == 0)
-    if convertible then
-      dtype = to
-    elseif dtype == "bool" or dtype == "u8" then
-      dtype = dtype == "bool" and "i8" or "i32"
-    end
-    plan[i] = { info.name, dtype, s }
+  for i, info in ipairs(infos) do
+    local dtype = quantize.dtype_for(to, info.name, info.dtype or info.stored_type, info.shape, model)
+    if dtype == "bool" or dtype == "u8" then dtype = dtype == "bool" and "i8" or "i32" end
+    plan[i] = { info.name, dtype, info.shape }
   end
   local gguf_source = w:format() == "gguf"
   -- written tensor by tensor: one converted tensor in memory at a time, the file in place at the end

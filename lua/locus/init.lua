@@ -11,6 +11,7 @@ local locus = {
   nn = require "locus.nn",
   weights = require "locus.weights",
   gguf = require "locus.gguf",
+  quantize = require "locus.quantize",
   config = require "locus.config",
   json = require "locus.json",
   introspect = require "locus.introspect",

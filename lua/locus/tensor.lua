@@ -53,13 +53,13 @@ local function dtype_code(name)
   if name == nil then return C.LOCUS_F32 end
   if type(name) == "number" then return name end
   local code = C.locus_dtype_from_name(name)
-  if code < 0 then error("unknown dtype '" .. tostring(name) .. "' (f32 f16 bf16 i8 u8 i32 i64 bool)", 3) end
+  if code < 0 then error("unknown dtype '" .. tostring(name) .. "' (f32 f16 bf16 i8 u8 i32 i64 bool q8_0 q4_0 q4_k q5_k q6_k)", 3) end
   return code
 end
 tensor.dtype_code = dtype_code
 
 local float_codes = { [C.LOCUS_F32] = true, [C.LOCUS_F16] = true, [C.LOCUS_BF16] = true, [C.LOCUS_Q8_0] = true,
-  [C.LOCUS_Q4_0] = true }
+  [C.LOCUS_Q4_0] = true, [C.LOCUS_Q4_K] = true, [C.LOCUS_Q5_K] = true, [C.LOCUS_Q6_K] = true }
 -- whether a tensor holds real numbers (floats or quantized blocks) rather than integers or bools
 function tensor.is_float(t) return float_codes[tonumber(t.p.type)] == true end
 
