@@ -16,8 +16,8 @@
  * bound by the bytes of the weights, and these loops read each weight byte once.
  *
  * Every path computes, for each (activation row, weight row), exactly what the plain C reference
- * (qdot_ref.c) computes, in the same order: s += (float)isum_b * (dw_b * dx_b) over the blocks b,
- * with the integer sums exact, and no fused multiply-add (these files are built with
+ * (qdot_ref.c) computes, in the same order — for Q8_0, s += (float)isum_b * (dw_b * dx_b) over the
+ * blocks b — with the integer sums exact, and no fused multiply-add (these files are built with
  * -ffp-contract=off). So results are equal bit for bit on every CPU, which the tests check. */
 #ifndef LOCUS_QDOT_H
 #define LOCUS_QDOT_H
@@ -29,16 +29,22 @@ enum {
     LOCUS_QK = 32,                /* elements per block */
     LOCUS_Q8_BLOCK_BYTES = 34,    /* GGUF Q8_0: f16 d, 32 int8 */
     LOCUS_Q4_BLOCK_BYTES = 18,    /* GGUF Q4_0: f16 d, 16 bytes of nibbles (x = d (q - 8)) */
+    LOCUS_QK_K = 256,             /* elements per K-quant super-block */
+    LOCUS_Q4_K_BYTES = 144,       /* GGUF Q4_K: f16 d, f16 dmin, 12 bytes of 6-bit scales and mins, 128 of nibbles */
+    LOCUS_Q6_K_BYTES = 210,       /* GGUF Q6_K: 128 bytes of low 4 bits, 64 of high 2 bits, 16 int8 scales, f16 d */
     LOCUS_QPACK_ROWS = 16,        /* weight rows interleaved in a packed group */
     LOCUS_QTILE_M = 4             /* activation rows one kernel call takes at most */
 };
 
+/* The weight types the kernels multiply, as packed (below). */
+enum { LOCUS_QKIND_Q8_0, LOCUS_QKIND_Q4_0, LOCUS_QKIND_Q4_K, LOCUS_QKIND_Q6_K, LOCUS_QKINDS };
+
 /* ---- quantized activation rows ----------------------------------------------------------------
  * A row of nb blocks (k = 32 nb elements): the k int8 values, then nb float scales (each rounded
- * to f16 first, as ggml keeps them), then nb int32 sums of each block's values (the packed kernels
- * take weights as unsigned bytes with an offset, and subtract offset * sum). Rows start 64-byte
- * aligned, locus_qrow_bytes apart. */
-static inline size_t locus_qrow_bytes(int64_t nb) { return ((size_t)nb * (LOCUS_QK + 8) + 63) / 64 * 64; }
+ * to f16 first, as ggml keeps them), then 2 nb int32 sums, of each half block's 16 values (the
+ * kernels take weights as unsigned bytes with an offset, and subtract offset * sum). Rows start
+ * 64-byte aligned, locus_qrow_bytes apart. */
+static inline size_t locus_qrow_bytes(int64_t nb) { return ((size_t)nb * (LOCUS_QK + 12) + 63) / 64 * 64; }
 static inline const float *locus_qrow_scales(const uint8_t *row, int64_t nb) {
     return (const float *)(const void *)(row + (size_t)nb * LOCUS_QK);
 }
@@ -47,29 +53,35 @@ static inline const int32_t *locus_qrow_sums(const uint8_t *row, int64_t nb) {
 }
 
 /* ---- packed weights ---------------------------------------------------------------------------
- * A group is 16 weight rows (a matrix's last group is padded with zero rows), stored block after
- * block; each packed block is
- *   16 f16 scales (row r's at r), then the quants in 64-byte chunks, chunk c holding four bytes per
- *   row (row r's at 4 r):
- *   Q8_0: 8 chunks; chunk c = weights 4c .. 4c+3 of each row, as unsigned bytes w + 128;
- *   Q4_0: 4 chunks; chunk c = GGUF's bytes 4c .. 4c+3 of each row, whose low nibbles are weights
- *         4c .. 4c+3 and high nibbles weights 16+4c .. 16+4c+3, as unsigned q (x = q - 8).
- * So a weight is u - offset, with offset 128 (Q8_0) or 8 (Q4_0). */
-static inline size_t locus_qpack_block_bytes(int q4) { return q4 ? 16 * LOCUS_Q4_BLOCK_BYTES : 16 * LOCUS_Q8_BLOCK_BYTES; }
+ * A group is 16 weight rows (a matrix's last group is padded with zero rows), stored block of 32
+ * after block; the quants of a packed block are 64-byte chunks, chunk c holding four bytes per row
+ * (row r's at 4 r), and weight j of a row is u_j - offset:
+ *   Q8_0: 16 f16 d, 8 chunks; chunk c = weights 4c .. 4c+3 as unsigned bytes w + 128 (offset 128).
+ *   Q4_0: 16 f16 d, 4 chunks; chunk c = GGUF's bytes 4c .. 4c+3 of each row: low nibbles are
+ *         weights 4c .. 4c+3, high nibbles weights 16+4c .. 16+4c+3 (offset 8).
+ *   Q4_K: 16 f32 scales s = d sc, 16 f32 mins m = dmin mn of the row's sub-block, then 4 chunks of
+ *         nibbles laid out as Q4_0's; a weight is s u - m.
+ *   Q6_K: 16 f32 scales of weights 0..15, 16 of weights 16..31 (d times the int8 scale), then 8
+ *         chunks as Q8_0's of the 6-bit values u (offset 32); a weight is s (u - 32).
+ * Q8_0 and Q4_0 groups are the size of their GGUF rows; Q4_K's are 4/3 of it, Q6_K's 1.5 times,
+ * the price of scales the kernels need not unpack. */
+size_t locus_qpack_block_bytes(int kind);
 
-/* Packs rows [0, rows) (rows <= 16; the rest of the group zero) of GGUF blocks, `stride` bytes
- * apart, nb blocks each, into one group at dst (nb * locus_qpack_block_bytes bytes). */
-void locus_qpack_group(uint8_t *dst, const uint8_t *src, size_t stride, int rows, int64_t nb, int q4);
+/* Packs rows [0, rows) (rows <= 16; the rest of the group zero) of GGUF rows of nb blocks of 32
+ * (a whole number of super-blocks for the K-quants), `stride` bytes apart, into one group at dst
+ * (nb * locus_qpack_block_bytes(kind) bytes). */
+void locus_qpack_group(uint8_t *dst, const uint8_t *src, size_t stride, int rows, int64_t nb, int kind);
+
+/* y[i * ldy + j] for activation rows i < m (1 <= m <= LOCUS_QTILE_M, xstride bytes apart) and the
+ * group's rows j < 16: the dot products, as the reference computes them. */
+typedef void (*locus_qgemm_fn)(float *y, int64_t ldy, const uint8_t *x, size_t xstride, int m, const uint8_t *group, int64_t nb);
 
 typedef struct locus_qdot_kernels {
     /* x[k] (k a multiple of 32) as a quantized activation row: per block d = amax / 127 (kept
      * as f16), q = x * (127 / amax) rounded to nearest even (as ggml's AVX2 and AVX-512
-     * quantizers round), and the block's sum of q */
+     * quantizers round), and the sums of q over each half block */
     void (*quantize_q8)(const float *x, uint8_t *row, int64_t k);
-    /* y[i * ldy + j] for activation rows i < m (1 <= m <= LOCUS_QTILE_M, xstride bytes apart) and
-     * the group's rows j < 16: the dot products, as the reference computes them */
-    void (*gemm_q8_0)(float *y, int64_t ldy, const uint8_t *x, size_t xstride, int m, const uint8_t *group, int64_t nb);
-    void (*gemm_q4_0)(float *y, int64_t ldy, const uint8_t *x, size_t xstride, int m, const uint8_t *group, int64_t nb);
+    locus_qgemm_fn gemm[LOCUS_QKINDS]; /* by kind */
 } locus_qdot_kernels;
 
 extern const locus_qdot_kernels locus_qdot_ref, locus_qdot_avx2, locus_qdot_avx512;

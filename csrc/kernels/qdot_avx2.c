@@ -15,6 +15,12 @@ static inline float hmax(__m256 v) {
     return _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
 }
 
+static inline int32_t hsum_i32(__m256i t) {
+    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(1, 0, 3, 2)));
+    return _mm_cvtsi128_si32(_mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(2, 3, 0, 1))));
+}
+
 static void quantize_q8(const float *x, uint8_t *row, int64_t k) {
     const __m256 sign = _mm256_set1_ps(-0.0f);
     int64_t nb = k / LOCUS_QK;
@@ -33,10 +39,8 @@ static void quantize_q8(const float *x, uint8_t *row, int64_t k) {
         __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
         p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)); /* undo the lane interleave */
         _mm256_storeu_si256((__m256i *)(row + b * LOCUS_QK), p);
-        __m256i t = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
-        __m128i h = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
-        h = _mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(1, 0, 3, 2)));
-        sums[b] = _mm_cvtsi128_si32(_mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(2, 3, 0, 1))));
+        sums[2 * b] = hsum_i32(_mm256_add_epi32(i0, i1));
+        sums[2 * b + 1] = hsum_i32(_mm256_add_epi32(i2, i3));
     }
 }
 
@@ -46,30 +50,43 @@ static inline __m256i broadcast4(const uint8_t *p) { /* four activation bytes to
     return _mm256_set1_epi32(v);
 }
 
-/* The integer dots of 8 rows (half h of the group) with activation block xb: chunk c's 32 bytes
- * of this half hold four weights of each row. */
-static inline __m256i half_dot(const uint8_t *p, int h, const uint8_t *xb, int32_t xsum, int q4) {
+/* The integer dots of 8 rows (half h of the group) with activation block xb, over values 0..15
+ * (*lo) and 16..31 (*hi), each less offset times the activations' sum (Q4_K has none): chunk c's
+ * 32 bytes of this half hold four weights of each row. */
+static inline void half_dot(const uint8_t *q, int h, const uint8_t *xb, int32_t sl, int32_t sh, int kind, __m256i *lo, __m256i *hi) {
     const __m256i ones = _mm256_set1_epi16(1), low = _mm256_set1_epi8(0x0f), flip = _mm256_set1_epi8((char)0x80);
-    __m256i s = _mm256_setzero_si256();
-    if (q4) {
+    __m256i a = _mm256_setzero_si256(), b = _mm256_setzero_si256();
+    if (kind == LOCUS_QKIND_Q4_0 || kind == LOCUS_QKIND_Q4_K) {
         for (int c = 0; c < 4; c++) {
-            __m256i v = _mm256_loadu_si256((const __m256i *)(p + 32 + 64 * c + 32 * h));
-            s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_and_si256(v, low), broadcast4(xb + 4 * c)), ones));
-            s = _mm256_add_epi32(s, _mm256_madd_epi16(
+            __m256i v = _mm256_loadu_si256((const __m256i *)(q + 64 * c + 32 * h));
+            a = _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_and_si256(v, low), broadcast4(xb + 4 * c)), ones));
+            b = _mm256_add_epi32(b, _mm256_madd_epi16(
                                         _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), low), broadcast4(xb + 16 + 4 * c)), ones));
         }
-        return _mm256_sub_epi32(s, _mm256_set1_epi32(8 * xsum));
+    } else if (kind == LOCUS_QKIND_Q8_0) { /* |w| against x with w's sign: w + 128 against x could overflow the int16 pairs */
+        for (int c = 0; c < 8; c++) {
+            __m256i w = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(q + 64 * c + 32 * h)), flip);
+            __m256i xv = broadcast4(xb + 4 * c);
+            __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(xv, w)), ones);
+            if (c < 4) a = _mm256_add_epi32(a, p);
+            else b = _mm256_add_epi32(b, p);
+        }
+    } else { /* Q6_K: u <= 63, so the int16 pairs do not overflow */
+        for (int c = 0; c < 8; c++) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)(q + 64 * c + 32 * h));
+            __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(v, broadcast4(xb + 4 * c)), ones);
+            if (c < 4) a = _mm256_add_epi32(a, p);
+            else b = _mm256_add_epi32(b, p);
+        }
     }
-    for (int c = 0; c < 8; c++) {
-        __m256i w = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(p + 32 + 64 * c + 32 * h)), flip); /* signed again */
-        __m256i xv = broadcast4(xb + 4 * c);
-        s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(xv, w)), ones));
-    }
-    return s;
+    int32_t offset = kind == LOCUS_QKIND_Q4_0 ? 8 : kind == LOCUS_QKIND_Q6_K ? 32 : 0; /* Q8_0's is gone with the sign trick */
+    *lo = _mm256_sub_epi32(a, _mm256_set1_epi32(offset * sl));
+    *hi = _mm256_sub_epi32(b, _mm256_set1_epi32(offset * sh));
 }
 
-static inline void gemm(float *y, int64_t ldy, const uint8_t *x, size_t xstride, int m, const uint8_t *group, int64_t nb, int q4) {
-    const size_t pb = locus_qpack_block_bytes(q4);
+static inline void gemm(float *y, int64_t ldy, const uint8_t *x, size_t xstride, int m, const uint8_t *group, int64_t nb, int kind) {
+    const bool legacy = kind == LOCUS_QKIND_Q8_0 || kind == LOCUS_QKIND_Q4_0;
+    const size_t pb = locus_qpack_block_bytes(kind), head = legacy ? 32 : 128;
     for (int i = 0; i < m; i++) {
         const uint8_t *row = x + (size_t)i * xstride;
         const float *dx = locus_qrow_scales(row, nb);
@@ -78,21 +95,34 @@ static inline void gemm(float *y, int64_t ldy, const uint8_t *x, size_t xstride,
             __m256 acc = _mm256_setzero_ps();
             const uint8_t *p = group;
             for (int64_t b = 0; b < nb; b++, p += pb) {
-                __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 16 * h)));
-                __m256 f = _mm256_cvtepi32_ps(half_dot(p, h, row + b * LOCUS_QK, sx[b], q4));
-                acc = _mm256_add_ps(acc, _mm256_mul_ps(f, _mm256_mul_ps(dw, _mm256_set1_ps(dx[b]))));
+                __m256i lo, hi;
+                int32_t sl = sx[2 * b], sh = sx[2 * b + 1];
+                half_dot(p + head, h, row + b * LOCUS_QK, sl, sh, kind, &lo, &hi);
+                __m256 t, d = _mm256_set1_ps(dx[b]);
+                if (legacy) {
+                    t = _mm256_cvtepi32_ps(_mm256_add_epi32(lo, hi));
+                    d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 16 * h))), d);
+                } else {
+                    __m256 s0 = _mm256_loadu_ps((const float *)(const void *)(p + 32 * h));
+                    __m256 s1 = _mm256_loadu_ps((const float *)(const void *)(p + 64 + 32 * h));
+                    t = kind == LOCUS_QKIND_Q4_K
+                            ? _mm256_sub_ps(_mm256_mul_ps(s0, _mm256_cvtepi32_ps(_mm256_add_epi32(lo, hi))), _mm256_mul_ps(s1, _mm256_set1_ps((float)(sl + sh))))
+                            : _mm256_add_ps(_mm256_mul_ps(s0, _mm256_cvtepi32_ps(lo)), _mm256_mul_ps(s1, _mm256_cvtepi32_ps(hi)));
+                }
+                acc = _mm256_add_ps(acc, _mm256_mul_ps(t, d));
             }
             _mm256_storeu_ps(y + i * ldy + 8 * h, acc);
         }
     }
 }
 
-static void gemm_q8_0(float *y, int64_t ldy, const uint8_t *x, size_t xstride, int m, const uint8_t *group, int64_t nb) {
-    gemm(y, ldy, x, xstride, m, group, nb, 0);
-}
+#define GEMM(NAME, KIND)                                                                                                \
+    static void NAME(float *y, int64_t ldy, const uint8_t *x, size_t xstride, int m, const uint8_t *g, int64_t nb) { \
+        gemm(y, ldy, x, xstride, m, g, nb, KIND);                                                                     \
+    }
+GEMM(gemm_q8_0, LOCUS_QKIND_Q8_0)
+GEMM(gemm_q4_0, LOCUS_QKIND_Q4_0)
+GEMM(gemm_q4_k, LOCUS_QKIND_Q4_K)
+GEMM(gemm_q6_k, LOCUS_QKIND_Q6_K)
 
-static void gemm_q4_0(float *y, int64_t ldy, const uint8_t *x, size_t xstride, int m, const uint8_t *group, int64_t nb) {
-    gemm(y, ldy, x, xstride, m, group, nb, 1);
-}
-
-const locus_qdot_kernels locus_qdot_avx2 = {quantize_q8, gemm_q8_0, gemm_q4_0};
+const locus_qdot_kernels locus_qdot_avx2 = {quantize_q8, {gemm_q8_0, gemm_q4_0, gemm_q4_k, gemm_q6_k}};

@@ -22,7 +22,8 @@ static void quantize_q8(const float *x, uint8_t *row, int64_t k) {
         __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, s)), q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, s));
         _mm_storeu_si128((__m128i *)(row + b * LOCUS_QK), _mm512_cvtsepi32_epi8(q0));
         _mm_storeu_si128((__m128i *)(row + b * LOCUS_QK + 16), _mm512_cvtsepi32_epi8(q1));
-        sums[b] = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+        sums[2 * b] = _mm512_reduce_add_epi32(q0);
+        sums[2 * b + 1] = _mm512_reduce_add_epi32(q1);
     }
 }
 
@@ -32,12 +33,13 @@ static inline __m512i broadcast4(const uint8_t *p) { /* four activation bytes to
     return _mm512_set1_epi32(v);
 }
 
-/* m (a constant after inlining) activation rows against one packed group. */
+/* m and kind (constants after inlining) activation rows against one packed group. */
 static inline __attribute__((always_inline)) void gemm_body(float *y, int64_t ldy, const uint8_t *x, size_t xstride, int m,
-                                                            const uint8_t *p, int64_t nb, int q4) {
+                                                            const uint8_t *p, int64_t nb, int kind) {
     const __m512i low = _mm512_set1_epi8(0x0f);
-    const int32_t offset = q4 ? 8 : 128;
-    const size_t pb = locus_qpack_block_bytes(q4);
+    const bool legacy = kind == LOCUS_QKIND_Q8_0 || kind == LOCUS_QKIND_Q4_0;
+    const bool nibbles = kind == LOCUS_QKIND_Q4_0 || kind == LOCUS_QKIND_Q4_K;
+    const size_t pb = locus_qpack_block_bytes(kind), head = legacy ? 32 : 128;
     const float *dx[LOCUS_QTILE_M];
     const int32_t *sx[LOCUS_QTILE_M];
     __m512 acc[LOCUS_QTILE_M];
@@ -47,40 +49,53 @@ static inline __attribute__((always_inline)) void gemm_body(float *y, int64_t ld
         acc[i] = _mm512_setzero_ps();
     }
     for (int64_t b = 0; b < nb; b++, p += pb) {
-        __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+        /* Q8_0/Q4_0: the f16 scales; K-quants: f32 scales, and mins (Q4_K) or second scales (Q6_K) */
+        __m512 s0 = legacy ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)) : _mm512_loadu_ps(p);
+        __m512 s1 = legacy ? s0 : _mm512_loadu_ps(p + 64);
         __m512i w[8]; /* w[c]: weights 4c .. 4c+3 of the 16 rows */
-        if (q4)
-            for (int c = 0; c < 4; c++) {
-                __m512i v = _mm512_loadu_si512(p + 32 + 64 * c);
-                w[c] = _mm512_and_si512(v, low);
-                w[4 + c] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
-            }
-        else
-            for (int c = 0; c < 8; c++) w[c] = _mm512_loadu_si512(p + 32 + 64 * c);
+        for (int c = 0; c < (nibbles ? 4 : 8); c++) {
+            __m512i v = _mm512_loadu_si512(p + head + 64 * c);
+            w[c] = nibbles ? _mm512_and_si512(v, low) : v;
+            if (nibbles) w[4 + c] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+        }
         for (int i = 0; i < m; i++) {
             const uint8_t *xb = x + (size_t)i * xstride + (size_t)b * LOCUS_QK;
-            __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512(); /* two chains for latency */
-            for (int c = 0; c < 8; c += 2) {
-                s0 = _mm512_dpbusd_epi32(s0, w[c], broadcast4(xb + 4 * c));
-                s1 = _mm512_dpbusd_epi32(s1, w[c + 1], broadcast4(xb + 4 * c + 4));
+            __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512(); /* values 0..15, 16..31 */
+            for (int c = 0; c < 4; c++) {
+                lo = _mm512_dpbusd_epi32(lo, w[c], broadcast4(xb + 4 * c));
+                hi = _mm512_dpbusd_epi32(hi, w[4 + c], broadcast4(xb + 16 + 4 * c));
             }
-            __m512i isum = _mm512_sub_epi32(_mm512_add_epi32(s0, s1), _mm512_set1_epi32(offset * sx[i][b]));
-            acc[i] = _mm512_add_ps(acc[i], _mm512_mul_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(dw, _mm512_set1_ps(dx[i][b]))));
+            int32_t sl = sx[i][2 * b], sh = sx[i][2 * b + 1];
+            __m512 t, d = _mm512_set1_ps(dx[i][b]);
+            if (legacy) {
+                int32_t offset = kind == LOCUS_QKIND_Q8_0 ? 128 : 8;
+                t = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_add_epi32(lo, hi), _mm512_set1_epi32(offset * (sl + sh))));
+                d = _mm512_mul_ps(s0, d);
+            } else if (kind == LOCUS_QKIND_Q4_K) {
+                t = _mm512_sub_ps(_mm512_mul_ps(s0, _mm512_cvtepi32_ps(_mm512_add_epi32(lo, hi))),
+                                  _mm512_mul_ps(s1, _mm512_set1_ps((float)(sl + sh))));
+            } else {
+                t = _mm512_add_ps(_mm512_mul_ps(s0, _mm512_cvtepi32_ps(_mm512_sub_epi32(lo, _mm512_set1_epi32(32 * sl)))),
+                                  _mm512_mul_ps(s1, _mm512_cvtepi32_ps(_mm512_sub_epi32(hi, _mm512_set1_epi32(32 * sh)))));
+            }
+            acc[i] = _mm512_add_ps(acc[i], _mm512_mul_ps(t, d));
         }
     }
     for (int i = 0; i < m; i++) _mm512_storeu_ps(y + i * ldy, acc[i]);
 }
 
-#define GEMM(NAME, Q4)                                                                                                   \
+#define GEMM(NAME, KIND)                                                                                                 \
     static void NAME(float *y, int64_t ldy, const uint8_t *x, size_t xstride, int m, const uint8_t *p, int64_t nb) {  \
         switch (m) {                                                                                                   \
-        case 1: gemm_body(y, ldy, x, xstride, 1, p, nb, Q4); break;                                                    \
-        case 2: gemm_body(y, ldy, x, xstride, 2, p, nb, Q4); break;                                                    \
-        case 3: gemm_body(y, ldy, x, xstride, 3, p, nb, Q4); break;                                                    \
-        default: gemm_body(y, ldy, x, xstride, 4, p, nb, Q4); break;                                                   \
+        case 1: gemm_body(y, ldy, x, xstride, 1, p, nb, KIND); break;                                                  \
+        case 2: gemm_body(y, ldy, x, xstride, 2, p, nb, KIND); break;                                                  \
+        case 3: gemm_body(y, ldy, x, xstride, 3, p, nb, KIND); break;                                                  \
+        default: gemm_body(y, ldy, x, xstride, 4, p, nb, KIND); break;                                                 \
         }                                                                                                              \
     }
-GEMM(gemm_q8_0, 0)
-GEMM(gemm_q4_0, 1)
+GEMM(gemm_q8_0, LOCUS_QKIND_Q8_0)
+GEMM(gemm_q4_0, LOCUS_QKIND_Q4_0)
+GEMM(gemm_q4_k, LOCUS_QKIND_Q4_K)
+GEMM(gemm_q6_k, LOCUS_QKIND_Q6_K)
 
-const locus_qdot_kernels locus_qdot_avx512 = {quantize_q8, gemm_q8_0, gemm_q4_0};
+const locus_qdot_kernels locus_qdot_avx512 = {quantize_q8, {gemm_q8_0, gemm_q4_0, gemm_q4_k, gemm_q6_k}};

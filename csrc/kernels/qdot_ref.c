@@ -15,50 +15,119 @@ static void quantize_q8(const float *x, uint8_t *row, int64_t k) {
         for (int j = 0; j < LOCUS_QK; j++) amax = fmaxf(amax, fabsf(x[j]));
         float d = amax / 127.0f, id = amax != 0 ? 127.0f / amax : 0.0f;
         scales[b] = locus_half_to_float(locus_float_to_half(d));
-        int32_t sum = 0;
+        sums[2 * b] = sums[2 * b + 1] = 0;
         for (int j = 0; j < LOCUS_QK; j++) {
             int q = (int)lrintf(x[j] * id);
             row[b * LOCUS_QK + j] = (uint8_t)(int8_t)q;
-            sum += q;
+            sums[2 * b + j / 16] += q;
         }
-        sums[b] = sum;
     }
 }
 
-void locus_qpack_group(uint8_t *dst, const uint8_t *src, size_t stride, int rows, int64_t nb, int q4) {
-    size_t in_block = q4 ? LOCUS_Q4_BLOCK_BYTES : LOCUS_Q8_BLOCK_BYTES, chunks = q4 ? 4 : 8;
-    uint32_t flip = q4 ? 0 : 0x80808080u; /* Q8_0's signed bytes as w + 128 */
-    for (int64_t b = 0; b < nb; b++, dst += locus_qpack_block_bytes(q4)) {
-        if (rows < LOCUS_QPACK_ROWS) memset(dst, 0, locus_qpack_block_bytes(q4));
+/* bytes before the quants of a packed block: f16 scales, or f32 scales and mins */
+static size_t header_bytes(int kind) { return kind == LOCUS_QKIND_Q8_0 || kind == LOCUS_QKIND_Q4_0 ? 32 : 128; }
+static bool nibbles(int kind) { return kind == LOCUS_QKIND_Q4_0 || kind == LOCUS_QKIND_Q4_K; }
+
+size_t locus_qpack_block_bytes(int kind) { return header_bytes(kind) + (nibbles(kind) ? 256 : 512); }
+
+/* Q4_K's 6-bit scale and min of sub-block j (0..7) from its 12 packed bytes (ggml's get_scale_min_k4) */
+static void scale_min_k4(const uint8_t *q, int j, int *sc, int *mn) {
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *mn = q[j + 4] & 63;
+    } else {
+        *sc = (q[j + 4] & 0xf) | (q[j - 4] >> 6) << 4;
+        *mn = (q[j + 4] >> 4) | (q[j] >> 6) << 4;
+    }
+}
+
+/* Block b (of 32) of a K-quant row: its 32 unsigned values u and two floats — Q4_K: s = d sc and
+ * m = dmin mn (u in 0..15); Q6_K: the scales of values 0..15 and 16..31 (u in 0..63). */
+static void unpack_kquant(const uint8_t *row, int64_t b, int kind, uint8_t u[32], float f[2]) {
+    int j = (int)(b % 8); /* the block's place in its super-block */
+    if (kind == LOCUS_QKIND_Q4_K) {
+        const uint8_t *sb = row + (size_t)(b / 8) * LOCUS_Q4_K_BYTES, *qs = sb + 16 + 32 * (j / 2);
+        int sc, mn;
+        scale_min_k4(sb + 4, j, &sc, &mn);
+        for (int l = 0; l < 32; l++) u[l] = j % 2 ? qs[l] >> 4 : qs[l] & 15; /* pairs of blocks share 32 bytes */
+        f[0] = locus_half_to_float((uint16_t)locus_read_le(sb, 2)) * (float)sc;
+        f[1] = locus_half_to_float((uint16_t)locus_read_le(sb + 2, 2)) * (float)mn;
+        return;
+    }
+    /* Q6_K: per 128 values, 64 bytes of low 4 bits and 32 of high 2 bits; quarter q of them takes
+     * the low (q < 2) or high nibbles of ql[32 (q & 1) ..] and bits 2q of qh */
+    const uint8_t *sb = row + (size_t)(b / 8) * LOCUS_Q6_K_BYTES;
+    const uint8_t *ql = sb + 64 * (j / 4), *qh = sb + 128 + 32 * (j / 4);
+    const int8_t *sc = (const int8_t *)(sb + 192);
+    int q = j % 4;
+    for (int l = 0; l < 32; l++) {
+        uint8_t lo = ql[l + 32 * (q & 1)];
+        u[l] = (uint8_t)((q < 2 ? lo & 15 : lo >> 4) | ((qh[l] >> (2 * q)) & 3) << 4);
+    }
+    float d = locus_half_to_float((uint16_t)locus_read_le(sb + 208, 2));
+    f[0] = d * (float)sc[2 * j];
+    f[1] = d * (float)sc[2 * j + 1];
+}
+
+/* Row r of a Q8_0/Q4_0 packed block from its GGUF block: the scale as stored, and four bytes at
+ * a time (Q4_0's bytes are already in the packed order; Q8_0's flip their sign bit). */
+static void pack_legacy(uint8_t *dst, const uint8_t *blk, int r, int kind) {
+    uint32_t flip = kind == LOCUS_QKIND_Q8_0 ? 0x80808080u : 0;
+    memcpy(dst + 2 * r, blk, 2);
+    for (int c = 0; c < (kind == LOCUS_QKIND_Q8_0 ? 8 : 4); c++) {
+        uint32_t four;
+        memcpy(&four, blk + 2 + 4 * c, 4);
+        four ^= flip;
+        memcpy(dst + 32 + 64 * c + 4 * r, &four, 4);
+    }
+}
+
+void locus_qpack_group(uint8_t *dst, const uint8_t *src, size_t stride, int rows, int64_t nb, int kind) {
+    size_t legacy_bytes = kind == LOCUS_QKIND_Q8_0 ? LOCUS_Q8_BLOCK_BYTES : LOCUS_Q4_BLOCK_BYTES;
+    for (int64_t b = 0; b < nb; b++, dst += locus_qpack_block_bytes(kind)) {
+        if (rows < LOCUS_QPACK_ROWS) memset(dst, 0, locus_qpack_block_bytes(kind));
         for (int r = 0; r < rows; r++) {
-            const uint8_t *blk = src + (size_t)r * stride + (size_t)b * in_block;
-            memcpy(dst + 2 * r, blk, 2); /* the f16 scale, little-endian as stored */
-            for (size_t c = 0; c < chunks; c++) {
-                uint32_t four;
-                memcpy(&four, blk + 2 + 4 * c, 4);
-                four ^= flip;
-                memcpy(dst + 32 + 64 * c + 4 * r, &four, 4);
+            const uint8_t *row = src + (size_t)r * stride;
+            if (header_bytes(kind) == 32) {
+                pack_legacy(dst, row + (size_t)b * legacy_bytes, r, kind);
+                continue;
             }
+            uint8_t u[32];
+            float f[2];
+            unpack_kquant(row, b, kind, u, f);
+            memcpy(dst + 4 * r, &f[0], 4);
+            memcpy(dst + 64 + 4 * r, &f[1], 4);
+            uint8_t *q = dst + 128 + 4 * r;
+            for (int c = 0; c < (nibbles(kind) ? 4 : 8); c++)
+                for (int e = 0; e < 4; e++)
+                    q[64 * c + e] = nibbles(kind) ? (uint8_t)(u[4 * c + e] | u[16 + 4 * c + e] << 4) : u[4 * c + e];
         }
     }
 }
 
-/* The integer dot of activation block xb and row r's block in packed block p: sum u x - offset sum x. */
-static int32_t block_dot(const uint8_t *p, int r, const int8_t *xb, int32_t xsum, int q4) {
-    int32_t s = 0;
-    if (q4)
-        for (int c = 0; c < 4; c++)
-            for (int e = 0; e < 4; e++) {
-                uint8_t u = p[32 + 64 * c + 4 * r + e];
-                s += (u & 0x0f) * xb[4 * c + e] + (u >> 4) * xb[16 + 4 * c + e];
+/* sum u x over values 0..15 (lo) and 16..31 (hi) of row r in packed block p */
+static void block_sums(const uint8_t *p, int r, const int8_t *xb, int kind, int32_t *lo, int32_t *hi) {
+    const uint8_t *q = p + header_bytes(kind) + 4 * r;
+    *lo = *hi = 0;
+    for (int c = 0; c < 4; c++)
+        for (int e = 0; e < 4; e++) {
+            if (nibbles(kind)) {
+                *lo += (q[64 * c + e] & 15) * xb[4 * c + e];
+                *hi += (q[64 * c + e] >> 4) * xb[16 + 4 * c + e];
+            } else {
+                *lo += q[64 * c + e] * xb[4 * c + e];
+                *hi += q[64 * (c + 4) + e] * xb[16 + 4 * c + e];
             }
-    else
-        for (int c = 0; c < 8; c++)
-            for (int e = 0; e < 4; e++) s += p[32 + 64 * c + 4 * r + e] * xb[4 * c + e];
-    return s - (q4 ? 8 : 128) * xsum;
+        }
 }
 
-static void gemm(float *y, int64_t ldy, const uint8_t *x, size_t xstride, int m, const uint8_t *group, int64_t nb, int q4) {
+static float f32_at(const uint8_t *p) {
+    float f;
+    memcpy(&f, p, 4);
+    return f;
+}
+
+static void gemm(float *y, int64_t ldy, const uint8_t *x, size_t xstride, int m, const uint8_t *group, int64_t nb, int kind) {
     for (int i = 0; i < m; i++) {
         const uint8_t *row = x + (size_t)i * xstride;
         const float *dx = locus_qrow_scales(row, nb);
@@ -66,24 +135,38 @@ static void gemm(float *y, int64_t ldy, const uint8_t *x, size_t xstride, int m,
         for (int r = 0; r < LOCUS_QPACK_ROWS; r++) {
             float s = 0;
             const uint8_t *p = group;
-            for (int64_t b = 0; b < nb; b++, p += locus_qpack_block_bytes(q4)) {
-                float dw = locus_half_to_float((uint16_t)locus_read_le(p + 2 * r, 2));
-                s += (float)block_dot(p, r, (const int8_t *)row + b * LOCUS_QK, sx[b], q4) * (dw * dx[b]);
+            for (int64_t b = 0; b < nb; b++, p += locus_qpack_block_bytes(kind)) {
+                int32_t lo, hi, sl = sx[2 * b], sh = sx[2 * b + 1];
+                block_sums(p, r, (const int8_t *)row + b * LOCUS_QK, kind, &lo, &hi);
+                switch (kind) {
+                case LOCUS_QKIND_Q8_0:
+                case LOCUS_QKIND_Q4_0: {
+                    int32_t offset = kind == LOCUS_QKIND_Q8_0 ? 128 : 8;
+                    float dw = locus_half_to_float((uint16_t)locus_read_le(p + 2 * r, 2));
+                    s += (float)(lo + hi - offset * (sl + sh)) * (dw * dx[b]);
+                    break;
+                }
+                case LOCUS_QKIND_Q4_K: s += (f32_at(p + 4 * r) * (float)(lo + hi) - f32_at(p + 64 + 4 * r) * (float)(sl + sh)) * dx[b]; break;
+                default:
+                    s += (f32_at(p + 4 * r) * (float)(lo - 32 * sl) + f32_at(p + 64 + 4 * r) * (float)(hi - 32 * sh)) * dx[b];
+                    break;
+                }
             }
             y[i * ldy + r] = s;
         }
     }
 }
 
-static void gemm_q8_0(float *y, int64_t ldy, const uint8_t *x, size_t xstride, int m, const uint8_t *group, int64_t nb) {
-    gemm(y, ldy, x, xstride, m, group, nb, 0);
-}
+#define GEMM(NAME, KIND)                                                                                                \
+    static void NAME(float *y, int64_t ldy, const uint8_t *x, size_t xstride, int m, const uint8_t *g, int64_t nb) { \
+        gemm(y, ldy, x, xstride, m, g, nb, KIND);                                                                     \
+    }
+GEMM(gemm_q8_0, LOCUS_QKIND_Q8_0)
+GEMM(gemm_q4_0, LOCUS_QKIND_Q4_0)
+GEMM(gemm_q4_k, LOCUS_QKIND_Q4_K)
+GEMM(gemm_q6_k, LOCUS_QKIND_Q6_K)
 
-static void gemm_q4_0(float *y, int64_t ldy, const uint8_t *x, size_t xstride, int m, const uint8_t *group, int64_t nb) {
-    gemm(y, ldy, x, xstride, m, group, nb, 1);
-}
-
-const locus_qdot_kernels locus_qdot_ref = {quantize_q8, gemm_q8_0, gemm_q4_0};
+const locus_qdot_kernels locus_qdot_ref = {quantize_q8, {gemm_q8_0, gemm_q4_0, gemm_q4_k, gemm_q6_k}};
 
 const locus_qdot_kernels *locus_qdot_active(void) {
     switch (locus_active_path()) {

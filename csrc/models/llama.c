@@ -18,8 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* A weight matrix: a view kept (so its storage stays alive) and, for Q8_0/Q4_0, the copy packed
- * once for the integer kernels (ops/qlinear.c), which replaces the view's pages in memory. */
+/* A weight matrix: a view kept (so its storage stays alive) and, for the types of the integer
+ * kernels (Q8_0, Q4_0, Q4_K, Q6_K), the copy packed once for them (ops/qlinear.c), which replaces
+ * the view's pages in memory. */
 typedef struct {
     locus_tensor *w;
     locus_qpacked *packed;
@@ -102,7 +103,7 @@ static int keep_matrix(matrix *m, const locus_tensor *w, int64_t rows, int64_t c
     if (!w || w->ndim != 2 || w->sizes[0] != rows || w->sizes[1] != cols || !is_float_dtype(w->type))
         return locus_fail("decoder: layer %d %s must be a float [%lld, %lld] matrix, got %s", layer, what, (long long)rows,
                          (long long)cols, w ? locus_tensor_describe(w) : "nothing");
-    bool packs = (w->type == LOCUS_Q8_0 || w->type == LOCUS_Q4_0) && w->strides[1] == 1;
+    bool packs = locus_qkind(w->type) >= 0 && w->strides[1] == 1;
     m->w = locus_view_alias(w);
     if (!m->w || (packs && !(m->packed = locus_qpack(w)))) {
         free_matrix(m);

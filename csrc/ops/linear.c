@@ -9,9 +9,9 @@
  *  - larger M, bf16/f16 weights (prefill, encoders): blocks of weight rows are widened into a
  *    scratch buffer and multiplied with sgemm, so f32 activations keep full precision and no
  *    f32 copy of the whole matrix ever exists.
- *  - Q8_0/Q4_0 weights, LOCUS_FAST precision (the default) or LOCUS_FAST_BF16: the rows of x quantized
- *    once to Q8_0 blocks and multiplied with packed weight groups in integers (qlinear.c), as
- *    llama.cpp does.
+ *  - Q8_0, Q4_0, Q4_K and Q6_K weights, LOCUS_FAST precision (the default) or LOCUS_FAST_BF16: the
+ *    rows of x quantized once to Q8_0 blocks and multiplied with packed weight groups in integers
+ *    (qlinear.c), as llama.cpp does.
  *  - bf16 weights, LOCUS_FAST_BF16 precision, a CPU with AVX512_BF16: the rows of x rounded to bf16 once
  *    and multiplied in bf16 (vdpbf16ps dots for few rows, oneDNN's bf16 matmul for many).
  *  - Q8_0/Q4_0 weights, LOCUS_EXACT: f32 activations; weights dequantized like bf16 ones are
@@ -176,7 +176,7 @@ static int linear(locus_tensor *out, const locus_tensor *x, const locus_tensor *
         rc = -1;
     } else if (k == 0) {
         memset(y, 0, (size_t)(m_rows * n) * sizeof(float));
-    } else if ((wm.type == LOCUS_Q8_0 || wm.type == LOCUS_Q4_0) && locus_precision() != LOCUS_EXACT) {
+    } else if (locus_qkind(wm.type) >= 0 && locus_precision() != LOCUS_EXACT) {
         rc = locus_linear_q(y, xd, m_rows, k, wt, wc ? NULL : packed);
     } else if (locus_active_path() == LOCUS_PATH_REF) {
         linear_dots(&locus_vec_ref, y, xd, m_rows, &wm);

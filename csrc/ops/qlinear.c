@@ -1,6 +1,6 @@
-/* qlinear.c — products with Q8_0/Q4_0 weights in LOCUS_FAST precision: the rows of x quantized
- * once to Q8_0 blocks, then multiplied with packed groups of 16 weight rows in integers
- * (kernels/qdot.h).
+/* qlinear.c — products with Q8_0, Q4_0, Q4_K and Q6_K weights in LOCUS_FAST precision: the rows
+ * of x quantized once to Q8_0 blocks, then multiplied with packed groups of 16 weight rows in
+ * integers (kernels/qdot.h).
  *
  * Weights come either packed once ahead of time (locus_qpack: the decoder packs its matrices when
  * it is built) or as GGUF rows, which each thread packs a group at a time into its own scratch, so
@@ -15,7 +15,6 @@
 enum { L2_BUDGET = 384 << 10 }; /* bytes of quantized activation rows a block keeps in L2 */
 
 struct locus_qpacked {
-    int type;
     int64_t n, k;
     uint8_t *data; /* ceil(n / 16) groups of k / 32 packed blocks */
 };
@@ -25,10 +24,20 @@ typedef struct {
     const uint8_t *packed, *raw;
     size_t row_bytes;
     int64_t n, nb;
-    int q4;
+    int kind; /* LOCUS_QKIND_* */
 } qweights;
 
-static size_t group_bytes(const qweights *w) { return (size_t)w->nb * locus_qpack_block_bytes(w->q4); }
+static size_t group_bytes(const qweights *w) { return (size_t)w->nb * locus_qpack_block_bytes(w->kind); }
+
+int locus_qkind(int dtype) {
+    switch (dtype) {
+    case LOCUS_Q8_0: return LOCUS_QKIND_Q8_0;
+    case LOCUS_Q4_0: return LOCUS_QKIND_Q4_0;
+    case LOCUS_Q4_K: return LOCUS_QKIND_Q4_K;
+    case LOCUS_Q6_K: return LOCUS_QKIND_Q6_K;
+    default: return -1;
+    }
+}
 
 /* Packed matrices are large and read whole for every token: on 2 MB pages (where the kernel gives
  * them) packing takes 512 times fewer page faults and decoding fewer TLB misses. free() frees it. */
@@ -47,14 +56,13 @@ static const uint8_t *group_at(const qweights *w, int64_t g) {
     if (!dst) return NULL;
     int64_t rows = w->n - g * LOCUS_QPACK_ROWS;
     locus_qpack_group(dst, w->raw + (size_t)g * LOCUS_QPACK_ROWS * w->row_bytes, w->row_bytes,
-                      rows < LOCUS_QPACK_ROWS ? (int)rows : LOCUS_QPACK_ROWS, w->nb, w->q4);
+                      rows < LOCUS_QPACK_ROWS ? (int)rows : LOCUS_QPACK_ROWS, w->nb, w->kind);
     return dst;
 }
 
 /* y[m, n] = the products of the quantized rows xq [m_rows] and the weights. */
 static int products(float *y, const uint8_t *xq, size_t xrow, int64_t m_rows, const qweights *w) {
-    const locus_qdot_kernels *q = locus_qdot_active();
-    void (*gemm)(float *, int64_t, const uint8_t *, size_t, int, const uint8_t *, int64_t) = w->q4 ? q->gemm_q4_0 : q->gemm_q8_0;
+    locus_qgemm_fn gemm = locus_qdot_active()->gemm[w->kind];
     const int TM = LOCUS_QTILE_M, G = LOCUS_QPACK_ROWS;
     int64_t groups = (w->n + G - 1) / G, mb = (int64_t)(L2_BUDGET / xrow) / TM * TM;
     if (mb < TM) mb = TM;
@@ -87,7 +95,7 @@ static int products(float *y, const uint8_t *xq, size_t xrow, int64_t m_rows, co
 }
 
 int locus_linear_q(float *y, const float *x, int64_t m_rows, int64_t k, const locus_tensor *w, const locus_qpacked *packed) {
-    qweights qw = {.n = w->sizes[0], .nb = k / LOCUS_QK, .q4 = w->type == LOCUS_Q4_0};
+    qweights qw = {.n = w->sizes[0], .nb = k / LOCUS_QK, .kind = locus_qkind(w->type)};
     if (packed)
         qw.packed = packed->data;
     else {
@@ -104,25 +112,24 @@ int locus_linear_q(float *y, const float *x, int64_t m_rows, int64_t k, const lo
 }
 
 locus_qpacked *locus_qpack(const locus_tensor *w) {
-    if (!w || w->ndim != 2 || (w->type != LOCUS_Q8_0 && w->type != LOCUS_Q4_0) || w->strides[1] != 1)
-        return locus_fail_null("qpack: need a Q8_0 or Q4_0 matrix with contiguous rows, got %s",
+    if (!w || w->ndim != 2 || locus_qkind(w->type) < 0 || w->strides[1] != 1)
+        return locus_fail_null("qpack: need a Q8_0, Q4_0, Q4_K or Q6_K matrix with contiguous rows, got %s",
                                w ? locus_tensor_describe(w) : "nothing");
     locus_qpacked *p = calloc(1, sizeof *p);
     qweights qw = {.raw = locus_tensor_data(w), .row_bytes = (size_t)locus_bytes_for(w->type, w->strides[0]),
-                   .n = w->sizes[0], .nb = w->sizes[1] / LOCUS_QK, .q4 = w->type == LOCUS_Q4_0};
+                   .n = w->sizes[0], .nb = w->sizes[1] / LOCUS_QK, .kind = locus_qkind(w->type)};
     int64_t groups = (qw.n + LOCUS_QPACK_ROWS - 1) / LOCUS_QPACK_ROWS;
     if (!p || !(p->data = alloc_huge((size_t)groups * group_bytes(&qw) + 1))) {
         free(p);
         return locus_fail_null("qpack: out of memory for a packed copy of %s", locus_tensor_describe(w));
     }
-    p->type = w->type;
     p->n = qw.n;
     p->k = w->sizes[1];
 #pragma omp parallel for schedule(static)
     for (int64_t g = 0; g < groups; g++) {
         int64_t rows = qw.n - g * LOCUS_QPACK_ROWS;
         locus_qpack_group(p->data + (size_t)g * group_bytes(&qw), qw.raw + (size_t)g * LOCUS_QPACK_ROWS * qw.row_bytes,
-                          qw.row_bytes, rows < LOCUS_QPACK_ROWS ? (int)rows : LOCUS_QPACK_ROWS, qw.nb, qw.q4);
+                          qw.row_bytes, rows < LOCUS_QPACK_ROWS ? (int)rows : LOCUS_QPACK_ROWS, qw.nb, qw.kind);
     }
     /* the packed copy replaces the mapped rows: their pages go back to the page cache */
     locus_storage_drop_clean_pages(w->storage, qw.raw, (size_t)qw.n * qw.row_bytes);
