@@ -14,7 +14,7 @@
  *    (qlinear.c), as llama.cpp does.
  *  - bf16 weights, LOCUS_FAST_BF16 precision, a CPU with AVX512_BF16: the rows of x rounded to bf16 once
  *    and multiplied in bf16 (vdpbf16ps dots for few rows, oneDNN's bf16 matmul for many).
- *  - Q8_0/Q4_0 weights, LOCUS_EXACT: f32 activations; weights dequantized like bf16 ones are
+ *  - block-quantized weights in LOCUS_EXACT (and Q5_K always): f32 activations; weights dequantized like bf16 ones are
  *    widened (small M: 512-element pieces on the stack).
  *  - "ref" kernel path: plain loops over locus_vec_ref, the reference the tests compare against. */
 #include "../core/internal.h"
@@ -151,7 +151,7 @@ static int linear(locus_tensor *out, const locus_tensor *x, const locus_tensor *
     const char *op = "linear";
     if (locus_check_tensor(x, op, "x") || locus_check_tensor(w, op, "weight")) return -1;
     if (w->ndim != 2 || !is_float_dtype(w->type))
-        return locus_fail("linear: weight must be a 2-D float matrix [out, in] (f32, bf16, f16, q8_0, q4_0), got %s", locus_tensor_describe(w));
+        return locus_fail("linear: weight must be a 2-D float matrix [out, in] (f32, bf16, f16, q8_0, q4_0, q4_k, q5_k, q6_k), got %s", locus_tensor_describe(w));
     if (x->ndim < 1 || x->sizes[x->ndim - 1] != w->sizes[1] || !is_float_dtype(x->type)) {
         char xs[256];
         snprintf(xs, sizeof xs, "%s", locus_tensor_describe(x));
