@@ -1,7 +1,7 @@
 -- Prefill and decode speed of LLaMA-shaped models, locus next to llama.cpp (node-llama-cpp 3.21.1)
 -- on the same GGUF file, in one run.
---   bin/locus run benchmarks/llm.lua [MODEL[:TYPE] ...]   MODEL tinyllama | 7b, TYPE bf16 | q8_0 | q4_0
---   (default: tinyllama and 7b, each in bf16, q8_0 and q4_0)
+--   bin/locus run benchmarks/llm.lua [MODEL[:TYPE] ...]   MODEL tinyllama | 7b, TYPE bf16 | q8_0 | q4_0 | q4_k_m
+--   (default: tinyllama and 7b, each in bf16, q8_0, q4_0 and q4_k_m)
 -- Each model has random bf16 weights with the real shapes (one random block, viewed per tensor)
 -- and LLaMA's 32000-token vocabulary from ../shared/assets; it is written once to
 -- build/bench-MODEL-bf16.gguf and quantized from it by `locus convert` (build/bench-MODEL-TYPE.gguf).
@@ -121,7 +121,8 @@ local function run(key, wtype)
     cpp_prefill = lc and PROMPT / lc.prefill_s, cpp_decode = lc and lc.decode_tokens / lc.decode_s }
 end
 
-local keys = #arg > 0 and arg or { "tinyllama:bf16", "tinyllama:q8_0", "tinyllama:q4_0", "7b:bf16", "7b:q8_0", "7b:q4_0" }
+local keys = #arg > 0 and arg or { "tinyllama:bf16", "tinyllama:q8_0", "tinyllama:q4_0", "tinyllama:q4_k_m", "7b:bf16",
+  "7b:q8_0", "7b:q4_0", "7b:q4_k_m" }
 local cpu = io.open("/proc/cpuinfo"):read("*a"):match("model name%s*:%s*([^\n]+)") or "unknown CPU"
 print(("%s; %d threads, kernels %s (%s); prompt %d tokens, %d decoded"):format(cpu, locus.num_threads(),
   locus.kernel_path(), locus.cpu_features(), PROMPT, DECODE))

@@ -398,31 +398,42 @@ static row_converter pick_converter(int ddt, int sdt) {
     return convert_generic;
 }
 
-/* Copies involving block types go row by row through f32: dequantize, convert, quantize. */
+/* Copies involving block types go row by row through f32: dequantize, convert, quantize; rows in
+ * parallel (quantizing K-quants is slow: a 7B model's would take minutes on one core), each into
+ * its own place, so the result does not depend on the threads. */
 static int copy_blocks(locus_tensor *dst, const locus_tensor *src) {
     int last = src->ndim - 1;
     int64_t cols = src->sizes[last], rows = locus_tensor_numel(src) / (cols ? cols : 1);
-    float *tmp = malloc((size_t)(cols ? cols : 1) * sizeof(float));
-    if (!tmp) return locus_fail("copy: out of memory");
-    for (int64_t r = 0; r < rows; r++) {
-        const char *sp = (const char *)locus_tensor_data(src);
-        char *dp = locus_tensor_data(dst);
-        int64_t so = locus_row_offset(src, r), dof = locus_row_offset(dst, r);
-        if (is_block_dtype(src->type)) {
-            locus_dequantize_row(src->type, sp + locus_bytes_for(src->type, so), tmp, cols);
-        } else {
-            size_t se = locus_dtype_size(src->type);
-            for (int64_t c = 0; c < cols; c++) tmp[c] = (float)locus_load_elem(sp + (so + c * src->strides[last]) * (int64_t)se, src->type);
+    int failed = 0;
+#pragma omp parallel if (rows > 1 && rows * cols > 65536)
+    {
+        float *tmp = malloc((size_t)(cols ? cols : 1) * sizeof(float));
+        if (!tmp) {
+#pragma omp atomic write
+            failed = 1;
         }
-        if (is_block_dtype(dst->type)) {
-            locus_quantize_row(dst->type, tmp, dp + locus_bytes_for(dst->type, dof), cols);
-        } else {
-            size_t de = locus_dtype_size(dst->type);
-            for (int64_t c = 0; c < cols; c++) locus_store_elem(dp + (dof + c * dst->strides[last]) * (int64_t)de, dst->type, tmp[c]);
+#pragma omp for schedule(dynamic, 16)
+        for (int64_t r = 0; r < rows; r++) {
+            if (!tmp) continue;
+            const char *sp = (const char *)locus_tensor_data(src);
+            char *dp = locus_tensor_data(dst);
+            int64_t so = locus_row_offset(src, r), dof = locus_row_offset(dst, r);
+            if (is_block_dtype(src->type)) {
+                locus_dequantize_row(src->type, sp + locus_bytes_for(src->type, so), tmp, cols);
+            } else {
+                size_t se = locus_dtype_size(src->type);
+                for (int64_t c = 0; c < cols; c++) tmp[c] = (float)locus_load_elem(sp + (so + c * src->strides[last]) * (int64_t)se, src->type);
+            }
+            if (is_block_dtype(dst->type)) {
+                locus_quantize_row(dst->type, tmp, dp + locus_bytes_for(dst->type, dof), cols);
+            } else {
+                size_t de = locus_dtype_size(dst->type);
+                for (int64_t c = 0; c < cols; c++) locus_store_elem(dp + (dof + c * dst->strides[last]) * (int64_t)de, dst->type, tmp[c]);
+            }
         }
+        free(tmp);
     }
-    free(tmp);
-    return 0;
+    return failed ? locus_fail("copy: out of memory") : 0;
 }
 
 int locus_copy(locus_tensor *dst, const locus_tensor *src) {
