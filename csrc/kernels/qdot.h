@@ -86,6 +86,21 @@ typedef struct locus_qdot_kernels {
 
 extern const locus_qdot_kernels locus_qdot_ref, locus_qdot_avx2, locus_qdot_avx512;
 
+/* Defines a path's TABLE from its QUANTIZE and one GEMM(y, ldy, x, xstride, m, group, nb, kind),
+ * inlined into a function per kind so that `kind` is a constant there. */
+#define LOCUS_QDOT_GEMM_FOR(GEMM, KIND)                                                                               \
+    static void GEMM##_##KIND(float *y, int64_t ldy, const uint8_t *x, size_t xstride, int m, const uint8_t *g, int64_t nb) { \
+        GEMM(y, ldy, x, xstride, m, g, nb, KIND);                                                                     \
+    }
+#define LOCUS_QDOT_TABLE(TABLE, QUANTIZE, GEMM)                                                                        \
+    LOCUS_QDOT_GEMM_FOR(GEMM, LOCUS_QKIND_Q8_0)                                                                        \
+    LOCUS_QDOT_GEMM_FOR(GEMM, LOCUS_QKIND_Q4_0)                                                                        \
+    LOCUS_QDOT_GEMM_FOR(GEMM, LOCUS_QKIND_Q4_K)                                                                        \
+    LOCUS_QDOT_GEMM_FOR(GEMM, LOCUS_QKIND_Q6_K)                                                                        \
+    const locus_qdot_kernels TABLE = {QUANTIZE,                                                                        \
+                                      {GEMM##_LOCUS_QKIND_Q8_0, GEMM##_LOCUS_QKIND_Q4_0, GEMM##_LOCUS_QKIND_Q4_K,      \
+                                       GEMM##_LOCUS_QKIND_Q6_K}};
+
 /* The table for locus_active_path(); the AVX-512 one needs AVX512-VNNI, without it AVX2's is used. */
 const locus_qdot_kernels *locus_qdot_active(void);
 

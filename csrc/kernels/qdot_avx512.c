@@ -84,18 +84,15 @@ static inline __attribute__((always_inline)) void gemm_body(float *y, int64_t ld
     for (int i = 0; i < m; i++) _mm512_storeu_ps(y + i * ldy, acc[i]);
 }
 
-#define GEMM(NAME, KIND)                                                                                                 \
-    static void NAME(float *y, int64_t ldy, const uint8_t *x, size_t xstride, int m, const uint8_t *p, int64_t nb) {  \
-        switch (m) {                                                                                                   \
-        case 1: gemm_body(y, ldy, x, xstride, 1, p, nb, KIND); break;                                                  \
-        case 2: gemm_body(y, ldy, x, xstride, 2, p, nb, KIND); break;                                                  \
-        case 3: gemm_body(y, ldy, x, xstride, 3, p, nb, KIND); break;                                                  \
-        default: gemm_body(y, ldy, x, xstride, 4, p, nb, KIND); break;                                                 \
-        }                                                                                                              \
+/* the row count as a constant, so that gemm_body's loops over rows unroll */
+static inline __attribute__((always_inline)) void gemm(float *y, int64_t ldy, const uint8_t *x, size_t xstride, int m,
+                                                       const uint8_t *p, int64_t nb, int kind) {
+    switch (m) {
+    case 1: gemm_body(y, ldy, x, xstride, 1, p, nb, kind); break;
+    case 2: gemm_body(y, ldy, x, xstride, 2, p, nb, kind); break;
+    case 3: gemm_body(y, ldy, x, xstride, 3, p, nb, kind); break;
+    default: gemm_body(y, ldy, x, xstride, 4, p, nb, kind); break;
     }
-GEMM(gemm_q8_0, LOCUS_QKIND_Q8_0)
-GEMM(gemm_q4_0, LOCUS_QKIND_Q4_0)
-GEMM(gemm_q4_k, LOCUS_QKIND_Q4_K)
-GEMM(gemm_q6_k, LOCUS_QKIND_Q6_K)
+}
 
-const locus_qdot_kernels locus_qdot_avx512 = {quantize_q8, {gemm_q8_0, gemm_q4_0, gemm_q4_k, gemm_q6_k}};
+LOCUS_QDOT_TABLE(locus_qdot_avx512, quantize_q8, gemm)

@@ -157,16 +157,7 @@ static void gemm(float *y, int64_t ldy, const uint8_t *x, size_t xstride, int m,
     }
 }
 
-#define GEMM(NAME, KIND)                                                                                                \
-    static void NAME(float *y, int64_t ldy, const uint8_t *x, size_t xstride, int m, const uint8_t *g, int64_t nb) { \
-        gemm(y, ldy, x, xstride, m, g, nb, KIND);                                                                     \
-    }
-GEMM(gemm_q8_0, LOCUS_QKIND_Q8_0)
-GEMM(gemm_q4_0, LOCUS_QKIND_Q4_0)
-GEMM(gemm_q4_k, LOCUS_QKIND_Q4_K)
-GEMM(gemm_q6_k, LOCUS_QKIND_Q6_K)
-
-const locus_qdot_kernels locus_qdot_ref = {quantize_q8, {gemm_q8_0, gemm_q4_0, gemm_q4_k, gemm_q6_k}};
+LOCUS_QDOT_TABLE(locus_qdot_ref, quantize_q8, gemm)
 
 const locus_qdot_kernels *locus_qdot_active(void) {
     switch (locus_active_path()) {
