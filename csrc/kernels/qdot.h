@@ -22,6 +22,7 @@
 #ifndef LOCUS_QDOT_H
 #define LOCUS_QDOT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -54,22 +55,30 @@ static inline const int32_t *locus_qrow_sums(const uint8_t *row, int64_t nb) {
 
 /* ---- packed weights ---------------------------------------------------------------------------
  * A group is 16 weight rows (a matrix's last group is padded with zero rows), stored block of 32
- * after block; the quants of a packed block are 64-byte chunks, chunk c holding four bytes per row
- * (row r's at 4 r), and weight j of a row is u_j - offset:
+ * after block. A packed block is 32 bytes of scales, then the quants in 64-byte chunks, chunk c
+ * holding four bytes per row (row r's at 4 r); weight j of a row is u_j - offset:
  *   Q8_0: 16 f16 d, 8 chunks; chunk c = weights 4c .. 4c+3 as unsigned bytes w + 128 (offset 128).
  *   Q4_0: 16 f16 d, 4 chunks; chunk c = GGUF's bytes 4c .. 4c+3 of each row: low nibbles are
  *         weights 4c .. 4c+3, high nibbles weights 16+4c .. 16+4c+3 (offset 8).
- *   Q4_K: 16 f32 scales s = d sc, 16 f32 mins m = dmin mn of the row's sub-block, then 4 chunks of
- *         nibbles laid out as Q4_0's; a weight is s u - m.
- *   Q6_K: 16 f32 scales of weights 0..15, 16 of weights 16..31 (d times the int8 scale), then 8
- *         chunks as Q8_0's of the 6-bit values u (offset 32); a weight is s (u - 32).
- * Q8_0 and Q4_0 groups are the size of their GGUF rows; Q4_K's are 4/3 of it, Q6_K's 1.5 times,
- * the price of scales the kernels need not unpack. */
-size_t locus_qpack_block_bytes(int kind);
+ *   Q4_K: 16 6-bit scales sc, 16 6-bit mins mn (a byte each), 4 chunks of nibbles as Q4_0's; a
+ *         weight is d sc u - dmin mn.
+ *   Q6_K: 16 int8 scales of weights 0..15, 16 of weights 16..31, 8 chunks as Q8_0's of the 6-bit
+ *         values u; a weight is d sc (u - 32).
+ * The K-quants' blocks come eight at a time, after a header of their super-block's f16 d (and
+ * dmin) for the 16 rows. Q8_0, Q4_0 and Q4_K groups are about the size of their GGUF rows (Q4_K:
+ * 296 bytes per 16 x 32 weights against 288); Q6_K's are 1.3 times theirs (a byte per value). */
+size_t locus_qpack_group_bytes(int kind, int64_t nb);
+static inline bool locus_qkind_is_k(int kind) { return kind == LOCUS_QKIND_Q4_K || kind == LOCUS_QKIND_Q6_K; }
+static inline size_t locus_qpack_block_bytes(int kind) { /* without the super-block header */
+    return 32 + (kind == LOCUS_QKIND_Q4_0 || kind == LOCUS_QKIND_Q4_K ? 256 : 512);
+}
+static inline size_t locus_qpack_header_bytes(int kind) { /* per super-block of 8 blocks */
+    return kind == LOCUS_QKIND_Q4_K ? 64 : kind == LOCUS_QKIND_Q6_K ? 32 : 0;
+}
 
 /* Packs rows [0, rows) (rows <= 16; the rest of the group zero) of GGUF rows of nb blocks of 32
  * (a whole number of super-blocks for the K-quants), `stride` bytes apart, into one group at dst
- * (nb * locus_qpack_block_bytes(kind) bytes). */
+ * (locus_qpack_group_bytes(kind, nb) bytes). */
 void locus_qpack_group(uint8_t *dst, const uint8_t *src, size_t stride, int rows, int64_t nb, int kind);
 
 /* y[i * ldy + j] for activation rows i < m (1 <= m <= LOCUS_QTILE_M, xstride bytes apart) and the

@@ -86,7 +86,7 @@ static inline void half_dot(const uint8_t *q, int h, const uint8_t *xb, int32_t 
 
 static inline void gemm(float *y, int64_t ldy, const uint8_t *x, size_t xstride, int m, const uint8_t *group, int64_t nb, int kind) {
     const bool legacy = kind == LOCUS_QKIND_Q8_0 || kind == LOCUS_QKIND_Q4_0;
-    const size_t pb = locus_qpack_block_bytes(kind), head = legacy ? 32 : 128;
+    const size_t pb = locus_qpack_block_bytes(kind);
     for (int i = 0; i < m; i++) {
         const uint8_t *row = x + (size_t)i * xstride;
         const float *dx = locus_qrow_scales(row, nb);
@@ -94,22 +94,30 @@ static inline void gemm(float *y, int64_t ldy, const uint8_t *x, size_t xstride,
         for (int h = 0; h < 2; h++) {
             __m256 acc = _mm256_setzero_ps();
             const uint8_t *p = group;
+            __m256 d = _mm256_setzero_ps(), dmin = _mm256_setzero_ps(); /* K-quants: the super-block's, for this half */
             for (int64_t b = 0; b < nb; b++, p += pb) {
+                if (!legacy && b % 8 == 0) {
+                    d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 16 * h)));
+                    if (kind == LOCUS_QKIND_Q4_K) dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 32 + 16 * h)));
+                    p += locus_qpack_header_bytes(kind);
+                }
                 __m256i lo, hi;
                 int32_t sl = sx[2 * b], sh = sx[2 * b + 1];
-                half_dot(p + head, h, row + b * LOCUS_QK, sl, sh, kind, &lo, &hi);
-                __m256 t, d = _mm256_set1_ps(dx[b]);
+                half_dot(p + 32, h, row + b * LOCUS_QK, sl, sh, kind, &lo, &hi);
+                __m256 t, xd = _mm256_set1_ps(dx[b]);
                 if (legacy) {
                     t = _mm256_cvtepi32_ps(_mm256_add_epi32(lo, hi));
-                    d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 16 * h))), d);
+                    xd = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 16 * h))), xd);
                 } else {
-                    __m256 s0 = _mm256_loadu_ps((const float *)(const void *)(p + 32 * h));
-                    __m256 s1 = _mm256_loadu_ps((const float *)(const void *)(p + 64 + 32 * h));
+                    __m128i a = _mm_loadl_epi64((const __m128i *)(p + 8 * h)), c = _mm_loadl_epi64((const __m128i *)(p + 16 + 8 * h));
+                    __m256 s0 = _mm256_mul_ps(d, _mm256_cvtepi32_ps(kind == LOCUS_QKIND_Q4_K ? _mm256_cvtepu8_epi32(a) : _mm256_cvtepi8_epi32(a)));
+                    __m256 s1 = kind == LOCUS_QKIND_Q4_K ? _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(c)))
+                                                         : _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(c)));
                     t = kind == LOCUS_QKIND_Q4_K
                             ? _mm256_sub_ps(_mm256_mul_ps(s0, _mm256_cvtepi32_ps(_mm256_add_epi32(lo, hi))), _mm256_mul_ps(s1, _mm256_set1_ps((float)(sl + sh))))
                             : _mm256_add_ps(_mm256_mul_ps(s0, _mm256_cvtepi32_ps(lo)), _mm256_mul_ps(s1, _mm256_cvtepi32_ps(hi)));
                 }
-                acc = _mm256_add_ps(acc, _mm256_mul_ps(t, d));
+                acc = _mm256_add_ps(acc, _mm256_mul_ps(t, xd));
             }
             _mm256_storeu_ps(y + i * ldy + 8 * h, acc);
         }

@@ -39,7 +39,7 @@ static inline __attribute__((always_inline)) void gemm_body(float *y, int64_t ld
     const __m512i low = _mm512_set1_epi8(0x0f);
     const bool legacy = kind == LOCUS_QKIND_Q8_0 || kind == LOCUS_QKIND_Q4_0;
     const bool nibbles = kind == LOCUS_QKIND_Q4_0 || kind == LOCUS_QKIND_Q4_K;
-    const size_t pb = locus_qpack_block_bytes(kind), head = legacy ? 32 : 128;
+    const size_t pb = locus_qpack_block_bytes(kind);
     const float *dx[LOCUS_QTILE_M];
     const int32_t *sx[LOCUS_QTILE_M];
     __m512 acc[LOCUS_QTILE_M];
@@ -48,13 +48,27 @@ static inline __attribute__((always_inline)) void gemm_body(float *y, int64_t ld
         sx[i] = locus_qrow_sums(x + (size_t)i * xstride, nb);
         acc[i] = _mm512_setzero_ps();
     }
+    __m512 d = _mm512_setzero_ps(), dmin = _mm512_setzero_ps(); /* K-quants: the super-block's */
     for (int64_t b = 0; b < nb; b++, p += pb) {
-        /* Q8_0/Q4_0: the f16 scales; K-quants: f32 scales, and mins (Q4_K) or second scales (Q6_K) */
-        __m512 s0 = legacy ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)) : _mm512_loadu_ps(p);
-        __m512 s1 = legacy ? s0 : _mm512_loadu_ps(p + 64);
+        if (!legacy && b % 8 == 0) {
+            d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+            if (kind == LOCUS_QKIND_Q4_K) dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 32)));
+            p += locus_qpack_header_bytes(kind);
+        }
+        /* Q8_0/Q4_0: the f16 scales; Q4_K: d sc and dmin mn; Q6_K: the two half-block scales */
+        __m512 s0, s1;
+        if (legacy) {
+            s0 = s1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+        } else if (kind == LOCUS_QKIND_Q4_K) {
+            s0 = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p))));
+            s1 = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + 16)))));
+        } else {
+            s0 = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p))));
+            s1 = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 16)))));
+        }
         __m512i w[8]; /* w[c]: weights 4c .. 4c+3 of the 16 rows */
         for (int c = 0; c < (nibbles ? 4 : 8); c++) {
-            __m512i v = _mm512_loadu_si512(p + head + 64 * c);
+            __m512i v = _mm512_loadu_si512(p + 32 + 64 * c);
             w[c] = nibbles ? _mm512_and_si512(v, low) : v;
             if (nibbles) w[4 + c] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
         }
@@ -66,11 +80,11 @@ static inline __attribute__((always_inline)) void gemm_body(float *y, int64_t ld
                 hi = _mm512_dpbusd_epi32(hi, w[4 + c], broadcast4(xb + 16 + 4 * c));
             }
             int32_t sl = sx[i][2 * b], sh = sx[i][2 * b + 1];
-            __m512 t, d = _mm512_set1_ps(dx[i][b]);
+            __m512 t, xd = _mm512_set1_ps(dx[i][b]);
             if (legacy) {
                 int32_t offset = kind == LOCUS_QKIND_Q8_0 ? 128 : 8;
                 t = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_add_epi32(lo, hi), _mm512_set1_epi32(offset * (sl + sh))));
-                d = _mm512_mul_ps(s0, d);
+                xd = _mm512_mul_ps(s0, xd);
             } else if (kind == LOCUS_QKIND_Q4_K) {
                 t = _mm512_sub_ps(_mm512_mul_ps(s0, _mm512_cvtepi32_ps(_mm512_add_epi32(lo, hi))),
                                   _mm512_mul_ps(s1, _mm512_set1_ps((float)(sl + sh))));
@@ -78,7 +92,7 @@ static inline __attribute__((always_inline)) void gemm_body(float *y, int64_t ld
                 t = _mm512_add_ps(_mm512_mul_ps(s0, _mm512_cvtepi32_ps(_mm512_sub_epi32(lo, _mm512_set1_epi32(32 * sl)))),
                                   _mm512_mul_ps(s1, _mm512_cvtepi32_ps(_mm512_sub_epi32(hi, _mm512_set1_epi32(32 * sh)))));
             }
-            acc[i] = _mm512_add_ps(acc[i], _mm512_mul_ps(t, d));
+            acc[i] = _mm512_add_ps(acc[i], _mm512_mul_ps(t, xd));
         }
     }
     for (int i = 0; i < m; i++) _mm512_storeu_ps(y + i * ldy, acc[i]);

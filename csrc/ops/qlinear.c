@@ -27,7 +27,7 @@ typedef struct {
     int kind; /* LOCUS_QKIND_* */
 } qweights;
 
-static size_t group_bytes(const qweights *w) { return (size_t)w->nb * locus_qpack_block_bytes(w->kind); }
+static size_t group_bytes(const qweights *w) { return locus_qpack_group_bytes(w->kind, w->nb); }
 
 int locus_qkind(int dtype) {
     switch (dtype) {

@@ -128,19 +128,21 @@ static void fill_weights(uint8_t *w, int64_t nb, int kind, float dw, int range) 
     }
 }
 
-static float f32_at(const uint8_t *p) {
-    float f;
-    memcpy(&f, p, 4);
-    return f;
-}
-
-/* Weight j of row r in a packed K-quant block p: its value u and the two floats of its row
- * (Q4_K: s and m, the weight s u - m; Q6_K: the scale of j's half, the weight s (u - 32)). */
-static int packed_k(const uint8_t *p, int kind, int r, int j, float *s, float *m) {
-    const uint8_t *q = p + 128 + 4 * r;
-    *s = f32_at(p + (kind == LOCUS_QKIND_Q6_K && j >= 16 ? 64 : 0) + 4 * r);
-    *m = f32_at(p + 64 + 4 * r);
-    if (kind == LOCUS_QKIND_Q4_K) return j < 16 ? q[64 * (j / 4) + j % 4] & 15 : q[64 * ((j - 16) / 4) + j % 4] >> 4;
+/* Weight j of row r in block b of a packed K-quant group: its value u and the two floats of its
+ * row, computed as ggml's dequantizer does (Q4_K: s = d sc and m = dmin mn, the weight s u - m;
+ * Q6_K: s = d sc of j's half, the weight s (u - 32)). */
+static int packed_k(const uint8_t *group, int kind, int r, int64_t b, int j, float *s, float *m) {
+    size_t sb = locus_qpack_header_bytes(kind) + 8 * locus_qpack_block_bytes(kind);
+    const uint8_t *head = group + (size_t)(b / 8) * sb, *p = head + locus_qpack_header_bytes(kind) + (size_t)(b % 8) * locus_qpack_block_bytes(kind);
+    const uint8_t *q = p + 32 + 4 * r;
+    float d = locus_half_to_float((uint16_t)(head[2 * r] | head[2 * r + 1] << 8));
+    if (kind == LOCUS_QKIND_Q4_K) {
+        *s = d * (float)p[r];
+        *m = locus_half_to_float((uint16_t)(head[32 + 2 * r] | head[33 + 2 * r] << 8)) * (float)p[16 + r];
+        return j < 16 ? q[64 * (j / 4) + j % 4] & 15 : q[64 * ((j - 16) / 4) + j % 4] >> 4;
+    }
+    *s = d * (float)(int8_t)p[j < 16 ? r : 16 + r];
+    *m = 0;
     return q[64 * (j / 4) + j % 4];
 }
 
@@ -155,11 +157,10 @@ static double exact_dot(const uint8_t *row, const uint8_t *w, const uint8_t *gro
     for (int64_t b = 0; b < nb; b++) {
         double term, size;
         if (is_kquant(kind)) {
-            const uint8_t *p = group + (size_t)b * locus_qpack_block_bytes(kind);
             long ux[2] = {0, 0}, xs[2] = {0, 0};
             float s[2], m;
             for (int j = 0; j < 32; j++) {
-                ux[j / 16] += (long)packed_k(p, kind, r, j, &s[j / 16], &m) * x[b * 32 + j];
+                ux[j / 16] += (long)packed_k(group, kind, r, b, j, &s[j / 16], &m) * x[b * 32 + j];
                 xs[j / 16] += x[b * 32 + j];
             }
             if (kind == LOCUS_QKIND_Q4_K) {
@@ -188,13 +189,13 @@ static double exact_dot(const uint8_t *row, const uint8_t *w, const uint8_t *gro
     return v;
 }
 
-/* Packing K-quants reads ggml's layout: every packed weight, s u - m (Q4_K) or s (u - 32)
- * (Q6_K) in f32 as ggml's dequantizer computes it, equals locus_dequantize_row's value. */
+/* Packing K-quants reads ggml's layout: every packed weight, s u - m (Q4_K) or s (u - 32) (Q6_K)
+ * in f32 as ggml's dequantizer computes it from the packed scales, equals locus_dequantize_row's. */
 static void test_kquant_packing(void) {
     for (int kind = LOCUS_QKIND_Q4_K; kind <= LOCUS_QKIND_Q6_K; kind++) {
         int64_t nb = 16, rows = 5;
         size_t wrow = row_bytes(kind, nb);
-        uint8_t *wq = malloc(rows * wrow), *packed = malloc((size_t)nb * locus_qpack_block_bytes(kind));
+        uint8_t *wq = malloc(rows * wrow), *packed = malloc(locus_qpack_group_bytes(kind, nb));
         float *deq = malloc((size_t)nb * 32 * sizeof(float));
         for (int r = 0; r < rows; r++) fill_weights(wq + r * wrow, nb, kind, 0, 0);
         locus_qpack_group(packed, wq, wrow, (int)rows, nb, kind);
@@ -204,7 +205,7 @@ static void test_kquant_packing(void) {
             for (int64_t b = 0; b < nb; b++)
                 for (int j = 0; j < 32; j++) {
                     float s, m;
-                    int u = packed_k(packed + (size_t)b * locus_qpack_block_bytes(kind), kind, r, j, &s, &m);
+                    int u = packed_k(packed, kind, r, b, j, &s, &m);
                     float want = kind == LOCUS_QKIND_Q4_K ? s * (float)u - m : s * (float)(u - 32);
                     wrong += memcmp(&want, &deq[b * 32 + j], 4) != 0;
                 }
@@ -229,7 +230,7 @@ static void test_gemm(void) {
                 if (exact && nb > 64) continue; /* up to 64 blocks the exact sums stay below 2^24 units */
                 size_t xstride = locus_qrow_bytes(nb) + 64, wrow = row_bytes(kind, nb) + 6; /* rows need not touch */
                 int rows = t % 2 ? 16 : 7;
-                uint8_t *xq = calloc(4, xstride), *wq = calloc(16, wrow), *packed = malloc((size_t)nb * locus_qpack_block_bytes(kind));
+                uint8_t *xq = calloc(4, xstride), *wq = calloc(16, wrow), *packed = malloc(locus_qpack_group_bytes(kind, nb));
                 /* exact: dyadic scales and |q| <= 60, so every partial sum is a float without rounding */
                 for (int i = 0; i < 4; i++) fill_row(xq + i * xstride, nb, exact ? 1.0f / 128 : 0, exact ? 60 : 127);
                 for (int r = 0; r < rows; r++) fill_weights(wq + r * wrow, nb, kind, exact ? 1.0f / 64 : 0, exact ? 60 : 127);
