@@ -406,8 +406,9 @@ int locus_decoder_set_output(locus_decoder *d, const locus_tensor *norm, const l
 int locus_decoder_forward(locus_decoder *d, const locus_tensor *x, int64_t pos0, locus_tensor *logits);
 /* The hidden state [T, dim] after the final norm, of the last forward (a view; valid until the next). */
 locus_tensor *locus_decoder_hidden(locus_decoder *d);
-/* The KV cache as a view [layers, 2 (keys, values), max_context, kv_heads * head_dim] of its dtype: to
- * save a prompt's keys and values and put them back (the decoder keeps its storage alive). */
+/* The KV cache as a view [layers, 2 (keys, values), kv_heads, max_context, head_dim] of its dtype
+ * (head-major: one head's positions are contiguous; keys after RoPE): to save a prompt's keys and
+ * values and put them back (the decoder keeps its storage alive). */
 locus_tensor *locus_decoder_cache(locus_decoder *d);
 
 /* LOCUS_CDEF_END */
