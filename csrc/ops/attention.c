@@ -4,8 +4,8 @@
  * token-major tensors ([S][KVH][D], encoders) alike; f32, or f16 for a half-size cache.
  * Two paths compute softmax(q k^T / sqrt D) v in f32:
  *  - a few query rows (decoding), and every row on the reference kernel path: one row and head at
- *    a time, dot products by the vector kernels, scores on each thread's stack, so a decoded token
- *    allocates nothing;
+ *    a time: dot products, softmax and the weighted sum of values by the vector kernels (f16 rows
+ *    widened in registers), scores on each thread's stack, so a decoded token allocates nothing;
  *  - many rows (prefill, encoders): fused. Per head and block of BQ query rows, one pass over the
  *    keys in blocks of BK with an online softmax (Milakov & Gimelshein 2018, as in FlashAttention):
  *    a block's scores are one small GEMM, each row keeps its running max and sum, and when the max
@@ -86,15 +86,12 @@ static void fused_block(const attention_args *a, int64_t head, int64_t r0, int64
                 corr[i] = 1;
                 continue;
             }
-            float m = mx[i];
-            for (int64_t j = 0; j < n; j++) {
-                row[j] *= a->scale;
-                m = row[j] > m ? row[j] : m;
-            }
-            corr[i] = expf(mx[i] - m); /* 0 on the first block (mx = -inf), where acc is 0 */
+            /* maxima are of unscaled scores: scale > 0 keeps their order */
+            float m = vk->max_f32(row, n);
+            m = m > mx[i] ? m : mx[i];
+            corr[i] = expf((mx[i] - m) * a->scale); /* 0 on the first block (mx = -inf), where acc is 0 */
             mx[i] = m;
-            float s = 0;
-            for (int64_t j = 0; j < n; j++) s += row[j] = expf(row[j] - m);
+            float s = vk->exp_sum(row, n, m, a->scale);
             for (int64_t j = n; j < nk; j++) row[j] = 0;
             sum[i] = sum[i] * corr[i] + s;
         }
@@ -147,27 +144,19 @@ static int attention_rows(const attention_args *a) {
             continue;
         }
         const float *qr = a->q + th * d;
-        float mx = -INFINITY;
         for (int64_t j = 0; j < n; j++) {
             int64_t o = j * ks + kv * khs;
-            sc[j] = (half ? vk->dot_f16(qr, kh + o, d) : vk->dot_f32(qr, kd + o, d)) * a->scale;
-            mx = sc[j] > mx ? sc[j] : mx;
+            sc[j] = half ? vk->dot_f16(qr, kh + o, d) : vk->dot_f32(qr, kd + o, d);
         }
-        double sum = 0;
-        for (int64_t j = 0; j < n; j++) sum += sc[j] = expf(sc[j] - mx);
-        float inv = (float)(1.0 / sum);
+        float inv = 1.0f / vk->exp_sum(sc, n, vk->max_f32(sc, n), a->scale);
         float *yr = a->y + th * d;
         for (int64_t e = 0; e < d; e++) yr[e] = 0;
-        float vrow[512]; /* a widened f16 value row (head dims up to 512) */
         for (int64_t j = 0; j < n; j++) {
             int64_t o = j * vs + kv * vhs;
-            const float *vr = vd + o;
-            if (half) {
-                vk->f16_to_f32(vrow, vh + o, d);
-                vr = vrow;
-            }
-            float p = sc[j] * inv;
-            for (int64_t e = 0; e < d; e++) yr[e] += p * vr[e];
+            if (half)
+                vk->axpy_f16(yr, sc[j] * inv, vh + o, d);
+            else
+                vk->axpy_f32(yr, sc[j] * inv, vd + o, d);
         }
         if (sc != stack_scores) free(sc);
     }
@@ -201,7 +190,6 @@ int locus_attention(locus_tensor *out, const locus_tensor *q, const locus_tensor
         return locus_fail("attention: positions up to %lld need a cache of at least %lld rows, got %lld", (long long)(pos0 + t - 1),
                          (long long)(pos0 + t), (long long)(k->sizes[0] < v->sizes[0] ? k->sizes[0] : v->sizes[0]));
     if (locus_check_out(out, op, 3, q->sizes)) return -1;
-    if (k->type == LOCUS_F16 && d > 512) return locus_fail("attention: f16 keys and values need a head size up to 512, got %lld", (long long)d);
     if (t == 0) return 0;
     attention_args a = {locus_tensor_data(q), locus_tensor_data(out), k, v, t, h, d, h / kvh, pos0, k->sizes[0], causal != 0,
                         1.0f / sqrtf((float)d)};
