@@ -2,6 +2,11 @@
  * sizes and strided views; 1 and 2 threads; and the ops' error messages. */
 #include "check.h"
 
+#include "core/internal.h"
+#include "kernels/vec.h"
+
+#include <float.h>
+
 #include <stdlib.h>
 
 static locus_tensor *randn(int dtype, int ndim, const int64_t *shape, uint64_t seed, double std) {
@@ -252,6 +257,81 @@ static void test_attention_fused(void) {
     for (int i = 0; i < 4; i++) locus_tensor_free(ts[i]);
 }
 
+/* Attention's vector kernels (kernels/vec.h) on every path against exact values in double: max
+ * exactly; exp_sum's terms within vec.h's 2 ulp of exp (and under FLT_MIN where exp is: the
+ * vector paths flush below -87.3) and its sum within the bound for adding n positive terms,
+ * n u of the sum, on top; axpy within an ulp of y + a x (one FMA, or a product and a sum).
+ * Lengths cover the vector widths' tails; arguments reach -300. */
+static void test_softmax_kernels(void) {
+    static const int64_t ns[] = {0, 1, 7, 8, 9, 15, 16, 17, 100, 1000};
+    const locus_vec_kernels *tables[3] = {&locus_vec_ref, &locus_vec_avx2, &locus_vec_avx512};
+    double ulp = ldexp(1.0, -23);
+    for (int p = 0; p < 3; p++) {
+        if (locus_set_kernel_path(paths[p]) != 0) continue;
+        const locus_vec_kernels *vk = tables[p];
+        for (size_t c = 0; c < sizeof ns / sizeof *ns; c++) {
+            int64_t n = ns[c], shape[1] = {n > 0 ? n : 1};
+            locus_tensor *xt = randn(LOCUS_F32, 1, shape, 200 + c, 30.0), *yt = randn(LOCUS_F32, 1, shape, 300 + c, 1.0);
+            float *x = locus_tensor_data(xt), *y = locus_tensor_data(yt);
+            /* all below zero, so a lane that is not masked off (a 0) would show */
+            float e[1000], in[1000], mx = -INFINITY;
+            for (int64_t i = 0; i < n; i++) {
+                in[i] = e[i] = -fabsf(x[i]) - 1;
+                mx = e[i] > mx ? e[i] : mx;
+            }
+            if (vk->max_f32(e, n) != mx) {
+                fprintf(stderr, "  %s max_f32 n=%lld: %g, expected %g\n", paths[p], (long long)n, vk->max_f32(e, n), mx);
+                check_failures++;
+            }
+            /* shift 0 and scale 1/2 keep the arguments exact, so only exp's own error is left */
+            double want = 0, u = ldexp(1.0, -24);
+            float got = vk->exp_sum(e, n, 0.0f, 0.5f);
+            for (int64_t i = 0; i < n; i++) {
+                double ex = exp(0.5 * in[i]);
+                want += ex;
+                if (!(fabs(e[i] - ex) <= 2 * ulp * ex + FLT_MIN)) {
+                    fprintf(stderr, "  %s exp_sum n=%lld: term %lld is %.9g, exp is %.9g\n", paths[p], (long long)n, (long long)i,
+                            e[i], ex);
+                    check_failures++;
+                    break;
+                }
+            }
+            if (!(fabs(got - want) <= ((double)n * u + 2 * ulp) * want + FLT_MIN * (double)n)) {
+                fprintf(stderr, "  %s exp_sum n=%lld: sum %.9g, expected %.9g\n", paths[p], (long long)n, got, want);
+                check_failures++;
+            }
+            float acc[1000];
+            uint16_t half[1000];
+            for (int64_t i = 0; i < n; i++) {
+                acc[i] = y[i];
+                half[i] = locus_float_to_half(x[i] / 30);
+            }
+            vk->axpy_f32(acc, 0.3f, x, n);
+            for (int64_t i = 0; i < n; i++) {
+                double ex = (double)y[i] + 0.3f * (double)x[i];
+                if (!(fabs(acc[i] - ex) <= ulp * (fabs(y[i]) + fabs(0.3f * x[i])))) {
+                    fprintf(stderr, "  %s axpy_f32 n=%lld: %lld is %.9g, expected %.9g\n", paths[p], (long long)n, (long long)i, acc[i], ex);
+                    check_failures++;
+                    break;
+                }
+                acc[i] = y[i];
+            }
+            vk->axpy_f16(acc, -1.5f, half, n);
+            for (int64_t i = 0; i < n; i++) {
+                double h = locus_half_to_float(half[i]), ex = (double)y[i] - 1.5 * h;
+                if (!(fabs(acc[i] - ex) <= ulp * (fabs(y[i]) + fabs(1.5 * h)))) {
+                    fprintf(stderr, "  %s axpy_f16 n=%lld: %lld is %.9g, expected %.9g\n", paths[p], (long long)n, (long long)i, acc[i], ex);
+                    check_failures++;
+                    break;
+                }
+            }
+            locus_tensor_free(xt);
+            locus_tensor_free(yt);
+        }
+    }
+    locus_set_kernel_path("auto");
+}
+
 static void test_threads_agree(void) {
     int64_t xs[2] = {24, 515}, ws[2] = {300, 515}, os[2] = {24, 300};
     locus_tensor *x = randn(LOCUS_F32, 2, xs, 60, 1.0), *w = randn(LOCUS_BF16, 2, ws, 61, 0.05);
@@ -296,6 +376,7 @@ int main(void) {
     RUN(test_conv_paths);
     RUN(test_attention_paths);
     RUN(test_attention_fused);
+    RUN(test_softmax_kernels);
     RUN(test_threads_agree);
     RUN(test_op_errors);
     return check_failures != 0;
