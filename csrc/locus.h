@@ -198,10 +198,13 @@ int locus_rms_norm(locus_tensor *out, const locus_tensor *x, const locus_tensor 
  * rotate-half pairs (i, i + D/2); 1: llama.cpp's adjacent pairs (2i, 2i + 1), for GGUF weights.
  * out may be x. */
 int locus_rope(locus_tensor *out, const locus_tensor *x, int64_t pos0, float theta, int interleaved);
-/* Attention: q [T, H, D], k and v [S, KVH, D]; query head h uses kv head h / (H / KVH);
+/* Attention: q [T, H, D] contiguous f32; k and v [S, KVH, D], f32 or f16 (both the same), views
+ * whose last dim is contiguous and whose first two dims have any strides (token-major [S][KVH][D]
+ * and head-major [KVH][S][D] storage alike); query head h uses kv head h / (H / KVH);
  * out [T, H, D] = softmax(q k^T / sqrt(D)) v. causal != 0: q holds positions pos0 .. pos0+T-1 of a
  * cache (S >= pos0 + T) and each sees the keys up to its own position; causal == 0 (encoders):
- * every query sees all S keys and pos0 is ignored. */
+ * every query sees all S keys and pos0 is ignored. Many rows take a fused pass (online softmax
+ * over blocks of keys) that never holds a T x S score matrix. */
 int locus_attention(locus_tensor *out, const locus_tensor *q, const locus_tensor *k, const locus_tensor *v, int64_t pos0,
                    int causal);
 /* out [n, D] = weight[ids[i]]; weight [V, D] of any float dtype; ids i32 or i64, any shape
@@ -412,8 +415,9 @@ int locus_decoder_set_output(locus_decoder *d, const locus_tensor *norm, const l
 int locus_decoder_forward(locus_decoder *d, const locus_tensor *x, int64_t pos0, locus_tensor *logits);
 /* The hidden state [T, dim] after the final norm, of the last forward (a view; valid until the next). */
 locus_tensor *locus_decoder_hidden(locus_decoder *d);
-/* The KV cache as a view [layers, 2 (keys, values), max_context, kv_heads * head_dim] of its dtype: to
- * save a prompt's keys and values and put them back (the decoder keeps its storage alive). */
+/* The KV cache as a view [layers, 2 (keys, values), kv_heads, max_context, head_dim] of its dtype
+ * (head-major: one head's positions are contiguous; keys after RoPE): to save a prompt's keys and
+ * values and put them back (the decoder keeps its storage alive). */
 locus_tensor *locus_decoder_cache(locus_decoder *d);
 
 /* LOCUS_CDEF_END */

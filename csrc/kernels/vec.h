@@ -19,6 +19,14 @@ typedef struct locus_vec_kernels {
     void (*tile)(float *y, int64_t ldy, const float *x, int64_t ldx, const void *w, int64_t ldw, int wtype,
                  int64_t k);
     int mr, nr;
+    /* Attention's softmax and weighted sum: the largest of x[0..n) (-inf for n = 0);
+     * x[i] = exp((x[i] - shift) * scale) for i < n, returning their sum (scale > 0, x[i] <= shift,
+     * so every term is in [0, 1]; the vector paths use a polynomial within 2 ulp of expf);
+     * y[0..n) += a * x[0..n), x f32 or f16. */
+    float (*max_f32)(const float *x, int64_t n);
+    float (*exp_sum)(float *x, int64_t n, float shift, float scale);
+    void (*axpy_f32)(float *y, float a, const float *x, int64_t n);
+    void (*axpy_f16)(float *y, float a, const uint16_t *x, int64_t n);
 } locus_vec_kernels;
 
 extern const locus_vec_kernels locus_vec_ref, locus_vec_avx2, locus_vec_avx512;

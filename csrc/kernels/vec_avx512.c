@@ -5,6 +5,7 @@
 #include "../core/internal.h"
 
 #include <immintrin.h>
+#include <math.h>
 
 static inline __m512 load_bf16x16(const uint16_t *p) {
     __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p));
@@ -101,4 +102,53 @@ static void tile(float *y, int64_t ldy, const float *x, int64_t ldx, const void 
     }
 }
 
-const locus_vec_kernels locus_vec_avx512 = {dot_f32, dot_bf16, dot_f16, bf16_row, f16_row, tile, 4, 4};
+static float max_f32(const float *x, int64_t n) {
+    __m512 m = _mm512_set1_ps(-INFINITY);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 k = i + 16 <= n ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        m = _mm512_mask_max_ps(m, k, m, _mm512_maskz_loadu_ps(k, x + i));
+    }
+    return _mm512_reduce_max_ps(m);
+}
+
+/* exp(x) for x <= 0 as 2^n e^r, r = x - n ln 2 in [-ln2/2, ln2/2] (ln 2 split in two so n ln 2 is
+ * exact) and e^r by Cephes' expf polynomial; below -87.3 (e^x under FLT_MIN) the result is 0. */
+static inline __m512 exp_neg(__m512 x) {
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    __mmask16 live = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.3f), _CMP_GE_OQ);
+    return _mm512_maskz_scalef_ps(live, p, n);
+}
+
+static float exp_sum(float *x, int64_t n, float shift, float scale) {
+    __m512 s = _mm512_setzero_ps(), sh = _mm512_set1_ps(shift), sc = _mm512_set1_ps(scale);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 k = i + 16 <= n ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 e = exp_neg(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), sh), sc));
+        _mm512_mask_storeu_ps(x + i, k, e);
+        s = _mm512_add_ps(s, _mm512_maskz_mov_ps(k, e));
+    }
+    return _mm512_reduce_add_ps(s);
+}
+
+#define AXPY_BODY(LOAD_X_MASK)                                                                     \
+    __m512 av = _mm512_set1_ps(a);                                                                 \
+    for (int64_t i = 0; i < n; i += 16) {                                                          \
+        __mmask16 k = i + 16 <= n ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);          \
+        __m512 yv = _mm512_maskz_loadu_ps(k, y + i);                                               \
+        _mm512_mask_storeu_ps(y + i, k, _mm512_fmadd_ps(av, LOAD_X_MASK(x + i, k), yv));           \
+    }
+
+static void axpy_f32(float *y, float a, const float *x, int64_t n) { AXPY_BODY(load_f32x16_mask) }
+static void axpy_f16(float *y, float a, const uint16_t *x, int64_t n) { AXPY_BODY(load_f16x16_mask) }
+
+const locus_vec_kernels locus_vec_avx512 = {dot_f32, dot_bf16, dot_f16, bf16_row, f16_row, tile, 4, 4,
+                                           max_f32, exp_sum, axpy_f32, axpy_f16};

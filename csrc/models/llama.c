@@ -9,9 +9,11 @@
  *   g, u [T, hidden] = h Wgate^T, h Wup^T;      x += (silu(g) * u) Wdown^T
  * then logits = rms_norm(x) * norm, times lm_head^T, for every row or the last.
  *
- * Memory is explicit: the KV cache (f32, [layers][max_context][KVH * D]) is allocated once; the
- * work buffers are planned for the largest T seen and reused, so decoding one token allocates
- * nothing. Tensors passed to the ops are headers on the stack over those buffers. */
+ * Memory is explicit: the KV cache (f32 or f16, [layers][2][KVH][max_context][D]: head-major, so
+ * each head's keys and values lie in one contiguous block that attention reads straight through)
+ * is allocated once; the work buffers are planned for the largest T seen and reused, so decoding
+ * one token allocates nothing. Tensors passed to the ops are headers on the stack over those
+ * buffers. */
 #include "../core/internal.h"
 
 #include <math.h>
@@ -36,7 +38,7 @@ struct locus_decoder {
     layer_weights *layers;
     locus_tensor *norm;
     matrix lm_head;
-    locus_storage *cache; /* k then v: [layers][2][max_context][kv_dim] */
+    locus_storage *cache; /* k then v: [layers][2][kv_heads][max_context][head_dim] */
     locus_storage *work;  /* x h q k v att g u: planned for `planned` rows */
     int64_t planned;
     int64_t last_t;      /* rows of the last forward */
@@ -188,6 +190,18 @@ static locus_tensor view_of(locus_storage *s, int64_t offset, int ndim, int64_t 
     return typed_view(s, LOCUS_F32, offset, ndim, a, b, c);
 }
 
+/* Positions p0 .. p0+n-1 of one layer's keys or values in the head-major cache, as the [n, KVH, D]
+ * view that attention and the copies take (rows of D contiguous; heads max_context rows apart). */
+static locus_tensor cache_view(const locus_decoder *d, int li, int which, int64_t p0, int64_t n) {
+    const locus_decoder_config *c = &d->cfg;
+    int64_t hd = head_dim(c), plane = c->max_context * hd; /* one head's rows */
+    locus_tensor t = typed_view(d->cache, c->kv_dtype, ((int64_t)li * 2 + which) * c->n_kv_heads * plane + p0 * hd, 3, n,
+                                c->n_kv_heads, hd);
+    t.strides[0] = hd;
+    t.strides[1] = plane;
+    return t;
+}
+
 typedef struct {
     int64_t x, h, q, k, v, att, g, u, total; /* element offsets in the work storage */
 } work_layout;
@@ -237,29 +251,20 @@ static int run_layer(locus_decoder *d, int li, int64_t t, int64_t pos0) {
     locus_tensor k2 = view_of(ws, w.k, 2, t, kv_dim, 0), v2 = view_of(ws, w.v, 2, t, kv_dim, 0);
     locus_tensor att3 = view_of(ws, w.att, 3, t, c->n_heads, hd), att2 = view_of(ws, w.att, 2, t, c->dim, 0);
     locus_tensor g = view_of(ws, w.g, 2, t, c->hidden, 0), u = view_of(ws, w.u, 2, t, c->hidden, 0);
-    /* this layer's cache: k rows then v rows, [max_context, KVH, D] each */
-    int64_t cache_k = (int64_t)li * 2 * c->max_context * kv_dim, cache_v = cache_k + c->max_context * kv_dim;
-    int kt = c->kv_dtype;
-    locus_tensor kc = typed_view(d->cache, kt, cache_k, 3, c->max_context, c->n_kv_heads, hd);
-    locus_tensor vc = typed_view(d->cache, kt, cache_v, 3, c->max_context, c->n_kv_heads, hd);
-    locus_tensor k_new = typed_view(d->cache, kt, cache_k + pos0 * kv_dim, 3, t, c->n_kv_heads, hd);
-    locus_tensor v_new = typed_view(d->cache, kt, cache_v + pos0 * kv_dim, 2, t, kv_dim, 0);
-    locus_tensor k_new2 = typed_view(d->cache, kt, cache_k + pos0 * kv_dim, 2, t, kv_dim, 0);
-    locus_tensor k3 = view_of(ws, w.k, 3, t, c->n_kv_heads, hd);
+    /* this layer's cache, keys and values [max_context, KVH, D], and the rows of positions pos0.. */
+    locus_tensor kc = cache_view(d, li, 0, 0, c->max_context), vc = cache_view(d, li, 1, 0, c->max_context);
+    locus_tensor k_new = cache_view(d, li, 0, pos0, t), v_new = cache_view(d, li, 1, pos0, t);
+    locus_tensor k3 = view_of(ws, w.k, 3, t, c->n_kv_heads, hd), v3 = view_of(ws, w.v, 3, t, c->n_kv_heads, hd);
 
     TRY(locus_rms_norm(&h, &x, l->attn_norm, c->norm_eps));
     TRY(project(&q2, &h, &l->wq));
     TRY(project(&k2, &h, &l->wk));
     TRY(project(&v2, &h, &l->wv));
     TRY(locus_rope(&q3, &q3, pos0, c->rope_theta, c->rope_interleaved));
-    if (kt == LOCUS_F32) { /* rotated in the cache itself */
-        TRY(locus_copy(&k_new2, &k2));
-        TRY(locus_rope(&k_new, &k_new, pos0, c->rope_theta, c->rope_interleaved));
-    } else { /* rotated in f32, then rounded into the f16 cache */
-        TRY(locus_rope(&k3, &k3, pos0, c->rope_theta, c->rope_interleaved));
-        TRY(locus_copy(&k_new2, &k2));
-    }
-    TRY(locus_copy(&v_new, &v2));
+    /* keys are rotated in f32, then copied (rounded, for an f16 cache) into their heads' rows */
+    TRY(locus_rope(&k3, &k3, pos0, c->rope_theta, c->rope_interleaved));
+    TRY(locus_copy(&k_new, &k3));
+    TRY(locus_copy(&v_new, &v3));
     TRY(locus_attention(&att3, &q3, &kc, &vc, pos0, 1));
     TRY(project(&h, &att2, &l->wo));
     float *xd = locus_tensor_data(&x), *hd_ = locus_tensor_data(&h);
@@ -305,8 +310,8 @@ int locus_decoder_forward(locus_decoder *d, const locus_tensor *x, int64_t pos0,
 
 locus_tensor *locus_decoder_cache(locus_decoder *d) {
     if (!d) return locus_fail_null("decoder: NULL");
-    int64_t shape[4] = {d->cfg.n_layers, 2, d->cfg.max_context, head_dim(&d->cfg) * d->cfg.n_kv_heads};
-    return locus_tensor_from_storage(d->cache, d->cfg.kv_dtype, 0, 4, shape, NULL);
+    int64_t shape[5] = {d->cfg.n_layers, 2, d->cfg.n_kv_heads, d->cfg.max_context, head_dim(&d->cfg)};
+    return locus_tensor_from_storage(d->cache, d->cfg.kv_dtype, 0, 5, shape, NULL);
 }
 
 locus_tensor *locus_decoder_hidden(locus_decoder *d) {

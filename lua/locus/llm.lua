@@ -184,13 +184,14 @@ end
 function Model:forget() self.cached = 0 end
 
 -- The cache's state for positions 0 .. n - 1 (default: all it holds), to restore later:
--- {n, inputs [n, dim], kv [layers, 2, n, kv_dim]} (copies).
+-- {n, inputs [n, dim], kv [layers, 2, kv_heads, n, head_dim]} (copies; the cache is head-major,
+-- locus_decoder_cache in locus.h).
 function Model:save_cache(n)
   n = n or self.cached or 0
   if n > (self.cached or 0) then error(("save_cache: the cache holds %d positions, not %d"):format(self.cached or 0, n), 2) end
   local kv = tensor.wrap(C.locus_decoder_cache(self.decoder), "save_cache")
   return { n = n, inputs = cache_inputs(self):narrow(1, 1, math.max(n, 1)):clone(),
-    kv = kv:narrow(3, 1, math.max(n, 1)):clone() }
+    kv = kv:narrow(4, 1, math.max(n, 1)):clone() }
 end
 
 -- Puts back a state from save_cache (of this model's shapes).
@@ -198,11 +199,12 @@ function Model:restore_cache(state)
   local kv = tensor.wrap(C.locus_decoder_cache(self.decoder), "restore_cache")
   local want = kv:shape()
   local got = state.kv:shape()
-  if #got ~= 4 or got[1] ~= want[1] or got[2] ~= want[2] or got[4] ~= want[4] or got[3] < state.n or state.n > want[3] then
+  if #got ~= 5 or got[1] ~= want[1] or got[2] ~= want[2] or got[3] ~= want[3] or got[5] ~= want[5] or got[4] < state.n
+    or state.n > want[4] then
     error("restore_cache: the state is not of this model's cache", 2)
   end
   if state.n > 0 then
-    kv:narrow(3, 1, state.n):copy(state.kv:narrow(3, 1, state.n))
+    kv:narrow(4, 1, state.n):copy(state.kv:narrow(4, 1, state.n))
     cache_inputs(self):narrow(1, 1, state.n):copy(state.inputs:narrow(1, 1, state.n))
   end
   self.cached = state.n

@@ -37,7 +37,8 @@ int posix_memalign(void **p, size_t a, size_t n) {
 void free(void *p) { __libc_free(p); }
 #endif
 
-enum { LAYERS = 2, DIM = 64, HEADS = 4, KV_HEADS = 2, HIDDEN = 96, VOCAB = 160, CTX = 48, PROMPT = 20 };
+enum { LAYERS = 2, DIM = 64, HEADS = 4, KV_HEADS = 2, HIDDEN = 96, VOCAB = 160, CTX = 48, PROMPT = 20,
+       LONG = 150 }; /* LONG: a context that spans several of attention's 64-row blocks */
 
 static locus_tensor *randn(int dtype, int64_t rows, int64_t cols, uint64_t seed, double std) {
     int64_t shape[2] = {rows, cols};
@@ -48,8 +49,8 @@ static locus_tensor *randn(int dtype, int64_t rows, int64_t cols, uint64_t seed,
     return t;
 }
 
-static locus_decoder *build(int dtype, int kv_dtype, locus_tensor **keep, int *nkeep) {
-    locus_decoder_config cfg = {LAYERS, DIM, HEADS, KV_HEADS, HIDDEN, VOCAB, 1e-5f, 10000.0f, 0, CTX, kv_dtype};
+static locus_decoder *build_ctx(int dtype, int kv_dtype, int64_t ctx, locus_tensor **keep, int *nkeep) {
+    locus_decoder_config cfg = {LAYERS, DIM, HEADS, KV_HEADS, HIDDEN, VOCAB, 1e-5f, 10000.0f, 0, ctx, kv_dtype};
     locus_decoder *d = locus_decoder_new(&cfg);
     uint64_t seed = 100;
     for (int l = 0; l < LAYERS; l++) {
@@ -66,6 +67,10 @@ static locus_decoder *build(int dtype, int kv_dtype, locus_tensor **keep, int *n
     keep[(*nkeep)++] = norm;
     keep[(*nkeep)++] = head;
     return d;
+}
+
+static locus_decoder *build(int dtype, int kv_dtype, locus_tensor **keep, int *nkeep) {
+    return build_ctx(dtype, kv_dtype, CTX, keep, nkeep);
 }
 
 static void check_dtype(int dtype, int kv_dtype) {
@@ -138,13 +143,75 @@ static void test_f16_cache_error(void) {
         check_failures++;
     }
     locus_tensor *kv = locus_decoder_cache(b);
-    CHECK(kv && kv->type == LOCUS_F16 && kv->sizes[2] == CTX);
+    CHECK(kv && kv->type == LOCUS_F16 && kv->ndim == 5 && kv->sizes[2] == KV_HEADS && kv->sizes[3] == CTX &&
+          kv->sizes[4] == DIM / HEADS); /* [layers, 2, kv_heads, max_context, head_dim] */
     locus_tensor_free(kv);
     locus_tensor *ts[] = {x, la, lb};
     for (int i = 0; i < 3; i++) locus_tensor_free(ts[i]);
     for (int i = 0; i < nkeep; i++) locus_tensor_free(keep[i]);
     locus_decoder_free(a);
     locus_decoder_free(b);
+}
+
+/* rows [first, first + n) of a forward's logits against rows of the one-call logits `all` */
+static void check_rows(locus_decoder *d, const locus_tensor *x, int64_t first, int64_t n, const locus_tensor *all,
+                       double bound_scale, const char *what) {
+    int64_t ls[2] = {n, VOCAB};
+    locus_tensor *xs = locus_view_narrow(x, 0, first, n), *got = locus_tensor_empty(LOCUS_F32, 2, ls);
+    locus_tensor *xc = locus_contiguous(xs), *want = locus_view_narrow(all, 0, first, n), *wc = locus_contiguous(want);
+    CHECK(locus_decoder_forward(d, xc, first, got) == 0);
+    const float *g = locus_tensor_data(got), *w = locus_tensor_data(wc);
+    if (bound_scale > 0) { /* an f16 cache: the rounding bound of test_f16_cache_error */
+        double scale = 0, worst = 0;
+        for (int64_t i = 0; i < n * VOCAB; i++) {
+            scale = fmax(scale, fabs(w[i]));
+            worst = fmax(worst, fabs((double)g[i] - w[i]));
+        }
+        if (!(worst <= bound_scale * scale)) {
+            fprintf(stderr, "  %s: logits off by %.3g (bound %.3g)\n", what, worst, bound_scale * scale);
+            check_failures++;
+        }
+    } else if (!f32_close(g, w, (long)(n * VOCAB), LONG, LAYERS + 1, what)) {
+        check_failures++;
+    }
+    locus_tensor *ts[] = {xs, got, xc, want, wc};
+    for (int i = 0; i < 5; i++) locus_tensor_free(ts[i]);
+}
+
+/* A prompt of LONG rows in one forward (the fused attention path, three query blocks), in two
+ * forwards that reuse the cache (37 rows, then 103 at pos0 = 37: both fused, the second over
+ * cached keys), then the last 10 token by token (the row path over the head-major cache): the
+ * logits agree within the f32 error model, whose longest dot product is attention's over LONG
+ * positions, LAYERS + 1 stages stacked. With an f16 cache the keys a GEMM of another row count
+ * computed may round to the neighbouring half, so there the bound is the f16 cache's own. */
+static void check_pieces(int kv_dtype) {
+    locus_tensor *keep[64];
+    int nkeep = 0;
+    locus_decoder *d = build_ctx(LOCUS_F32, kv_dtype, LONG, keep, &nkeep);
+    int64_t xs[2] = {LONG, DIM}, ls[2] = {LONG, VOCAB};
+    locus_tensor *x = locus_tensor_empty(LOCUS_F32, 2, xs), *all = locus_tensor_empty(LOCUS_F32, 2, ls);
+    locus_fill_randn(x, 11, 0, 1);
+    CHECK(locus_decoder_forward(d, x, 0, all) == 0);
+    double f16 = kv_dtype == LOCUS_F16 ? 4 * ldexp(1.0, -11) * LAYERS : 0;
+    const char *name = locus_dtype_name(kv_dtype);
+    char what[64];
+    snprintf(what, sizeof what, "%s cache: first piece", name);
+    check_rows(d, x, 0, 37, all, f16, what);
+    snprintf(what, sizeof what, "%s cache: second piece", name);
+    check_rows(d, x, 37, 103, all, f16, what);
+    for (int64_t p = 140; p < LONG; p++) {
+        snprintf(what, sizeof what, "%s cache: token %lld", name, (long long)p);
+        check_rows(d, x, p, 1, all, f16, what);
+    }
+    locus_tensor_free(x);
+    locus_tensor_free(all);
+    for (int i = 0; i < nkeep; i++) locus_tensor_free(keep[i]);
+    locus_decoder_free(d);
+}
+
+static void test_prefill_pieces(void) {
+    check_pieces(LOCUS_F32);
+    check_pieces(LOCUS_F16);
 }
 
 static void test_bad_configs(void) {
@@ -170,6 +237,7 @@ int main(void) {
     RUN(test_q8_0);
     RUN(test_f16_cache);
     RUN(test_f16_cache_error);
+    RUN(test_prefill_pieces);
     RUN(test_bad_configs);
     return check_failures != 0;
 }

@@ -2,6 +2,11 @@
  * sizes and strided views; 1 and 2 threads; and the ops' error messages. */
 #include "check.h"
 
+#include "core/internal.h"
+#include "kernels/vec.h"
+
+#include <float.h>
+
 #include <stdlib.h>
 
 static locus_tensor *randn(int dtype, int ndim, const int64_t *shape, uint64_t seed, double std) {
@@ -190,6 +195,174 @@ static void test_attention_paths(void) {
     for (int i = 0; i < 4; i++) locus_tensor_free(ts[i]);
 }
 
+/* Plain attention in double, reading k and v as f32 [S, KVH, D] (an f16 cache widened exactly by
+ * locus_cast): the reference for both paths. Causal rows see keys 0 .. pos0 + row. */
+static void attention_ref(float *out, const locus_tensor *q, const locus_tensor *k16, const locus_tensor *v16, int64_t pos0,
+                          int causal) {
+    locus_tensor *k = locus_cast(k16, LOCUS_F32), *v = locus_cast(v16, LOCUS_F32);
+    const float *qd = locus_tensor_data(q), *kd = locus_tensor_data(k), *vd = locus_tensor_data(v);
+    int64_t t = q->sizes[0], h = q->sizes[1], d = q->sizes[2], kvh = k->sizes[1], s = k->sizes[0];
+    double *p = malloc((size_t)s * sizeof(double));
+    for (int64_t r = 0; r < t; r++)
+        for (int64_t head = 0; head < h; head++) {
+            int64_t kv = head / (h / kvh), n = causal ? pos0 + r + 1 : s;
+            const float *qr = qd + (r * h + head) * d;
+            double mx = -INFINITY, sum = 0;
+            for (int64_t j = 0; j < n; j++) {
+                double dot = 0;
+                for (int64_t e = 0; e < d; e++) dot += (double)qr[e] * kd[(j * kvh + kv) * d + e];
+                p[j] = dot / sqrt((double)d);
+                mx = fmax(mx, p[j]);
+            }
+            for (int64_t j = 0; j < n; j++) sum += p[j] = exp(p[j] - mx);
+            for (int64_t e = 0; e < d; e++) {
+                double y = 0;
+                for (int64_t j = 0; j < n; j++) y += p[j] * vd[(j * kvh + kv) * d + e];
+                out[(r * h + head) * d + e] = (float)(y / sum);
+            }
+        }
+    free(p);
+    locus_tensor_free(k);
+    locus_tensor_free(v);
+}
+
+/* [S, KVH, D] keys or values: token-major (contiguous) or head-major (stored [KVH, S + 9, D], as the
+ * decoder's cache is with room to spare, narrowed to S and viewed as [S, KVH, D]) */
+static locus_tensor *kv_tensor(int dtype, int64_t s, int64_t kvh, int64_t d, int head_major, uint64_t seed) {
+    int64_t tok[3] = {s, kvh, d}, head[3] = {kvh, s + 9, d};
+    locus_tensor *f = randn(LOCUS_F32, 3, head_major ? head : tok, seed, 1.0), *c = locus_cast(f, dtype);
+    locus_tensor_free(f);
+    if (!head_major) return c;
+    locus_tensor *n = locus_view_narrow(c, 1, 0, s), *t = locus_view_transpose(n, 0, 1);
+    locus_tensor_free(n);
+    locus_tensor_free(c); /* views keep the storage */
+    return t;
+}
+
+/* Both paths (the row-by-row reference kernels, and the fused blocks from 16 rows on) against
+ * plain attention in double, on every kernel path: causal and full, GQA, pos0 > 0, T and S not
+ * multiples of the 64-row blocks (and T spanning several), a 16-row boundary, f16 caches,
+ * head-major and token-major K/V. Error model (check.h): the longest dot product is the sum
+ * over the visible keys (S >= D here; D for q k^T), and two products are stacked (scores, then
+ * the weighted values). An f16 cache is the same function of the widened values. */
+static void test_attention_fused(void) {
+    static const struct {
+        int64_t t, h, kvh, d, s, pos0;
+        int causal, dtype, head_major;
+    } cases[] = {
+        {100, 8, 2, 32, 150, 37, 1, LOCUS_F32, 1}, {100, 4, 4, 32, 137, 0, 0, LOCUS_F32, 0},
+        {70, 4, 2, 64, 90, 20, 1, LOCUS_F16, 1},   {70, 4, 1, 64, 131, 0, 0, LOCUS_F16, 1},
+        {16, 4, 2, 16, 16, 0, 1, LOCUS_F32, 0},    {129, 2, 1, 128, 200, 71, 1, LOCUS_F16, 0},
+        {3, 4, 2, 32, 70, 60, 1, LOCUS_F32, 1},    {1, 4, 2, 32, 200, 150, 1, LOCUS_F16, 1},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        int64_t qs[3] = {cases[c].t, cases[c].h, cases[c].d};
+        locus_tensor *q = randn(LOCUS_F32, 3, qs, 80 + c, 2.0); /* peaked softmax: the max moves between blocks */
+        locus_tensor *k = kv_tensor(cases[c].dtype, cases[c].s, cases[c].kvh, cases[c].d, cases[c].head_major, 90 + c);
+        locus_tensor *v = kv_tensor(cases[c].dtype, cases[c].s, cases[c].kvh, cases[c].d, !cases[c].head_major, 100 + c);
+        locus_tensor *out = locus_tensor_empty(LOCUS_F32, 3, qs), *want = locus_tensor_empty(LOCUS_F32, 3, qs);
+        attention_ref(locus_tensor_data(want), q, k, v, cases[c].pos0, cases[c].causal);
+        int64_t keys = cases[c].causal ? cases[c].pos0 + cases[c].t : cases[c].s;
+        for (int p = 0; p < 3; p++) {
+            if (locus_set_kernel_path(paths[p]) != 0) continue;
+            locus_fill(out, NAN);
+            CHECK(locus_attention(out, q, k, v, cases[c].pos0, cases[c].causal) == 0);
+            char what[160];
+            snprintf(what, sizeof what, "attention case %zu (t %lld, %s, %s, %s) [%s]", c, (long long)cases[c].t,
+                     cases[c].causal ? "causal" : "full", locus_dtype_name(cases[c].dtype),
+                     cases[c].head_major ? "head-major k" : "token-major k", paths[p]);
+            if (!f32_close(locus_tensor_data(out), locus_tensor_data(want), (long)locus_tensor_numel(out),
+                           (double)(keys > cases[c].d ? keys : cases[c].d), 2, what))
+                check_failures++;
+        }
+        locus_set_kernel_path("auto");
+        locus_tensor *ts[] = {q, k, v, out, want};
+        for (int i = 0; i < 5; i++) locus_tensor_free(ts[i]);
+    }
+    /* rows of D must be contiguous; the other strides are free */
+    int64_t qs[3] = {2, 2, 8}, ks[3] = {4, 8, 2};
+    locus_tensor *q = randn(LOCUS_F32, 3, qs, 1, 1.0), *kt = randn(LOCUS_F32, 3, ks, 2, 1.0);
+    locus_tensor *k = locus_view_transpose(kt, 1, 2), *out = locus_tensor_empty(LOCUS_F32, 3, qs);
+    CHECK_ERROR(locus_attention(out, q, k, k, 0, 1), "k must be f32 or f16 [S, kv_heads, 8] with contiguous rows of 8");
+    locus_tensor *ts[] = {q, kt, k, out};
+    for (int i = 0; i < 4; i++) locus_tensor_free(ts[i]);
+}
+
+/* Attention's vector kernels (kernels/vec.h) on every path against exact values in double: max
+ * exactly; exp_sum's terms within vec.h's 2 ulp of exp (and under FLT_MIN where exp is: the
+ * vector paths flush below -87.3) and its sum within the bound for adding n positive terms,
+ * n u of the sum, on top; axpy within an ulp of y + a x (one FMA, or a product and a sum).
+ * Lengths cover the vector widths' tails; arguments reach -300. */
+static void test_softmax_kernels(void) {
+    static const int64_t ns[] = {0, 1, 7, 8, 9, 15, 16, 17, 100, 1000};
+    const locus_vec_kernels *tables[3] = {&locus_vec_ref, &locus_vec_avx2, &locus_vec_avx512};
+    double ulp = ldexp(1.0, -23);
+    for (int p = 0; p < 3; p++) {
+        if (locus_set_kernel_path(paths[p]) != 0) continue;
+        const locus_vec_kernels *vk = tables[p];
+        for (size_t c = 0; c < sizeof ns / sizeof *ns; c++) {
+            int64_t n = ns[c], shape[1] = {n > 0 ? n : 1};
+            locus_tensor *xt = randn(LOCUS_F32, 1, shape, 200 + c, 30.0), *yt = randn(LOCUS_F32, 1, shape, 300 + c, 1.0);
+            float *x = locus_tensor_data(xt), *y = locus_tensor_data(yt);
+            /* all below zero, so a lane that is not masked off (a 0) would show */
+            float e[1000], in[1000], mx = -INFINITY;
+            for (int64_t i = 0; i < n; i++) {
+                in[i] = e[i] = -fabsf(x[i]) - 1;
+                mx = e[i] > mx ? e[i] : mx;
+            }
+            if (vk->max_f32(e, n) != mx) {
+                fprintf(stderr, "  %s max_f32 n=%lld: %g, expected %g\n", paths[p], (long long)n, vk->max_f32(e, n), mx);
+                check_failures++;
+            }
+            /* shift 0 and scale 1/2 keep the arguments exact, so only exp's own error is left */
+            double want = 0, u = ldexp(1.0, -24);
+            float got = vk->exp_sum(e, n, 0.0f, 0.5f);
+            for (int64_t i = 0; i < n; i++) {
+                double ex = exp(0.5 * in[i]);
+                want += ex;
+                if (!(fabs(e[i] - ex) <= 2 * ulp * ex + FLT_MIN)) {
+                    fprintf(stderr, "  %s exp_sum n=%lld: term %lld is %.9g, exp is %.9g\n", paths[p], (long long)n, (long long)i,
+                            e[i], ex);
+                    check_failures++;
+                    break;
+                }
+            }
+            if (!(fabs(got - want) <= ((double)n * u + 2 * ulp) * want + FLT_MIN * (double)n)) {
+                fprintf(stderr, "  %s exp_sum n=%lld: sum %.9g, expected %.9g\n", paths[p], (long long)n, got, want);
+                check_failures++;
+            }
+            float acc[1000];
+            uint16_t half[1000];
+            for (int64_t i = 0; i < n; i++) {
+                acc[i] = y[i];
+                half[i] = locus_float_to_half(x[i] / 30);
+            }
+            vk->axpy_f32(acc, 0.3f, x, n);
+            for (int64_t i = 0; i < n; i++) {
+                double ex = (double)y[i] + 0.3f * (double)x[i];
+                if (!(fabs(acc[i] - ex) <= ulp * (fabs(y[i]) + fabs(0.3f * x[i])))) {
+                    fprintf(stderr, "  %s axpy_f32 n=%lld: %lld is %.9g, expected %.9g\n", paths[p], (long long)n, (long long)i, acc[i], ex);
+                    check_failures++;
+                    break;
+                }
+                acc[i] = y[i];
+            }
+            vk->axpy_f16(acc, -1.5f, half, n);
+            for (int64_t i = 0; i < n; i++) {
+                double h = locus_half_to_float(half[i]), ex = (double)y[i] - 1.5 * h;
+                if (!(fabs(acc[i] - ex) <= ulp * (fabs(y[i]) + fabs(1.5 * h)))) {
+                    fprintf(stderr, "  %s axpy_f16 n=%lld: %lld is %.9g, expected %.9g\n", paths[p], (long long)n, (long long)i, acc[i], ex);
+                    check_failures++;
+                    break;
+                }
+            }
+            locus_tensor_free(xt);
+            locus_tensor_free(yt);
+        }
+    }
+    locus_set_kernel_path("auto");
+}
+
 static void test_threads_agree(void) {
     int64_t xs[2] = {24, 515}, ws[2] = {300, 515}, os[2] = {24, 300};
     locus_tensor *x = randn(LOCUS_F32, 2, xs, 60, 1.0), *w = randn(LOCUS_BF16, 2, ws, 61, 0.05);
@@ -234,6 +407,8 @@ int main(void) {
     RUN(test_matmul_paths);
     RUN(test_conv_paths);
     RUN(test_attention_paths);
+    RUN(test_attention_fused);
+    RUN(test_softmax_kernels);
     RUN(test_threads_agree);
     RUN(test_op_errors);
     return check_failures != 0;

@@ -167,6 +167,12 @@ describe("llm", function()
     local m = locus.llm.load(fx .. "f32")
     local first = m:generate { ids = ids, max_new_tokens = 4 }
     local state = m:save_cache(#ids)
+    -- [layers, 2, kv_heads, positions, head_dim]: layer 0's keys are its rotated k projection
+    assert.are.same({ 2, 2, 2, #ids, 16 }, state.kv:shape())
+    local w = locus.weights.open(fx .. "f32")
+    local h = m:embed(ids):rms_norm(w:get("model.layers.0.input_layernorm.weight"), 1e-5)
+    local k = h:linear(w:get("model.layers.0.self_attn.k_proj.weight")):view(#ids, 2, 16):rope(0, 10000)
+    helper.assert_f32(state.kv:select(1, 1):select(1, 1):transpose(1, 2), k, { k = 64, what = "cached keys" })
     m:generate { ids = { 1, 5, 6, 7 }, max_new_tokens = 4 } -- overwrites the cache
     m:restore_cache(state)
     local again = m:generate { ids = ids, max_new_tokens = 4 }

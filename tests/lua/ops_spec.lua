@@ -114,6 +114,43 @@ describe("ops against PyTorch/numpy fixtures", function()
     assert.has_error(function() T.cat({ a, T.zeros(1, 3) }, 1) end)
   end)
 
+  -- Attention composed from matmul and softmax, head by head (k, v [S, KVH, D]; causal from pos0).
+  local function attention_reference(q, k, v, pos0)
+    local t, h, d = q:size(1), q:size(2), q:size(3)
+    local s, kvh = k:size(1), k:size(2)
+    local mask = T.zeros { t, s }
+    if pos0 then
+      for i = 1, t do for j = pos0 + i + 1, s do mask:set(i, j, -math.huge) end end
+    end
+    local heads = {}
+    for hd = 1, h do
+      local kv = math.floor((hd - 1) / (h / kvh)) + 1
+      local p = (q:select(2, hd):matmul(k:select(2, kv):float():transpose(1, 2)):scale(1 / math.sqrt(d)) + mask):softmax()
+      heads[hd] = p:matmul(v:select(2, kv):float()):view(t, 1, d)
+    end
+    return T.cat(heads, 2)
+  end
+
+  it("attention over head-major and token-major keys and values, f32 and f16, causal and full", function()
+    -- 70 query rows: the fused path (16 rows and more) in two blocks, and the row path on "ref";
+    -- error model: the longest sum is over the 90 keys, two products stacked (scores, values)
+    local q = T.randn { 70, 4, 16, seed = 5, std = 2 }
+    local stored = T.randn { 2, 100, 16, seed = 6 } -- as the decoder's cache: [KVH][positions][D]
+    local token_major = T.randn { 90, 2, 16, seed = 7 }
+    helper.each_kernel_path(function(path)
+      for _, dtype in ipairs { "f32", "f16" } do
+        local k = stored:to(dtype):narrow(2, 1, 90):transpose(1, 2) -- [90, 2, 16], head-major strides
+        assert.are.same({ 16, 1600, 1 }, k:stride())
+        local v = token_major:to(dtype)
+        for _, pos0 in ipairs { 20, false } do
+          local what = ("%s %s %s"):format(path, dtype, pos0 and "causal" or "full")
+          f32(q:attention(k, v, pos0 or nil), attention_reference(q, k, v, pos0 or nil), { k = 90, layers = 2, what = what })
+          f32(q:attention(v, k, pos0 or nil), attention_reference(q, v, k, pos0 or nil), { k = 90, layers = 2, what = what .. " swapped" })
+        end
+      end
+    end)
+  end)
+
   it("gives the same results with 1 and 2 threads", function()
     local x, w = T.randn { 40, 300, seed = 1 }, T.randn { 500, 300, seed = 2, std = 0.05 }
     local n = locus.num_threads()
