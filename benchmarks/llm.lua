@@ -7,7 +7,8 @@
 -- build/bench-MODEL-bf16.gguf and quantized from it by `locus convert` (build/bench-MODEL-TYPE.gguf).
 -- Each type runs as llama.cpp runs it: quantized weights in locus's default "fast" precision
 -- (activations quantized to Q8_0 blocks, integer products), bf16 weights in "bf16" precision
--- (activations rounded to bf16, vdpbf16ps and oneDNN's bf16 matmul).
+-- (activations rounded to bf16, vdpbf16ps and oneDNN's bf16 matmul); both keep keys and values in
+-- f16, llama.cpp's default cache type.
 -- Prefill: 650 tokens (GroundingGPT's image prompt is ~650); decode: 32 greedy tokens after it.
 local ffi = require "ffi"
 local T = locus.tensor
@@ -88,7 +89,7 @@ local function run(key, wtype)
   -- both engines map the file: read it once first so that neither pays for the disk
   os.execute(("cat %s > /dev/null"):format(path))
   locus.set_precision(wtype == "bf16" and "bf16" or "fast")
-  local m = locus.llm.load(path, { max_context = 1024 })
+  local m = locus.llm.load(path, { max_context = 1024, kv_cache = "f16" }) -- llama.cpp's default cache type
   local x650 = m:embed(ids)
   local t0 = clock()
   local logits = m:forward(x650, 0, { last = true })
