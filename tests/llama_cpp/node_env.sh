@@ -10,6 +10,10 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   llama_cpp_why="node or npm not installed (scripts/install-deps installs them)"
   return 0 2>/dev/null || exit 0
 fi
+if [ -z "${npm_dir:-}" ]; then # npm with an empty prefix would install into the current directory
+  llama_cpp_why="node_env.sh: npm_dir is not set"
+  return 0 2>/dev/null || exit 0
+fi
 mkdir -p "$npm_dir"
 major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 if [ "$major" -lt 20 ]; then
