@@ -118,6 +118,13 @@ static void test_f32(void) { check_dtype(LOCUS_F32, LOCUS_F32); }
 static void test_bf16(void) { check_dtype(LOCUS_BF16, LOCUS_F32); }
 static void test_q8_0(void) { check_dtype(LOCUS_Q8_0, LOCUS_F32); }
 static void test_f16_cache(void) { check_dtype(LOCUS_F32, LOCUS_F16); }
+/* bf16 precision: the prompt through oneDNN's bf16 matmul, decoded tokens through vdpbf16ps dots
+ * (on CPUs with AVX512_BF16), both on the same bf16-rounded activations */
+static void test_bf16_precision(void) {
+    CHECK(locus_set_precision(LOCUS_FAST_BF16) == 0);
+    check_dtype(LOCUS_BF16, LOCUS_F32);
+    CHECK(locus_set_precision(LOCUS_FAST) == 0);
+}
 
 /* An f16 KV cache against the f32 one on the same weights: keys and values are rounded to 11
  * significant bits (relative error 2^-11), which moves the attention scores and the weighted
@@ -236,6 +243,7 @@ int main(void) {
     RUN(test_bf16);
     RUN(test_q8_0);
     RUN(test_f16_cache);
+    RUN(test_bf16_precision);
     RUN(test_f16_cache_error);
     RUN(test_prefill_pieces);
     RUN(test_bad_configs);
