@@ -94,7 +94,7 @@ const char *locus_kernel_path(void);         /* "avx512", "avx2" or "ref" */
 int locus_set_kernel_path(const char *name); /* "auto", "avx512", "avx2" or "ref" (tests) */
 /* How products with low-precision weights are computed (locus_linear and all that uses it).
  *  LOCUS_EXACT: f32 activations times the weights widened to f32 (quantized ones dequantized).
- *  LOCUS_FAST (the default): as llama.cpp does for Q8_0/Q4_0/Q4_K/Q6_K weights, the activations quantized
+ *  LOCUS_FAST (the default): as llama.cpp does for Q8_0/Q4_0 and K-quant weights, the activations quantized
  *    to Q8_0 blocks and multiplied in integers (AVX512-VNNI, AVX2); other weights as in EXACT.
  *  LOCUS_FAST_BF16: FAST, and bf16 weights multiplied with activations rounded to bf16 on CPUs with
  *    AVX512_BF16 (as llama.cpp runs bf16 weights and PyTorch a bf16 model); elsewhere as FAST.

@@ -90,7 +90,7 @@ void locus_dequantize_kquant(int dt, const void *src, float *dst, int64_t n);
 void locus_quantize_kquant(int dt, const float *src, void *dst, int64_t n);
 
 /* Products with weights of the types the integer kernels take (locus_qkind >= 0: Q8_0, Q4_0, Q4_K,
- * Q6_K) in LOCUS_FAST or LOCUS_FAST_BF16 precision (ops/qlinear.c): y [m_rows, n] = x [m_rows, k]
+ * Q5_K, Q6_K) in LOCUS_FAST or LOCUS_FAST_BF16 precision (ops/qlinear.c): y [m_rows, n] = x [m_rows, k]
  * times w [n, k]^T, w's rows contiguous, its packed copy used when given. */
 int locus_qkind(int dtype); /* kernels/qdot.h's LOCUS_QKIND_*, or -1 */
 int locus_linear_q(float *y, const float *x, int64_t m_rows, int64_t k, const locus_tensor *w, const locus_qpacked *packed);

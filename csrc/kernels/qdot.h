@@ -32,13 +32,14 @@ enum {
     LOCUS_Q4_BLOCK_BYTES = 18,    /* GGUF Q4_0: f16 d, 16 bytes of nibbles (x = d (q - 8)) */
     LOCUS_QK_K = 256,             /* elements per K-quant super-block */
     LOCUS_Q4_K_BYTES = 144,       /* GGUF Q4_K: f16 d, f16 dmin, 12 bytes of 6-bit scales and mins, 128 of nibbles */
+    LOCUS_Q5_K_BYTES = 176,       /* GGUF Q5_K: f16 d, f16 dmin, 12 bytes of scales and mins, 32 of high bits, 128 of nibbles */
     LOCUS_Q6_K_BYTES = 210,       /* GGUF Q6_K: 128 bytes of low 4 bits, 64 of high 2 bits, 16 int8 scales, f16 d */
     LOCUS_QPACK_ROWS = 16,        /* weight rows interleaved in a packed group */
     LOCUS_QTILE_M = 4             /* activation rows one kernel call takes at most */
 };
 
 /* The weight types the kernels multiply, as packed (below). */
-enum { LOCUS_QKIND_Q8_0, LOCUS_QKIND_Q4_0, LOCUS_QKIND_Q4_K, LOCUS_QKIND_Q6_K, LOCUS_QKINDS };
+enum { LOCUS_QKIND_Q8_0, LOCUS_QKIND_Q4_0, LOCUS_QKIND_Q4_K, LOCUS_QKIND_Q5_K, LOCUS_QKIND_Q6_K, LOCUS_QKINDS };
 
 /* ---- quantized activation rows ----------------------------------------------------------------
  * A row of nb blocks (k = 32 nb elements): the k int8 values, then nb float scales (each rounded
@@ -62,18 +63,21 @@ static inline const int32_t *locus_qrow_sums(const uint8_t *row, int64_t nb) {
  *         weights 4c .. 4c+3, high nibbles weights 16+4c .. 16+4c+3 (offset 8).
  *   Q4_K: 16 6-bit scales sc, 16 6-bit mins mn (a byte each), 4 chunks of nibbles as Q4_0's; a
  *         weight is d sc u - dmin mn.
+ *   Q5_K: as Q4_K, but 8 chunks as Q8_0's of the 5-bit values u.
  *   Q6_K: 16 int8 scales of weights 0..15, 16 of weights 16..31, 8 chunks as Q8_0's of the 6-bit
  *         values u; a weight is d sc (u - 32).
  * The K-quants' blocks come eight at a time, after a header of their super-block's f16 d (and
  * dmin) for the 16 rows. Q8_0, Q4_0 and Q4_K groups are about the size of their GGUF rows (Q4_K:
- * 296 bytes per 16 x 32 weights against 288); Q6_K's are 1.3 times theirs (a byte per value). */
+ * 296 bytes per 16 x 32 weights against 288); Q6_K's are 1.3 times theirs and Q5_K's 1.6 times (a
+ * byte per value). */
 size_t locus_qpack_group_bytes(int kind, int64_t nb);
-static inline bool locus_qkind_is_k(int kind) { return kind == LOCUS_QKIND_Q4_K || kind == LOCUS_QKIND_Q6_K; }
+static inline bool locus_qkind_is_k(int kind) { return kind >= LOCUS_QKIND_Q4_K; }
+static inline bool locus_qkind_has_mins(int kind) { return kind == LOCUS_QKIND_Q4_K || kind == LOCUS_QKIND_Q5_K; }
 static inline size_t locus_qpack_block_bytes(int kind) { /* without the super-block header */
     return 32 + (kind == LOCUS_QKIND_Q4_0 || kind == LOCUS_QKIND_Q4_K ? 256 : 512);
 }
 static inline size_t locus_qpack_header_bytes(int kind) { /* per super-block of 8 blocks */
-    return kind == LOCUS_QKIND_Q4_K ? 64 : kind == LOCUS_QKIND_Q6_K ? 32 : 0;
+    return locus_qkind_has_mins(kind) ? 64 : kind == LOCUS_QKIND_Q6_K ? 32 : 0;
 }
 
 /* Packs rows [0, rows) (rows <= 16; the rest of the group zero) of GGUF rows of nb blocks of 32
@@ -105,10 +109,11 @@ extern const locus_qdot_kernels locus_qdot_ref, locus_qdot_avx2, locus_qdot_avx5
     LOCUS_QDOT_GEMM_FOR(GEMM, LOCUS_QKIND_Q8_0)                                                                        \
     LOCUS_QDOT_GEMM_FOR(GEMM, LOCUS_QKIND_Q4_0)                                                                        \
     LOCUS_QDOT_GEMM_FOR(GEMM, LOCUS_QKIND_Q4_K)                                                                        \
+    LOCUS_QDOT_GEMM_FOR(GEMM, LOCUS_QKIND_Q5_K)                                                                        \
     LOCUS_QDOT_GEMM_FOR(GEMM, LOCUS_QKIND_Q6_K)                                                                        \
     const locus_qdot_kernels TABLE = {QUANTIZE,                                                                        \
                                       {GEMM##_LOCUS_QKIND_Q8_0, GEMM##_LOCUS_QKIND_Q4_0, GEMM##_LOCUS_QKIND_Q4_K,      \
-                                       GEMM##_LOCUS_QKIND_Q6_K}};
+                                       GEMM##_LOCUS_QKIND_Q5_K, GEMM##_LOCUS_QKIND_Q6_K}};
 
 /* The table for locus_active_path(); the AVX-512 one needs AVX512-VNNI, without it AVX2's is used. */
 const locus_qdot_kernels *locus_qdot_active(void);

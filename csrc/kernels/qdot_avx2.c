@@ -71,7 +71,7 @@ static inline void half_dot(const uint8_t *q, int h, const uint8_t *xb, int32_t 
             if (c < 4) a = _mm256_add_epi32(a, p);
             else b = _mm256_add_epi32(b, p);
         }
-    } else { /* Q6_K: u <= 63, so the int16 pairs do not overflow */
+    } else { /* Q5_K, Q6_K: u <= 63, so the int16 pairs do not overflow */
         for (int c = 0; c < 8; c++) {
             __m256i v = _mm256_loadu_si256((const __m256i *)(q + 64 * c + 32 * h));
             __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(v, broadcast4(xb + 4 * c)), ones);
@@ -98,7 +98,7 @@ static inline void gemm(float *y, int64_t ldy, const uint8_t *x, size_t xstride,
             for (int64_t b = 0; b < nb; b++, p += pb) {
                 if (!legacy && b % 8 == 0) {
                     d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 16 * h)));
-                    if (kind == LOCUS_QKIND_Q4_K) dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 32 + 16 * h)));
+                    if (locus_qkind_has_mins(kind)) dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 32 + 16 * h)));
                     p += locus_qpack_header_bytes(kind);
                 }
                 __m256i lo, hi;
@@ -110,10 +110,10 @@ static inline void gemm(float *y, int64_t ldy, const uint8_t *x, size_t xstride,
                     xd = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 16 * h))), xd);
                 } else {
                     __m128i a = _mm_loadl_epi64((const __m128i *)(p + 8 * h)), c = _mm_loadl_epi64((const __m128i *)(p + 16 + 8 * h));
-                    __m256 s0 = _mm256_mul_ps(d, _mm256_cvtepi32_ps(kind == LOCUS_QKIND_Q4_K ? _mm256_cvtepu8_epi32(a) : _mm256_cvtepi8_epi32(a)));
-                    __m256 s1 = kind == LOCUS_QKIND_Q4_K ? _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(c)))
+                    __m256 s0 = _mm256_mul_ps(d, _mm256_cvtepi32_ps(locus_qkind_has_mins(kind) ? _mm256_cvtepu8_epi32(a) : _mm256_cvtepi8_epi32(a)));
+                    __m256 s1 = locus_qkind_has_mins(kind) ? _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(c)))
                                                          : _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(c)));
-                    t = kind == LOCUS_QKIND_Q4_K
+                    t = locus_qkind_has_mins(kind)
                             ? _mm256_sub_ps(_mm256_mul_ps(s0, _mm256_cvtepi32_ps(_mm256_add_epi32(lo, hi))), _mm256_mul_ps(s1, _mm256_set1_ps((float)(sl + sh))))
                             : _mm256_add_ps(_mm256_mul_ps(s0, _mm256_cvtepi32_ps(lo)), _mm256_mul_ps(s1, _mm256_cvtepi32_ps(hi)));
                 }

@@ -52,14 +52,14 @@ static inline __attribute__((always_inline)) void gemm_body(float *y, int64_t ld
     for (int64_t b = 0; b < nb; b++, p += pb) {
         if (!legacy && b % 8 == 0) {
             d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
-            if (kind == LOCUS_QKIND_Q4_K) dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 32)));
+            if (locus_qkind_has_mins(kind)) dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 32)));
             p += locus_qpack_header_bytes(kind);
         }
         /* Q8_0/Q4_0: the f16 scales; Q4_K: d sc and dmin mn; Q6_K: the two half-block scales */
         __m512 s0, s1;
         if (legacy) {
             s0 = s1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
-        } else if (kind == LOCUS_QKIND_Q4_K) {
+        } else if (locus_qkind_has_mins(kind)) {
             s0 = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p))));
             s1 = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + 16)))));
         } else {
@@ -85,7 +85,7 @@ static inline __attribute__((always_inline)) void gemm_body(float *y, int64_t ld
                 int32_t offset = kind == LOCUS_QKIND_Q8_0 ? 128 : 8;
                 t = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_add_epi32(lo, hi), _mm512_set1_epi32(offset * (sl + sh))));
                 xd = _mm512_mul_ps(s0, xd);
-            } else if (kind == LOCUS_QKIND_Q4_K) {
+            } else if (locus_qkind_has_mins(kind)) {
                 t = _mm512_sub_ps(_mm512_mul_ps(s0, _mm512_cvtepi32_ps(_mm512_add_epi32(lo, hi))),
                                   _mm512_mul_ps(s1, _mm512_set1_ps((float)(sl + sh))));
             } else {

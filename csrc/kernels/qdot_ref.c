@@ -41,15 +41,21 @@ static void scale_min_k4(const uint8_t *q, int j, int *sc, int *mn) {
     }
 }
 
-/* Block b (of 32) of a K-quant row: its 32 unsigned values u and its scales as stored — Q4_K: the
- * 6-bit sc and mn (u in 0..15); Q6_K: the int8 scales of values 0..15 and 16..31 (u in 0..63). */
+/* Block b (of 32) of a K-quant row: its 32 unsigned values u and its scales as stored — Q4_K, Q5_K:
+ * the 6-bit sc and mn (u in 0..15, 0..31); Q6_K: the int8 scales of values 0..15 and 16..31 (u in
+ * 0..63). */
 static void unpack_kquant(const uint8_t *row, int64_t b, int kind, uint8_t u[32], uint8_t sc[2]) {
     int j = (int)(b % 8); /* the block's place in its super-block */
-    if (kind == LOCUS_QKIND_Q4_K) {
-        const uint8_t *sb = row + (size_t)(b / 8) * LOCUS_Q4_K_BYTES, *qs = sb + 16 + 32 * (j / 2);
+    if (locus_qkind_has_mins(kind)) {
+        bool q5 = kind == LOCUS_QKIND_Q5_K;
+        const uint8_t *sb = row + (size_t)(b / 8) * (q5 ? LOCUS_Q5_K_BYTES : LOCUS_Q4_K_BYTES);
+        const uint8_t *qs = sb + (q5 ? 48 : 16) + 32 * (j / 2), *qh = sb + 16;
         int s, m;
         scale_min_k4(sb + 4, j, &s, &m);
-        for (int l = 0; l < 32; l++) u[l] = j % 2 ? qs[l] >> 4 : qs[l] & 15; /* pairs of blocks share 32 bytes */
+        for (int l = 0; l < 32; l++) { /* pairs of blocks share 32 bytes of nibbles; Q5_K's fifth bits are bit j of qh */
+            u[l] = j % 2 ? qs[l] >> 4 : qs[l] & 15;
+            if (q5) u[l] = (uint8_t)(u[l] | ((qh[l] >> j) & 1) << 4);
+        }
         sc[0] = (uint8_t)s;
         sc[1] = (uint8_t)m;
         return;
@@ -83,8 +89,10 @@ static void pack_legacy(uint8_t *dst, const uint8_t *blk, int r, int kind) {
 /* the f16 d (and dmin) of each row's super-blocks, before every eight K-quant blocks */
 static void pack_kquant_header(uint8_t *dst, const uint8_t *src, size_t stride, int rows, int64_t sb, int kind) {
     for (int r = 0; r < rows; r++) {
-        const uint8_t *h = src + (size_t)r * stride + (size_t)sb * (kind == LOCUS_QKIND_Q4_K ? LOCUS_Q4_K_BYTES : LOCUS_Q6_K_BYTES);
-        if (kind == LOCUS_QKIND_Q4_K) {
+        static const size_t bytes[LOCUS_QKINDS] = {[LOCUS_QKIND_Q4_K] = LOCUS_Q4_K_BYTES, [LOCUS_QKIND_Q5_K] = LOCUS_Q5_K_BYTES,
+                                                   [LOCUS_QKIND_Q6_K] = LOCUS_Q6_K_BYTES};
+        const uint8_t *h = src + (size_t)r * stride + (size_t)sb * bytes[kind];
+        if (locus_qkind_has_mins(kind)) {
             memcpy(dst + 2 * r, h, 2);      /* d */
             memcpy(dst + 32 + 2 * r, h + 2, 2); /* dmin */
         } else {
@@ -159,7 +167,8 @@ static void gemm(float *y, int64_t ldy, const uint8_t *x, size_t xstride, int m,
                     s += (float)(lo + hi - offset * (sl + sh)) * (half_at(p + 2 * r) * dx[b]);
                     break;
                 }
-                case LOCUS_QKIND_Q4_K: {
+                case LOCUS_QKIND_Q4_K:
+                case LOCUS_QKIND_Q5_K: {
                     float sc = half_at(head + 2 * r) * (float)p[r], mn = half_at(head + 32 + 2 * r) * (float)p[16 + r];
                     s += (sc * (float)(lo + hi) - mn * (float)(sl + sh)) * dx[b];
                     break;

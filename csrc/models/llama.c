@@ -21,7 +21,7 @@
 #include <stdlib.h>
 
 /* A weight matrix: a view kept (so its storage stays alive) and, for the types of the integer
- * kernels (Q8_0, Q4_0, Q4_K, Q6_K), the copy packed once for them (ops/qlinear.c), which replaces
+ * kernels (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K), the copy packed once for them (ops/qlinear.c), which replaces
  * the view's pages in memory. */
 typedef struct {
     locus_tensor *w;

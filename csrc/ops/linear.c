@@ -9,12 +9,12 @@
  *  - larger M, bf16/f16 weights (prefill, encoders): blocks of weight rows are widened into a
  *    scratch buffer and multiplied with sgemm, so f32 activations keep full precision and no
  *    f32 copy of the whole matrix ever exists.
- *  - Q8_0, Q4_0, Q4_K and Q6_K weights, LOCUS_FAST precision (the default) or LOCUS_FAST_BF16: the
+ *  - Q8_0, Q4_0 and K-quant weights, LOCUS_FAST precision (the default) or LOCUS_FAST_BF16: the
  *    rows of x quantized once to Q8_0 blocks and multiplied with packed weight groups in integers
  *    (qlinear.c), as llama.cpp does.
  *  - bf16 weights, LOCUS_FAST_BF16 precision, a CPU with AVX512_BF16: the rows of x rounded to bf16 once
  *    and multiplied in bf16 (vdpbf16ps dots for few rows, oneDNN's bf16 matmul for many).
- *  - block-quantized weights in LOCUS_EXACT (and Q5_K always): f32 activations; weights dequantized like bf16 ones are
+ * *  - block-quantized weights in LOCUS_EXACT: f32 activations; weights dequantized like bf16 ones are
  *    widened (small M: 512-element pieces on the stack).
  *  - "ref" kernel path: plain loops over locus_vec_ref, the reference the tests compare against. */
 #include "../core/internal.h"

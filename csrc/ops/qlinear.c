@@ -1,4 +1,4 @@
-/* qlinear.c — products with Q8_0, Q4_0, Q4_K and Q6_K weights in LOCUS_FAST precision: the rows
+/* qlinear.c — products with Q8_0, Q4_0 and K-quant weights in LOCUS_FAST precision: the rows
  * of x quantized once to Q8_0 blocks, then multiplied with packed groups of 16 weight rows in
  * integers (kernels/qdot.h).
  *
@@ -34,6 +34,7 @@ int locus_qkind(int dtype) {
     case LOCUS_Q8_0: return LOCUS_QKIND_Q8_0;
     case LOCUS_Q4_0: return LOCUS_QKIND_Q4_0;
     case LOCUS_Q4_K: return LOCUS_QKIND_Q4_K;
+    case LOCUS_Q5_K: return LOCUS_QKIND_Q5_K;
     case LOCUS_Q6_K: return LOCUS_QKIND_Q6_K;
     default: return -1;
     }
@@ -113,7 +114,7 @@ int locus_linear_q(float *y, const float *x, int64_t m_rows, int64_t k, const lo
 
 locus_qpacked *locus_qpack(const locus_tensor *w) {
     if (!w || w->ndim != 2 || locus_qkind(w->type) < 0 || w->strides[1] != 1)
-        return locus_fail_null("qpack: need a Q8_0, Q4_0, Q4_K or Q6_K matrix with contiguous rows, got %s",
+        return locus_fail_null("qpack: need a Q8_0, Q4_0, Q4_K, Q5_K or Q6_K matrix with contiguous rows, got %s",
                                w ? locus_tensor_describe(w) : "nothing");
     locus_qpacked *p = calloc(1, sizeof *p);
     qweights qw = {.raw = locus_tensor_data(w), .row_bytes = (size_t)locus_bytes_for(w->type, w->strides[0]),

@@ -409,7 +409,7 @@ function commands.info()
   print(("kernels   %s"):format(locus.kernel_path()))
   print(("threads   %d"):format(locus.num_threads()))
   local p = locus.precision()
-  print(("precision %s (Q8_0/Q4_0/Q4_K/Q6_K weights: %s; bf16 weights: %s)"):format(p,
+  print(("precision %s (Q8_0/Q4_0/K-quant weights: %s; bf16 weights: %s)"):format(p,
     p == "exact" and "f32 activations" or "integer products",
     p == "bf16" and "bf16 activations" or "f32 activations"))
   return 0

@@ -44,7 +44,7 @@ function locus.set_num_threads(n) core.check(core.C.locus_set_num_threads(n), "s
 function locus.cpu_features() return ffi.string(core.C.locus_cpu_features()) end
 function locus.kernel_path() return ffi.string(core.C.locus_kernel_path()) end
 function locus.set_kernel_path(name) core.check(core.C.locus_set_kernel_path(name), "set_kernel_path") end
--- "fast" (default): products with Q8_0/Q4_0/Q4_K/Q6_K weights quantize the activations and multiply in
+-- "fast" (default): products with Q8_0/Q4_0/K-quant weights quantize the activations and multiply in
 -- integers, as llama.cpp does; "bf16": fast, and bf16 weights multiply activations rounded to bf16
 -- (CPUs with AVX512_BF16); "exact": f32 activations times the weights widened to f32
 local PRECISIONS = { exact = core.C.LOCUS_EXACT, fast = core.C.LOCUS_FAST, bf16 = core.C.LOCUS_FAST_BF16 }

@@ -174,10 +174,10 @@ static void test_views(void) {
     for (int i = 0; i < 7; i++) locus_tensor_free(ts[i]);
 }
 
-/* locus_linear takes K-quant weights through its dequantizing paths in exact precision (and Q5_K
- * in fast precision too; fast Q4_K and Q6_K products are test_qdot's): the product equals the f32
- * product with the dequantized weights up to the order of the sums, for one row (dots over
- * 512-element pieces), a few rows and a prompt's worth (widened GEMM). */
+/* locus_linear takes K-quant weights through its dequantizing paths in exact precision (fast
+ * precision's integer products are test_qdot's): the product equals the f32 product with the
+ * dequantized weights up to the order of the sums, for one row (dots over 512-element pieces), a
+ * few rows and a prompt's worth (widened GEMM). */
 static void test_linear(void) {
     static const int64_t shapes[][3] = {{1, 24, 768}, {5, 40, 256}, {40, 9, 1280}}; /* rows, out, in */
     for (size_t c = 0; c < 3; c++) {
@@ -186,18 +186,17 @@ static void test_linear(void) {
         locus_tensor *x = locus_tensor_empty(LOCUS_F32, 2, xs), *wf = locus_tensor_empty(LOCUS_F32, 2, ws);
         locus_fill_randn(x, 7 + c, 0, 1);
         locus_fill_randn(wf, 8 + c, 0, 0.05);
-        for (size_t t = 0; t < 3; t++)
-            for (int p = 0; p < (types[t].dt == LOCUS_Q5_K ? 2 : 1); p++) {
-                locus_tensor *wq = locus_cast(wf, types[t].dt), *wd = locus_cast(wq, LOCUS_F32);
-                locus_tensor *a = locus_tensor_empty(LOCUS_F32, 2, os), *b = locus_tensor_empty(LOCUS_F32, 2, os);
-                CHECK(locus_set_precision(p ? LOCUS_FAST : LOCUS_EXACT) == 0);
-                CHECK(locus_linear(a, x, wq, NULL) == 0 && locus_linear(b, x, wd, NULL) == 0);
-                char what[64];
-                snprintf(what, sizeof what, "%s %s [%lld rows]", types[t].name, p ? "fast" : "exact", (long long)m);
-                CHECK(f32_close(locus_tensor_data(a), locus_tensor_data(b), m * n, (double)k, 1, what));
-                locus_tensor *ts[] = {wq, wd, a, b};
-                for (int i = 0; i < 4; i++) locus_tensor_free(ts[i]);
-            }
+        CHECK(locus_set_precision(LOCUS_EXACT) == 0);
+        for (size_t t = 0; t < 3; t++) {
+            locus_tensor *wq = locus_cast(wf, types[t].dt), *wd = locus_cast(wq, LOCUS_F32);
+            locus_tensor *a = locus_tensor_empty(LOCUS_F32, 2, os), *b = locus_tensor_empty(LOCUS_F32, 2, os);
+            CHECK(locus_linear(a, x, wq, NULL) == 0 && locus_linear(b, x, wd, NULL) == 0);
+            char what[64];
+            snprintf(what, sizeof what, "%s exact [%lld rows]", types[t].name, (long long)m);
+            CHECK(f32_close(locus_tensor_data(a), locus_tensor_data(b), m * n, (double)k, 1, what));
+            locus_tensor *ts[] = {wq, wd, a, b};
+            for (int i = 0; i < 4; i++) locus_tensor_free(ts[i]);
+        }
         locus_tensor_free(x);
         locus_tensor_free(wf);
     }

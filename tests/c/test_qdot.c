@@ -90,26 +90,25 @@ static void fill_row(uint8_t *row, int64_t nb, float dx, int range) {
     }
 }
 
-static const char *kind_names[LOCUS_QKINDS] = {"q8_0", "q4_0", "q4_k", "q6_k"};
-static const int kind_dtypes[LOCUS_QKINDS] = {LOCUS_Q8_0, LOCUS_Q4_0, LOCUS_Q4_K, LOCUS_Q6_K};
+static const char *kind_names[LOCUS_QKINDS] = {"q8_0", "q4_0", "q4_k", "q5_k", "q6_k"};
+static const int kind_dtypes[LOCUS_QKINDS] = {LOCUS_Q8_0, LOCUS_Q4_0, LOCUS_Q4_K, LOCUS_Q5_K, LOCUS_Q6_K};
+/* bytes of a GGUF block of 32 (Q8_0, Q4_0) or super-block of 256 (K-quants) */
+static const size_t kind_block_bytes[LOCUS_QKINDS] = {LOCUS_Q8_BLOCK_BYTES, LOCUS_Q4_BLOCK_BYTES, LOCUS_Q4_K_BYTES,
+                                                      LOCUS_Q5_K_BYTES, LOCUS_Q6_K_BYTES};
 
-static int is_kquant(int kind) { return kind == LOCUS_QKIND_Q4_K || kind == LOCUS_QKIND_Q6_K; }
+static int is_kquant(int kind) { return locus_qkind_is_k(kind); }
 
-static size_t row_bytes(int kind, int64_t nb) {
-    static const size_t per32[2] = {LOCUS_Q8_BLOCK_BYTES, LOCUS_Q4_BLOCK_BYTES};
-    return is_kquant(kind) ? (size_t)(nb / 8) * (kind == LOCUS_QKIND_Q4_K ? LOCUS_Q4_K_BYTES : LOCUS_Q6_K_BYTES)
-                           : (size_t)nb * per32[kind];
-}
+static size_t row_bytes(int kind, int64_t nb) { return (size_t)(is_kquant(kind) ? nb / 8 : nb) * kind_block_bytes[kind]; }
 
 /* A GGUF row of nb blocks of 32. Q8_0/Q4_0: scale dw (0: random) and Q8_0 values in
  * [-range, range] (Q4_0: any nibbles). K-quants: random bytes under f16 scales of a trained
  * model's size. */
 static void fill_weights(uint8_t *w, int64_t nb, int kind, float dw, int range) {
     if (is_kquant(kind)) {
-        size_t sb = kind == LOCUS_QKIND_Q4_K ? LOCUS_Q4_K_BYTES : LOCUS_Q6_K_BYTES;
+        size_t sb = kind_block_bytes[kind];
         for (int64_t b = 0; b < nb / 8; b++, w += sb) {
             for (size_t j = 0; j < sb; j++) w[j] = (uint8_t)next();
-            if (kind == LOCUS_QKIND_Q4_K) {
+            if (locus_qkind_has_mins(kind)) {
                 put_scale(w, (0.5f + (uniform() + 1) * 0.25f) * 0.002f);     /* d */
                 put_scale(w + 2, (0.5f + (uniform() + 1) * 0.25f) * 0.004f); /* dmin */
             } else {
@@ -129,16 +128,17 @@ static void fill_weights(uint8_t *w, int64_t nb, int kind, float dw, int range) 
 }
 
 /* Weight j of row r in block b of a packed K-quant group: its value u and the two floats of its
- * row, computed as ggml's dequantizer does (Q4_K: s = d sc and m = dmin mn, the weight s u - m;
- * Q6_K: s = d sc of j's half, the weight s (u - 32)). */
+ * row, computed as ggml's dequantizer does (Q4_K, Q5_K: s = d sc and m = dmin mn, the weight
+ * s u - m; Q6_K: s = d sc of j's half, the weight s (u - 32)). */
 static int packed_k(const uint8_t *group, int kind, int r, int64_t b, int j, float *s, float *m) {
     size_t sb = locus_qpack_header_bytes(kind) + 8 * locus_qpack_block_bytes(kind);
     const uint8_t *head = group + (size_t)(b / 8) * sb, *p = head + locus_qpack_header_bytes(kind) + (size_t)(b % 8) * locus_qpack_block_bytes(kind);
     const uint8_t *q = p + 32 + 4 * r;
     float d = locus_half_to_float((uint16_t)(head[2 * r] | head[2 * r + 1] << 8));
-    if (kind == LOCUS_QKIND_Q4_K) {
+    if (locus_qkind_has_mins(kind)) {
         *s = d * (float)p[r];
         *m = locus_half_to_float((uint16_t)(head[32 + 2 * r] | head[33 + 2 * r] << 8)) * (float)p[16 + r];
+        if (kind == LOCUS_QKIND_Q5_K) return q[64 * (j / 4) + j % 4];
         return j < 16 ? q[64 * (j / 4) + j % 4] & 15 : q[64 * ((j - 16) / 4) + j % 4] >> 4;
     }
     *s = d * (float)(int8_t)p[j < 16 ? r : 16 + r];
@@ -163,7 +163,7 @@ static double exact_dot(const uint8_t *row, const uint8_t *w, const uint8_t *gro
                 ux[j / 16] += (long)packed_k(group, kind, r, b, j, &s[j / 16], &m) * x[b * 32 + j];
                 xs[j / 16] += x[b * 32 + j];
             }
-            if (kind == LOCUS_QKIND_Q4_K) {
+            if (locus_qkind_has_mins(kind)) {
                 term = (double)s[0] * (double)(ux[0] + ux[1]) - (double)m * (double)(xs[0] + xs[1]);
                 size = fabs((double)s[0] * (double)(ux[0] + ux[1])) + fabs((double)m * (double)(xs[0] + xs[1]));
             } else {
@@ -189,10 +189,11 @@ static double exact_dot(const uint8_t *row, const uint8_t *w, const uint8_t *gro
     return v;
 }
 
-/* Packing K-quants reads ggml's layout: every packed weight, s u - m (Q4_K) or s (u - 32) (Q6_K)
- * in f32 as ggml's dequantizer computes it from the packed scales, equals locus_dequantize_row's. */
+/* Packing K-quants reads ggml's layout: every packed weight, s u - m (Q4_K, Q5_K) or s (u - 32)
+ * (Q6_K) in f32 as ggml's dequantizer computes it from the packed scales, equals
+ * locus_dequantize_row's. */
 static void test_kquant_packing(void) {
-    for (int kind = LOCUS_QKIND_Q4_K; kind <= LOCUS_QKIND_Q6_K; kind++) {
+    for (int kind = LOCUS_QKIND_Q4_K; kind < LOCUS_QKINDS; kind++) {
         int64_t nb = 16, rows = 5;
         size_t wrow = row_bytes(kind, nb);
         uint8_t *wq = malloc(rows * wrow), *packed = malloc(locus_qpack_group_bytes(kind, nb));
@@ -206,7 +207,7 @@ static void test_kquant_packing(void) {
                 for (int j = 0; j < 32; j++) {
                     float s, m;
                     int u = packed_k(packed, kind, r, b, j, &s, &m);
-                    float want = kind == LOCUS_QKIND_Q4_K ? s * (float)u - m : s * (float)(u - 32);
+                    float want = locus_qkind_has_mins(kind) ? s * (float)u - m : s * (float)(u - 32);
                     wrong += memcmp(&want, &deq[b * 32 + j], 4) != 0;
                 }
         }
@@ -261,7 +262,7 @@ static void test_gemm(void) {
             }
 }
 
-/* locus_linear with Q8_0, Q4_0, Q4_K and Q6_K weights: in fast precision the reference path, the
+/* locus_linear with Q8_0, Q4_0 and K-quant weights: in fast precision the reference path, the
  * vector path and a packed copy (locus_qpack, as the decoder keeps) give the same bits; exact
  * precision gives the f32 product of the dequantized weights. */
 static void test_linear_precisions(void) {
