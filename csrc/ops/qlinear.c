@@ -15,8 +15,7 @@
 enum { L2_BUDGET = 384 << 10 }; /* bytes of quantized activation rows a block keeps in L2 */
 
 struct locus_qpacked {
-    int64_t n, k;
-    uint8_t *data; /* ceil(n / 16) groups of k / 32 packed blocks */
+    uint8_t *data; /* ceil(n / 16) groups of k / 32 packed blocks, for an [n, k] matrix */
 };
 
 /* The weights of one product: packed, or GGUF rows `row_bytes` apart. */
@@ -50,14 +49,18 @@ static void *alloc_huge(size_t n) {
     return p;
 }
 
+/* Packs group g of the GGUF rows into dst. */
+static void pack_group(const qweights *w, int64_t g, uint8_t *dst) {
+    int64_t rows = w->n - g * LOCUS_QPACK_ROWS;
+    locus_qpack_group(dst, w->raw + (size_t)g * LOCUS_QPACK_ROWS * w->row_bytes, w->row_bytes,
+                      rows < LOCUS_QPACK_ROWS ? (int)rows : LOCUS_QPACK_ROWS, w->nb, w->kind);
+}
+
 /* Group g's packed blocks: where they lie, or packed now into this thread's buffer. */
 static const uint8_t *group_at(const qweights *w, int64_t g) {
     if (w->packed) return w->packed + (size_t)g * group_bytes(w);
     uint8_t *dst = locus_thread_buffer(LOCUS_BUFFER_GROUP, group_bytes(w));
-    if (!dst) return NULL;
-    int64_t rows = w->n - g * LOCUS_QPACK_ROWS;
-    locus_qpack_group(dst, w->raw + (size_t)g * LOCUS_QPACK_ROWS * w->row_bytes, w->row_bytes,
-                      rows < LOCUS_QPACK_ROWS ? (int)rows : LOCUS_QPACK_ROWS, w->nb, w->kind);
+    if (dst) pack_group(w, g, dst);
     return dst;
 }
 
@@ -124,14 +127,8 @@ locus_qpacked *locus_qpack(const locus_tensor *w) {
         free(p);
         return locus_fail_null("qpack: out of memory for a packed copy of %s", locus_tensor_describe(w));
     }
-    p->n = qw.n;
-    p->k = w->sizes[1];
 #pragma omp parallel for schedule(static)
-    for (int64_t g = 0; g < groups; g++) {
-        int64_t rows = qw.n - g * LOCUS_QPACK_ROWS;
-        locus_qpack_group(p->data + (size_t)g * group_bytes(&qw), qw.raw + (size_t)g * LOCUS_QPACK_ROWS * qw.row_bytes,
-                          qw.row_bytes, rows < LOCUS_QPACK_ROWS ? (int)rows : LOCUS_QPACK_ROWS, qw.nb, qw.kind);
-    }
+    for (int64_t g = 0; g < groups; g++) pack_group(&qw, g, p->data + (size_t)g * group_bytes(&qw));
     /* the packed copy replaces the mapped rows: their pages go back to the page cache */
     locus_storage_drop_clean_pages(w->storage, qw.raw, (size_t)qw.n * qw.row_bytes);
     return p;
