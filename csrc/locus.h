@@ -298,6 +298,11 @@ int32_t locus_tokenizer_eos(const locus_tokenizer *t);
 int32_t locus_tokenizer_unk(const locus_tokenizer *t);
 int32_t locus_tokenizer_id(const locus_tokenizer *t, const char *piece, size_t len); /* -1: none */
 const char *locus_tokenizer_piece(const locus_tokenizer *t, int32_t id, size_t *len);
+/* A SentencePiece piece's score and type (1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused,
+ * 6 byte; GGUF's tokenizer.ggml.token_type) for 0 <= id < locus_tokenizer_pieces(t). */
+int32_t locus_tokenizer_pieces(const locus_tokenizer *t); /* the model's pieces, added tokens aside */
+int locus_tokenizer_piece_info(const locus_tokenizer *t, int32_t id, float *score, int32_t *type);
+int locus_tokenizer_adds_space_prefix(const locus_tokenizer *t); /* the normalizer's add_dummy_prefix */
 /* Encodes text[0..len) into ids[0..cap); returns the number of ids (call again with a larger
  * buffer when it exceeds cap), or -1. */
 int64_t locus_tokenizer_encode(const locus_tokenizer *t, const char *text, size_t len, int add_bos, int32_t *ids,

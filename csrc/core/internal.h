@@ -5,6 +5,7 @@
 #include "locus.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #define LOCUS_ALIGN 64
@@ -39,15 +40,19 @@ static inline uint64_t locus_read_le(const void *p, int n) {
     return v;
 }
 
-/* Files are written beside their final name and renamed over it when whole, so a reader (or a
- * killed writer) never leaves a half-written file under that name. locus_temp_path gives the
- * temporary's name (malloc'd; NULL with the error set when out of memory); locus_finish_temp
- * renames it to `path` when the writing went well (WRITE_OK), else removes it, reporting
- * WRITE_FAILED with errno or keeping the error a WRITE_REPORTED failure set; frees tmp; returns 0
- * or -1. */
+/* Output files come into being whole or not at all (files.c): locus_out_open opens o->f for
+ * writing `path` (an unnamed file in its directory, or a temporary beside it where the file system
+ * has no unnamed files); locus_out_finish closes it and puts it in place when the writing went well
+ * (WRITE_OK), else discards it, reporting WRITE_FAILED with errno or keeping the error of a
+ * WRITE_REPORTED failure; both return 0 or -1 with the error set. */
 enum { WRITE_OK = 0, WRITE_FAILED = 1, WRITE_REPORTED = 2 };
-char *locus_temp_path(const char *path);
-int locus_finish_temp(char *tmp, const char *path, int outcome);
+typedef struct {
+    FILE *f;
+    char *path, *tmp; /* tmp: the temporary's name (an unnamed file is linked there, then renamed) */
+    bool unnamed;
+} locus_out;
+int locus_out_open(locus_out *o, const char *path);
+int locus_out_finish(locus_out *o, int outcome);
 
 /* ---- scalar conversions ------------------------------------------------------------------- */
 static inline float bf16_to_f32(uint16_t h) {

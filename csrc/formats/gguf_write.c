@@ -127,7 +127,8 @@ typedef struct {
 } planned_tensor;
 
 struct locus_gguf_writer {
-    char *path, *tmp;
+    char *path;
+    locus_out out;
     sink s;
     planned_tensor *plan;
     int64_t n, next;
@@ -213,21 +214,19 @@ locus_gguf_writer *locus_gguf_writer_begin(const char *path, const char *metadat
         for (int d = 0; d < p->ndim; d++) p->sizes[d] = shapes[i * 4 + d];
         if (!p->name) w->failed = 1;
     }
-    if (!w || !w->plan || !w->path || w->failed || !(w->tmp = locus_temp_path(path))) {
+    if (!w || !w->plan || !w->path || w->failed) {
         if (w) free_writer(w);
         cJSON_Delete(meta);
         cJSON_Delete(types);
         return locus_fail_null("%s: out of memory", path);
     }
-    w->s = (sink){fopen(w->tmp, "wb"), true};
-    if (!w->s.f) {
-        locus_fail("%s: cannot write: %s", path, strerror(errno));
-        free(w->tmp);
+    if (locus_out_open(&w->out, path)) {
         free_writer(w);
         cJSON_Delete(meta);
         cJSON_Delete(types);
         return NULL;
     }
+    w->s = (sink){w->out.f, true};
     sink *s = &w->s;
     put(s, "GGUF", 4);
     put_le(s, 3, 4);
@@ -290,17 +289,14 @@ int locus_gguf_writer_finish(locus_gguf_writer *w) {
         locus_fail("%s: %lld of %lld planned tensors were written", w->path, (long long)w->next, (long long)w->n);
         w->failed = 1;
     }
-    if (fclose(w->s.f) != 0) w->s.ok = false;
-    int rc = locus_finish_temp(w->tmp, w->path, w->failed ? WRITE_REPORTED : w->s.ok ? WRITE_OK : WRITE_FAILED);
+    int rc = locus_out_finish(&w->out, w->failed ? WRITE_REPORTED : w->s.ok ? WRITE_OK : WRITE_FAILED);
     free_writer(w);
     return rc;
 }
 
 void locus_gguf_writer_abort(locus_gguf_writer *w) {
     if (!w) return;
-    fclose(w->s.f);
-    unlink(w->tmp);
-    free(w->tmp);
+    locus_out_finish(&w->out, WRITE_REPORTED);
     free_writer(w);
 }
 

@@ -174,25 +174,17 @@ int locus_npy_save(const char *path, const locus_tensor *t) {
     int total = 10 + n + 1, pad = (64 - total % 64) % 64; /* data aligned to 64 bytes */
     locus_tensor *c = locus_contiguous(t);
     if (!c) return -1;
-    char *tmp = locus_temp_path(path);
-    if (!tmp) {
-        locus_tensor_free(c);
-        return -1;
-    }
-    int rc = 0;
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        rc = locus_fail("%s: cannot write: %s", path, strerror(errno));
-        free(tmp);
-    } else {
+    locus_out out;
+    int rc = locus_out_open(&out, path);
+    if (rc == 0) {
+        FILE *f = out.f;
         unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)((n + pad + 1) & 0xff),
                                  (unsigned char)((n + pad + 1) >> 8)};
         size_t bytes = (size_t)locus_tensor_numel(c) * locus_dtype_size(c->type);
         bool ok = fwrite(pre, 1, 10, f) == 10 && fwrite(hdr, 1, (size_t)n, f) == (size_t)n;
         for (int i = 0; ok && i < pad; i++) ok = fputc(' ', f) != EOF;
         ok = ok && fputc('\n', f) != EOF && (bytes == 0 || fwrite(locus_tensor_data(c), 1, bytes, f) == bytes);
-        ok = fclose(f) == 0 && ok;
-        rc = locus_finish_temp(tmp, path, ok ? WRITE_OK : WRITE_FAILED);
+        rc = locus_out_finish(&out, ok ? WRITE_OK : WRITE_FAILED);
     }
     locus_tensor_free(c);
     return rc;

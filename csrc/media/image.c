@@ -443,6 +443,8 @@ int locus_image_draw_box(locus_tensor *img, int64_t x0, int64_t y0, int64_t x1, 
     return 0;
 }
 
+static void write_to_file(void *f, void *data, int size) { fwrite(data, 1, (size_t)size, f); }
+
 int locus_image_save(const char *path, const locus_tensor *img) {
     if (!path) return locus_fail("image save: path is NULL");
     if (check_rgb(img, "image save")) return -1;
@@ -452,15 +454,15 @@ int locus_image_save(const char *path, const locus_tensor *img) {
         return locus_fail("%s: locus writes .png or .jpg images", path);
     locus_tensor *c = locus_contiguous(img);
     if (!c) return -1;
-    char *tmp = locus_temp_path(path);
-    if (!tmp) {
+    locus_out out;
+    if (locus_out_open(&out, path)) {
         locus_tensor_free(c);
         return -1;
     }
     int w = (int)c->sizes[1], h = (int)c->sizes[0];
-    int ok = jpg ? stbi_write_jpg(tmp, w, h, 3, locus_tensor_data(c), 92)
-                 : stbi_write_png(tmp, w, h, 3, locus_tensor_data(c), w * 3);
-    int rc = locus_finish_temp(tmp, path, ok ? WRITE_OK : WRITE_FAILED);
+    int ok = jpg ? stbi_write_jpg_to_func(write_to_file, out.f, w, h, 3, locus_tensor_data(c), 92)
+                 : stbi_write_png_to_func(write_to_file, out.f, w, h, 3, locus_tensor_data(c), w * 3);
+    int rc = locus_out_finish(&out, ok ? WRITE_OK : WRITE_FAILED);
     locus_tensor_free(c);
     return rc;
 }

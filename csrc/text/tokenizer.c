@@ -344,6 +344,17 @@ const char *locus_tokenizer_piece(const locus_tokenizer *t, int32_t id, size_t *
     return t->pieces[id].text;
 }
 
+int32_t locus_tokenizer_pieces(const locus_tokenizer *t) { return t->n; }
+
+int locus_tokenizer_piece_info(const locus_tokenizer *t, int32_t id, float *score, int32_t *type) {
+    if (id < 0 || id >= t->n) return locus_fail("tokenizer: id %d is not one of the %d pieces", id, t->n);
+    *score = t->pieces[id].score;
+    *type = t->pieces[id].type;
+    return 0;
+}
+
+int locus_tokenizer_adds_space_prefix(const locus_tokenizer *t) { return t->add_dummy_prefix; }
+
 int locus_tokenizer_add_token(locus_tokenizer *t, const char *text, int32_t id, int strip_left, int strip_right) {
     size_t len = text ? strlen(text) : 0;
     if (len == 0) return locus_fail("tokenizer: an added token must not be empty");

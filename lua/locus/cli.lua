@@ -8,13 +8,18 @@ usage: locus [command] [args]
   locus run FILE [ARGS]     run a Lua script with `locus` loaded (arg[0] = FILE, arg[1..] = ARGS)
   locus inspect PATH [--json]  tensors (name, dtype, shape, bytes) and metadata of a checkpoint
                            file or model directory
-  locus convert SRC OUT.gguf [--type f32|f16|bf16|q8_0|q4_0|q4_k|q5_k|q6_k|q4_k_m]
-                           any checkpoint to GGUF, tensor names and metadata kept; --type
-                           converts 2-D float weights (rows a multiple of 32 for q8_0/q4_0, of
-                           256 for the K-quants; others stay as stored), leaving 1-D tensors
-                           (norms, biases) as they are, as llama.cpp does; q4_k_m is llama.cpp's
-                           Q4_K_M mix (q6_k for output and some attn_v/ffn_down, q4_k elsewhere,
-                           q8_0 for rows not a multiple of 256; doc/checkpoints.md);
+  locus convert SRC OUT.gguf [--type f32|f16|bf16|q8_0|q4_0|q4_k|q5_k|q6_k|q4_k_m] [--encoders f16]
+                [--vision-tower DIR]
+                           a checkpoint to GGUF. A LLaMA or GroundingGPT directory becomes one model
+                           file: llama.cpp's names and metadata, the tokenizer with its added tokens,
+                           config.json, the adapters; --encoders f16 adds the CLIP tower and keeps
+                           EVA and ImageBind in f16; `ground --model OUT.gguf` runs it. Any other
+                           checkpoint keeps its tensor names and metadata. --type converts 2-D float
+                           weights (the LLM's only, for a model; rows a multiple of 32 for
+                           q8_0/q4_0, of 256 for the K-quants; others stay as stored), leaving 1-D
+                           tensors (norms, biases) as they are, as llama.cpp does; q4_k_m is
+                           llama.cpp's Q4_K_M mix (q6_k for output and some attn_v/ffn_down, q4_k
+                           elsewhere, q8_0 for rows not a multiple of 256; doc/checkpoints.md);
                            bool and u8 tensors become i8 and i32 (GGUF has neither)
   locus tokenize --model PATH [--no-bos] [--pieces] [--added-token-spaces keep|strip] TEXT
                            token ids of TEXT (PATH: tokenizer.model, a GGUF file or a model
@@ -26,7 +31,7 @@ usage: locus [command] [args]
                 [--added-token-spaces keep|strip] [--kv-cache f32|f16]
                            text from a LLaMA-architecture model (HF directory or GGUF), streamed;
                            --json prints one object {text, tokens, prompt_tokens, stopped, timing}
-  locus ground --model DIR [--vision-tower DIR] [--image FILE] [--video FILE] [--audio FILE] [--json] [--draw OUT.png]
+  locus ground --model DIR|FILE.gguf [--vision-tower DIR] [--image FILE] [--video FILE] [--audio FILE] [--json] [--draw OUT.png]
               [--max-new-tokens N] [--temperature T] [--top-p P] [--top-k K] [--repetition-penalty R] [--seed S]
               [--threads N] [--template training] [--added-token-spaces keep|strip] [--kv-cache f32|f16]
               [--eva F --blip2 F] [--imagebind F]
@@ -115,6 +120,7 @@ end
 
 -- metadata values in one line each: long arrays are summarized
 local function short_value(v)
+  if type(v) == "string" and (#v > 80 or v:find("\n")) then return ("[text, %d bytes]"):format(#v) end
   if type(v) ~= "table" then return tostring(v) end
   local n = #v
   if n > 8 then return ("[%d %ss]"):format(n, type(v[1]) == "string" and "string" or type(v[1])) end
@@ -161,37 +167,13 @@ function commands.inspect(args)
 end
 
 function commands.convert(args)
-  local o, pos = parse("convert", args, { ["--type"] = "string" }, 2)
-  local src, out, to = pos[1], pos[2], o["--type"]
+  local o, pos = parse("convert", args, { ["--type"] = "string", ["--encoders"] = "string", ["--vision-tower"] = "string" }, 2)
+  local src, out = pos[1], pos[2]
   if not (src and out) then return fail("convert: need SRC and OUT.gguf\n" .. usage) end
-  local locus = require "locus"
-  local quantize = locus.quantize
-  if to and not quantize.is_type(to) then
-    return fail("convert: --type must be one of " .. table.concat(quantize.types, ", ") .. ", not '" .. to .. "'")
-  end
-  local w = locus.weights.open(src)
-  -- the dtype each tensor gets: 2-D float weights what locus.quantize says for --type; bool and
-  -- u8, which GGUF has not, the nearest integer type; everything else as stored
-  local infos, names = w:infos(), {}
-  for i, info in ipairs(infos) do names[i] = info.name end
-  local model = quantize.model(names)
-  local plan = {}
-  for i, info in ipairs(infos) do
-    local dtype = quantize.dtype_for(to, info.name, info.dtype or info.stored_type, info.shape, model)
-    if dtype == "bool" or dtype == "u8" then dtype = dtype == "bool" and "i8" or "i32" end
-    plan[i] = { info.name, dtype, info.shape }
-  end
-  local gguf_source = w:format() == "gguf"
-  -- written tensor by tensor: one converted tensor in memory at a time, the file in place at the end
-  local out_w = locus.gguf.writer(out, plan, { metadata_json = gguf_source and w:metadata_json() or "{}",
-    types_json = gguf_source and w:metadata_types_json() or nil })
-  for _, p in ipairs(plan) do
-    local t = w:get(p[1])
-    if t:dtype() ~= p[2] then t = t:to(p[2]) end
-    out_w:add(t)
-  end
-  out_w:finish()
-  print(("%s: %d tensors%s"):format(out, #plan, to and (" (2-D weights as " .. to .. ")") or ""))
+  local n, as_model = require("locus").convert.run(src, out, { type = o["--type"], encoders = o["--encoders"],
+    vision_tower = o["--vision-tower"] })
+  print(("%s: %d tensors%s%s"):format(out, n, as_model and ", one model file (llama.cpp's names, tokenizer, config)" or "",
+    o["--type"] and (" (2-D weights as " .. o["--type"] .. ")") or ""))
   return 0
 end
 

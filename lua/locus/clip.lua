@@ -2,7 +2,7 @@
 -- text tower is never read) or a CLIPVisionModel — composed from locus's ops:
 --   patch embedding (conv, no bias) -> [CLS; patches] + positions -> pre-LayerNorm ->
 --   layers of  x += attn(LN1(x));  x += fc2(quick_gelu(fc1(LN2(x))))
---   local tower = locus.clip.load("clip-vit-large-patch14-336")
+--   local tower = locus.clip.load("clip-vit-large-patch14-336")   -- or clip.from_weights(w, cfg, name)
 --   local feats = tower:features(pixel_values, {layer = -2})   -- [576, 1024]: CLS dropped
 local tensor = require "locus.tensor"
 local nn = require "locus.nn"
@@ -14,10 +14,15 @@ local Tower = {}
 Tower.__index = Tower
 
 function clip.load(path, opts)
-  opts = opts or {}
-  local w = weights.open(path)
   local cfg = config.load(path).config
   if not cfg then error(path .. ": no config.json", 2) end
+  return clip.from_weights(weights.open(path), cfg, path, opts)
+end
+
+-- The tower from weights w (or a sub view) and its config.json as a table; `path` names it in
+-- errors. opts.prefix: where the tower's names start (found when absent).
+function clip.from_weights(w, cfg, path, opts)
+  opts = opts or {}
   local v = cfg.vision_config or cfg
   local prefix = opts.prefix or (w:has("vision_model.embeddings.class_embedding") and "vision_model." or
     (w:has("embeddings.class_embedding") and "" or nil))

@@ -1,4 +1,5 @@
--- locus.config: the JSON files of a Hugging Face model directory, as Lua tables.
+-- locus.config: the JSON files of a Hugging Face model directory (or of a GGUF file that carries
+-- them, locus.convert), as Lua tables.
 --   local cfg = locus.config.load("GroundingGPT-7B")
 --   cfg.config.hidden_size, cfg.tokenizer_config, cfg.added_tokens, cfg.special_tokens_map,
 --   cfg.generation_config   (each nil when its file is absent)
@@ -23,20 +24,44 @@ local function strip_nulls(v)
   return v
 end
 
+local function decode(text, where)
+  local ok, value = pcall(cjson.decode, text)
+  if not ok then error(("%s: not valid JSON: %s"):format(where, tostring(value):gsub("^.-: ", "")), 3) end
+  return strip_nulls(value)
+end
+
 -- One JSON file as a table; nil (and no error) when it does not exist.
 function config.read_json(path)
   local f = io.open(path, "rb")
   if not f then return nil end
   local text = f:read("*a")
   f:close()
-  local ok, value = pcall(cjson.decode, text)
-  if not ok then error(("%s: not valid JSON: %s"):format(path, tostring(value):gsub("^.-: ", "")), 2) end
-  return strip_nulls(value)
+  return decode(text, path)
 end
 
+local function is_gguf(path)
+  local f = io.open(path, "rb")
+  local magic = f and f:read(4)
+  if f then f:close() end
+  return magic == "GGUF"
+end
+
+-- dir: a model directory, or a GGUF file written by locus convert, whose metadata carries the
+-- directory's files as text (locus.hf.config, locus.hf.tokenizer_config, ...).
 function config.load(dir)
   if type(dir) ~= "string" then error("config.load: dir must be a string", 2) end
   local out = {}
+  if is_gguf(dir) then
+    local md = require("locus.weights").open(dir):metadata()
+    for key, file in pairs(config.files) do
+      local text = md["locus.hf." .. key]
+      if text ~= nil then
+        if type(text) ~= "string" then error(("%s: metadata locus.hf.%s is not text"):format(dir, key), 2) end
+        out[key] = decode(text, ("%s: locus.hf.%s (%s)"):format(dir, key, file))
+      end
+    end
+    return out
+  end
   for key, file in pairs(config.files) do out[key] = config.read_json(dir .. "/" .. file) end
   return out
 end

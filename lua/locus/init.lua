@@ -12,6 +12,7 @@ local locus = {
   weights = require "locus.weights",
   gguf = require "locus.gguf",
   quantize = require "locus.quantize",
+  convert = require "locus.convert",
   config = require "locus.config",
   json = require "locus.json",
   introspect = require "locus.introspect",

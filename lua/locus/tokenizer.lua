@@ -55,7 +55,8 @@ local function sorted_keys(t)
   return keys
 end
 
--- The added tokens of a model directory: a list of {text, id, lstrip, rstrip}, one entry per
+-- The added tokens of a model directory (or of a GGUF file carrying its files, locus.convert): a
+-- list of {text, id, lstrip, rstrip}, one entry per
 -- text, sorted by id then text, so every process adds the same tokens in the same order. Which file
 -- wins follows the transformers version `spaces` names.
 function tokenizer.directory_added_tokens(dir, spaces, base)
@@ -148,12 +149,40 @@ function tokenizer.load(path, opts)
   local f = io.open(path, "rb")
   local magic = f and f:read(4)
   if f then f:close() end
-  if magic == "GGUF" then return tokenizer.from_weights(require("locus.weights").open(path), opts) end
+  if magic == "GGUF" then
+    tok = tokenizer.from_weights(require("locus.weights").open(path), opts)
+    -- a model file written by locus convert carries its directory's tokenizer files (locus.hf.*)
+    for _, p in ipairs(tokenizer.directory_added_tokens(path, spaces, function(text) return tok:id(text) end)) do
+      tok:add_token(p[1], p[2], { lstrip = p[3], rstrip = p[4] })
+    end
+    return tok
+  end
   return wrap(C.locus_tokenizer_load(path), "tokenizer.load", spaces)
 end
 
 function tokenizer.from_weights(w, opts)
   return wrap(C.locus_tokenizer_from_weights(w.box.h), "tokenizer", spaces_option(opts, "tokenizer.from_weights"))
+end
+
+-- The SentencePiece model as GGUF metadata, llama.cpp's keys (tokenizer.ggml.model, tokens,
+-- scores, token_type, the special ids, add_space_prefix), and their GGUF types; added tokens are
+-- not pieces and are left out.
+function Tokenizer:gguf_metadata()
+  local h = self.handle
+  local tokens, scores, kinds = {}, {}, {}
+  local score, kind = ffi.new("float[1]"), ffi.new("int32_t[1]")
+  for id = 0, C.locus_tokenizer_pieces(h) - 1 do
+    core.check(C.locus_tokenizer_piece_info(h, id, score, kind), "gguf_metadata")
+    tokens[id + 1], scores[id + 1], kinds[id + 1] = self:piece(id), score[0], kind[0]
+  end
+  local md = { ["tokenizer.ggml.model"] = "llama", ["tokenizer.ggml.tokens"] = tokens, ["tokenizer.ggml.scores"] = scores,
+    ["tokenizer.ggml.token_type"] = kinds, ["tokenizer.ggml.add_space_prefix"] = C.locus_tokenizer_adds_space_prefix(h) ~= 0 }
+  local types = { ["tokenizer.ggml.tokens"] = "array:string", ["tokenizer.ggml.scores"] = "array:f32",
+    ["tokenizer.ggml.token_type"] = "array:i32" }
+  for key, id in pairs { bos_token_id = self:bos(), eos_token_id = self:eos(), unknown_token_id = tonumber(C.locus_tokenizer_unk(h)) } do
+    if id and id >= 0 then md["tokenizer.ggml." .. key], types["tokenizer.ggml." .. key] = id, "u32" end
+  end
+  return md, types
 end
 
 -- opts.lstrip / opts.rstrip: eat the whitespace before / after the token (default: true when the

@@ -19,12 +19,42 @@ Weights.__index = Weights
 
 local function close_handle(h) C.locus_weights_close(h) end
 
+-- GGUF (llama.cpp) allows tensor names of 63 bytes; a longer checkpoint name (a Q-Former's, say) is
+-- stored as its first 54 bytes, "~" and 8 hex digits of its FNV-1a hash, and the full names are
+-- listed in the metadata (locus.long_names), so that every name reads as in the checkpoint.
+weights.GGUF_NAME_LIMIT = 63
+
+function weights.gguf_name(name)
+  if #name <= weights.GGUF_NAME_LIMIT then return name end
+  local h = 2166136261
+  for i = 1, #name do
+    h = bit.bxor(h, name:byte(i)) % 2 ^ 32
+    h = (bit.lshift(h, 24) % 2 ^ 32 + h * 403) % 2 ^ 32 -- h * 16777619 mod 2^32, exactly in doubles
+  end
+  return ("%s~%08x"):format(name:sub(1, 54), h)
+end
+
+-- stored name -> full name, for a GGUF file that lists long names
+local function long_names(h)
+  local json = ffi.string(C.locus_weights_metadata_json(h))
+  if not json:find('"locus.long_names"', 1, true) then return nil end
+  local list = require("cjson").decode(json)["locus.long_names"]
+  if type(list) ~= "table" then return nil end
+  local long, short = {}, {}
+  for _, name in ipairs(list) do
+    if type(name) == "string" then
+      long[weights.gguf_name(name)], short[name] = name, weights.gguf_name(name)
+    end
+  end
+  return { long = long, short = short }
+end
+
 function weights.open(path)
   if type(path) ~= "string" then error("weights.open: path must be a string", 2) end
   local h = C.locus_weights_open(path)
   if h == nil then core.fail("weights.open") end
   -- the handle sits in a box shared with sub() views, so close() reaches them all
-  return setmetatable({ box = { h = ffi.gc(h, close_handle) }, prefix = "", path = path }, Weights)
+  return setmetatable({ box = { h = ffi.gc(h, close_handle), names = long_names(h) }, prefix = "", path = path }, Weights)
 end
 
 local function handle(self)
@@ -35,13 +65,22 @@ end
 
 function Weights:format() return ffi.string(C.locus_weights_format(handle(self))) end
 
-local function full_name(self, name) return self.prefix .. name end
+-- the name as stored, of a name relative to this view
+local function full_name(self, name)
+  local full, names = self.prefix .. name, self.box.names
+  return names and names.short[full] or full
+end
+
+local function shown_name(self, stored) -- the reverse: the full name as the checkpoint had it
+  local names = self.box.names
+  return names and names.long[stored] or stored
+end
 
 function Weights:names()
   local out, n = {}, tonumber(C.locus_weights_count(handle(self)))
   local plen = #self.prefix
   for i = 0, n - 1 do
-    local name = ffi.string(C.locus_weights_info_at(handle(self), i).name)
+    local name = shown_name(self, ffi.string(C.locus_weights_info_at(handle(self), i).name))
     if plen == 0 then
       out[#out + 1] = name
     elseif name:sub(1, plen) == self.prefix then
@@ -74,8 +113,10 @@ end
 
 function Weights:info(name)
   local info = C.locus_weights_find(handle(self), full_name(self, name))
-  if info == nil then error(("%s: no tensor named '%s'"):format(self.path, full_name(self, name)), 2) end
-  return info_table(info)
+  if info == nil then error(("%s: no tensor named '%s'"):format(self.path, self.prefix .. name), 2) end
+  local t = info_table(info)
+  t.name = shown_name(self, t.name)
+  return t
 end
 
 -- opts.dtype converts this one tensor (e.g. a bf16 norm weight to f32); nothing else is copied.
@@ -84,7 +125,7 @@ function Weights:get(name, opts)
   local t = C.locus_weights_get(handle(self), full)
   if t == nil then
     local msg = ffi.string(C.locus_last_error())
-    if C.locus_weights_find(handle(self), full) == nil then msg = ("%s: no tensor named '%s'"):format(self.path, full) end
+    if C.locus_weights_find(handle(self), full) == nil then msg = ("%s: no tensor named '%s'"):format(self.path, self.prefix .. name) end
     error(msg, 2)
   end
   t = tensor.wrap(t)

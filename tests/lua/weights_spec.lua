@@ -208,6 +208,25 @@ describe("weights", function()
     os.execute("rm -rf " .. tmp)
   end)
 
+  it("leaves nothing behind when the writing process is killed half-way", function()
+    local tmp = helper.tmpdir()
+    local script = io.open(tmp .. "/kill.lua", "w")
+    script:write([[
+      local ffi = require "ffi"
+      ffi.cdef "int getpid(void); int kill(int pid, int sig);"
+      local w = locus.gguf.writer(arg[1], { { "a", "f32", { 1024, 1024 } }, { "b", "f32", { 1024, 1024 } } })
+      w:add(locus.tensor.randn { 1024, 1024, seed = 1 })
+      ffi.C.kill(ffi.C.getpid(), 9)
+    ]])
+    script:close()
+    os.execute("mkdir -p " .. tmp .. "/out")
+    local rc = helper.sh(("sh -c '%s run %s/kill.lua %s/out/model.gguf' 2>/dev/null"):format(helper.locus_cmd, tmp, tmp))
+    assert.are.equal(128 + 9, rc)
+    local _, listing = helper.sh("ls -A " .. tmp .. "/out")
+    assert.are.equal("", listing)
+    os.execute("rm -rf " .. tmp)
+  end)
+
   it("refuses what GGUF or llama.cpp cannot hold, leaving no file", function()
     local tmp = helper.tmpdir()
     local T = locus.tensor
@@ -310,6 +329,50 @@ describe("weights", function()
       assert.truthy(out:find("bad/" .. file .. ": " .. msg, 1, true), out)
     end
     assert.is_nil(io.open("/tmp/locus_pickle_was_executed"))
+  end)
+
+  it("converts an HF LLaMA directory as llama.cpp's converter does: names, permuted q/k, metadata, vocabulary", function()
+    local f = io.open(shared .. "stories260K.gguf")
+    if not f then
+      pending("../shared/assets is absent")
+      return
+    end
+    f:close()
+    local tmp = helper.tmpdir()
+    local rc, out = helper.sh(("%s convert %s %s/s.gguf"):format(helper.locus_cmd, shared .. "stories260K_hf", tmp))
+    assert.are.equal(0, rc, out)
+    local mine, theirs = locus.weights.open(tmp .. "/s.gguf"), locus.weights.open(shared .. "stories260K.gguf")
+    -- every tensor the same bytes (llama.cpp's file also has output.weight: a copy of the tied embeddings)
+    local n = 0
+    for _, name in ipairs(theirs:names()) do
+      if name ~= "output.weight" then
+        helper.assert_equal(mine:get(name), theirs:get(name), name)
+        n = n + 1
+      end
+    end
+    assert.are.equal(47, n)
+    assert.are.equal(47, #mine:names())
+    local a, b = mine:metadata(), theirs:metadata()
+    for _, key in ipairs { "llama.embedding_length", "llama.block_count", "llama.feed_forward_length", "llama.rope.dimension_count",
+      "llama.attention.head_count", "llama.attention.head_count_kv", "llama.attention.layer_norm_rms_epsilon" } do
+      assert.are.equal(b[key], a[key], key)
+    end
+    -- the same text as llama.cpp's converter from the same model: greedy ids of both files
+    local x = locus.llm.load(tmp .. "/s.gguf", { tokenizer = shared .. "stories260K.gguf" })
+    local y = locus.llm.load(shared .. "stories260K.gguf")
+    local ids = y.tokenizer:encode("Once upon a time")
+    assert.are.same(y:generate { ids = ids, max_new_tokens = 16 }.ids, x:generate { ids = ids, max_new_tokens = 16 }.ids)
+    -- LLaMA's tokenizer.model as GGUF metadata: llama.cpp's own vocabulary file of it, entry for entry
+    local vocab = locus.weights.open(helper.root .. "/../shared/assets/tokenizer/ggml-vocab-llama-spm.gguf"):metadata()
+    local md = locus.tokenizer.load(helper.root .. "/../shared/assets/tokenizer/tokenizer.model"):gguf_metadata()
+    for _, key in ipairs { "tokenizer.ggml.tokens", "tokenizer.ggml.scores", "tokenizer.ggml.token_type" } do
+      assert.are.equal(32000, #md[key])
+      assert.are.same(vocab[key], md[key], key)
+    end
+    for _, key in ipairs { "tokenizer.ggml.model", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id", "tokenizer.ggml.unknown_token_id" } do
+      assert.are.equal(vocab[key], md[key], key)
+    end
+    os.execute("rm -rf " .. tmp)
   end)
 
   it("reads the shared stories260K model identically from GGUF and from HF safetensors", function()

@@ -45,17 +45,29 @@ local function is_dir(path)
   return f ~= nil
 end
 
+local function is_file(path)
+  local f = io.open(path, "rb")
+  local ok = f and f:read(0) ~= nil
+  if f then f:close() end
+  return ok
+end
+
 -- The CLIP directory: opts.vision_tower, else config's mm_vision_tower as a path (absolute or
--- relative to the model), else its last component beside the model directory.
-local function find_tower(dir, cfg, opts)
+-- relative to the model), else its last component beside the model (a directory, or a GGUF file).
+function groundinggpt.find_tower(dir, cfg, opts)
   if opts.vision_tower then
     if not is_dir(opts.vision_tower) then error(opts.vision_tower .. ": not a CLIP directory (no config.json)", 3) end
     return opts.vision_tower
   end
   local name = cfg.mm_vision_tower
   if not name then error(dir .. ": config.json has no mm_vision_tower; give opts.vision_tower", 3) end
+  local last = name:match("([^/]+)/*$") or name
+  local candidates = { name, dir .. "/" .. name, dir .. "/../" .. last }
+  if is_file(dir) then -- a converted file: beside it, or where convert found the tower
+    candidates = { name, (dir:match("^(.*)/[^/]*$") or ".") .. "/" .. last, opts.tower_hint }
+  end
   local tried = {}
-  for _, p in ipairs { name, dir .. "/" .. name, dir .. "/../" .. (name:match("([^/]+)/*$") or name) } do
+  for _, p in ipairs(candidates) do
     tried[#tried + 1] = p
     if is_dir(p) then return p end
   end
@@ -63,14 +75,33 @@ local function find_tower(dir, cfg, opts)
     dir, name, table.concat(tried, ", ")), 3)
 end
 
--- dir: the GroundingGPT directory. opts: vision_tower (the CLIP directory), eva and blip2
+-- The CLIP tower: the one a converted file carries (vision_tower.*), else the directory find_tower
+-- names.
+local function load_tower(dir, w, cfg, opts)
+  if not opts.vision_tower and (w:has("vision_tower.vision_model.embeddings.class_embedding")
+      or w:has("vision_tower.embeddings.class_embedding")) then
+    local text = w:metadata()["locus.vision_tower.config"]
+    if type(text) ~= "string" then error(dir .. ": the file has a CLIP tower but no locus.vision_tower.config", 3) end
+    local ok, tower_cfg = pcall(require("cjson").decode, text)
+    if not ok then error(dir .. ": locus.vision_tower.config is not valid JSON", 3) end
+    return dir .. " (vision_tower)", clip.from_weights(w:sub("vision_tower."), tower_cfg, dir .. " (vision_tower)")
+  end
+  local hint = w:format() == "gguf" and w:metadata()["locus.vision_tower.path"]
+  local path = groundinggpt.find_tower(dir, cfg, { vision_tower = opts.vision_tower, tower_hint = type(hint) == "string" and hint or nil })
+  return path, clip.load(path)
+end
+
+-- dir: the GroundingGPT directory, or a GGUF file `locus convert` made of one. opts: vision_tower (the CLIP directory), eva and blip2
 -- (eva_vit_g.pth and BLIP-2's .pth, when the checkpoint lacks EVA), imagebind (imagebind_huge.pth,
 -- when it lacks ImageBind), max_context, kv_cache ("f32" or "f16"), template ("inference" or "training"),
 -- added_token_spaces ("keep" or "strip", locus.tokenizer).
 function groundinggpt.load(dir, opts)
   opts = opts or {}
   local cfg = config.load(dir).config
-  if not cfg then error(dir .. ": no config.json", 2) end
+  if not cfg then
+    error(dir .. (is_file(dir) and ": no GroundingGPT config in the file (locus.hf.config; made by locus convert?)"
+      or ": no config.json"), 2)
+  end
   local hp = cfg.lego_hparams or {} -- small models in the real layout say their sizes here
 
   local tok = tokenizer.load(dir, { added_token_spaces = opts.added_token_spaces })
@@ -83,8 +114,7 @@ function groundinggpt.load(dir, opts)
   local self = setmetatable({ dir = dir, config = cfg, llm = lm, tokenizer = tok, template = opts.template or "inference" },
     Model)
   -- image: CLIP's hidden state mm_vision_select_layer, then Linear -> GELU -> Linear
-  self.tower_path = find_tower(dir, cfg, opts)
-  self.tower = clip.load(self.tower_path)
+  self.tower_path, self.tower = load_tower(dir, w, cfg, opts)
   self.select_layer = cfg.mm_vision_select_layer or -2
   self.projector = nn.Sequential(nn.Linear.load(w, "model.mm_vision_projector.0."), nn.GELU(),
     nn.Linear.load(w, "model.mm_vision_projector.2."))
