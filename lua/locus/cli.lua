@@ -170,6 +170,11 @@ function commands.convert(args)
   local o, pos = parse("convert", args, { ["--type"] = "string", ["--encoders"] = "string", ["--vision-tower"] = "string" }, 2)
   local src, out = pos[1], pos[2]
   if not (src and out) then return fail("convert: need SRC and OUT.gguf\n" .. usage) end
+  local quantize = require("locus").quantize
+  if o["--type"] and not quantize.is_type(o["--type"]) then
+    return fail("convert: --type must be one of " .. table.concat(quantize.types, ", ") .. ", not '" .. o["--type"] .. "'")
+  end
+  if o["--encoders"] and o["--encoders"] ~= "f16" then return fail("convert: --encoders takes f16, not '" .. o["--encoders"] .. "'") end
   local n, as_model = require("locus").convert.run(src, out, { type = o["--type"], encoders = o["--encoders"],
     vision_tower = o["--vision-tower"] })
   print(("%s: %d tensors%s%s"):format(out, n, as_model and ", one model file (llama.cpp's names, tokenizer, config)" or "",
