@@ -144,6 +144,10 @@ locus_tensor *locus_tensor_from_storage(locus_storage *s, int dtype, int64_t off
 void locus_tensor_free(locus_tensor *t); /* drops this view's reference to its storage */
 void *locus_tensor_data(const locus_tensor *t); /* address of element [0,...,0] */
 int64_t locus_tensor_numel(const locus_tensor *t);
+/* A contiguous view of a mapped file: its pages go back to the page cache (read again when next
+ * touched), so a pass over a big checkpoint does not stay resident; pages written in place, and
+ * tensors of other storage, are left as they are. */
+void locus_tensor_drop_pages(const locus_tensor *t);
 int locus_tensor_is_contiguous(const locus_tensor *t);
 /* Human-readable shape, e.g. "[2, 3] f32"; the buffer is per thread and reused. */
 const char *locus_tensor_describe(const locus_tensor *t);

@@ -650,3 +650,9 @@ int locus_check_out(const locus_tensor *out, const char *op, int ndim, const int
     }
     return 0;
 }
+
+void locus_tensor_drop_pages(const locus_tensor *t) {
+    if (!t || !locus_tensor_is_contiguous(t)) return;
+    size_t bytes = (size_t)(locus_tensor_numel(t) / locus_dtype_block(t->type)) * locus_dtype_block_bytes(t->type);
+    locus_storage_drop_clean_pages(t->storage, locus_tensor_data(t), bytes);
+}

@@ -18,6 +18,7 @@
 --   as it reads the directory.
 -- * Anything else (a checkpoint file, or another model's directory): every tensor under its own
 --   name, GGUF metadata kept, opts.type applied to every 2-D float weight.
+local C = require("locus.core").C
 local config = require "locus.config"
 local gguf = require "locus.gguf"
 local quantize = require "locus.quantize"
@@ -239,12 +240,14 @@ function convert.run(src, out, opts)
   local pending = 0
   for _, p in ipairs(plan) do
     local ok, err = pcall(function()
-      local t = p.get()
+      local source = p.get()
+      local t = source
       if t:dtype() ~= p[2] or not t:is_contiguous() then
         t = t:to(p[2]):contiguous()
         pending = pending + t:nbytes()
       end
       w:add(t)
+      C.locus_tensor_drop_pages(source.p) -- the mapped input is read once: its pages need not stay ours
     end)
     if not ok then
       w:abort()
