@@ -286,6 +286,12 @@ int locus_gguf_writer_add(locus_gguf_writer *w, const locus_tensor *t);
 int locus_gguf_writer_finish(locus_gguf_writer *w);
 void locus_gguf_writer_abort(locus_gguf_writer *w);
 
+/* ---- files ---------------------------------------------------------------------------------- */
+/* What identifies a file's present contents without reading it: "device:inode:size:mtime" (the
+ * modification time to the nanosecond), as make and ccache judge; writes it into buf[0..cap) and
+ * returns 0, or -1 with the error set (no such file). */
+int locus_file_stamp(const char *path, char *buf, size_t cap);
+
 /* ---- tokenizer -------------------------------------------------------------------------------- */
 /* LLaMA's SentencePiece BPE (from tokenizer.model or GGUF metadata) plus Hugging Face's added
  * tokens, matched whole with the whitespace around them stripped (slow LlamaTokenizer). */

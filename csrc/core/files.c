@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char *beside(const char *path) { /* path.tmpPID */
@@ -81,4 +82,12 @@ int locus_out_finish(locus_out *o, int outcome) {
     free(o->tmp);
     o->f = NULL;
     return rc;
+}
+
+int locus_file_stamp(const char *path, char *buf, size_t cap) {
+    struct stat st;
+    if (!path || stat(path, &st) != 0) return locus_fail("%s: %s", path ? path : "(null)", strerror(errno));
+    snprintf(buf, cap, "%llu:%llu:%lld:%lld.%09ld", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
+             (long long)st.st_size, (long long)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec);
+    return 0;
 }

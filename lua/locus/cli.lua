@@ -34,6 +34,7 @@ usage: locus [command] [args]
   locus ground --model DIR|FILE.gguf [--vision-tower DIR] [--image FILE] [--video FILE] [--audio FILE] [--json] [--draw OUT.png]
               [--max-new-tokens N] [--temperature T] [--top-p P] [--top-k K] [--repetition-penalty R] [--seed S]
               [--threads N] [--template training] [--added-token-spaces keep|strip] [--kv-cache f32|f16]
+              [--precision exact|fast|bf16 | --precision image=bf16,llm=fast,...]
               [--eva F --blip2 F] [--imagebind F]
               QUESTION
                            GroundingGPT's answer about an image, a video and/or a sound, with its boxes
@@ -54,7 +55,8 @@ usage: locus [command] [args]
   locus help                this text
 
 Environment: LOCUS_NUM_THREADS (threads), LOCUS_KERNEL=ref|avx2|avx512 (force a kernel path),
-LOCUS_PRECISION=exact|fast (quantized weights: f32 or integer products).]]
+LOCUS_PRECISION=exact|fast|bf16 (the products: f32 activations; integer products for quantized
+weights; and bf16 activations for bf16 weights on CPUs with AVX512_BF16; doc/llm.md).]]
 
 local function fail(msg)
   io.stderr:write("locus: ", tostring(msg), "\n")
@@ -242,14 +244,26 @@ local ground_spec = { ["--model"] = "string", ["--vision-tower"] = "string", ["-
   ["--eva"] = "string", ["--blip2"] = "string", ["--audio"] = "string", ["--imagebind"] = "string", ["--json"] = "flag",
   ["--draw"] = "string", ["--max-new-tokens"] = "number", ["--temperature"] = "number", ["--top-p"] = "number",
   ["--top-k"] = "number", ["--repetition-penalty"] = "number", ["--seed"] = "number", ["--threads"] = "number",
-  ["--template"] = "string", ["--added-token-spaces"] = "string", ["--kv-cache"] = "string" }
+  ["--template"] = "string", ["--added-token-spaces"] = "string", ["--kv-cache"] = "string", ["--precision"] = "string" }
+
+-- --precision P (every stage) or STAGE=P,STAGE=P (image, video, audio, llm)
+local function precision_of(text)
+  if not text or not text:find("=") then return text end
+  local out = {}
+  for item in text:gmatch("[^,]+") do
+    local stage, p = item:match("^%s*([%w_]+)%s*=%s*([%w_]+)%s*$")
+    if not stage then error("--precision: expected STAGE=PRECISION, got '" .. item .. "'", 0) end
+    out[stage] = p
+  end
+  return out
+end
 
 local function load_groundinggpt(o)
   local locus = require "locus"
   if o["--threads"] then locus.set_num_threads(o["--threads"]) end
   return locus.load(o["--model"], { vision_tower = o["--vision-tower"], template = o["--template"], eva = o["--eva"],
     blip2 = o["--blip2"], imagebind = o["--imagebind"], added_token_spaces = o["--added-token-spaces"],
-    kv_cache = o["--kv-cache"] })
+    kv_cache = o["--kv-cache"], precision = precision_of(o["--precision"]) })
 end
 
 -- The media and the generation options of ground, chat and dump's command line, for locus.pipeline.

@@ -153,4 +153,29 @@ function M.check(rc, context)
   if rc ~= 0 then M.fail(context) end
 end
 
+-- Precision of the products (locus.set_precision): "fast" (default), "bf16" or "exact".
+local PRECISIONS = { exact = lib.LOCUS_EXACT, fast = lib.LOCUS_FAST, bf16 = lib.LOCUS_FAST_BF16 }
+M.PRECISIONS = PRECISIONS
+
+function M.precision()
+  local code = lib.locus_precision()
+  for name, c in pairs(PRECISIONS) do if c == code then return name end end
+end
+
+function M.set_precision(name)
+  if not PRECISIONS[name] then error("set_precision: \"exact\", \"fast\" or \"bf16\", not " .. tostring(name), 2) end
+  M.check(lib.locus_set_precision(PRECISIONS[name]), "set_precision")
+end
+
+-- fn(...) in precision `name` (nil: as it is), the caller's precision restored afterwards, errors too.
+function M.with_precision(name, fn, ...)
+  local before = M.precision()
+  if name == nil or name == before then return fn(...) end
+  M.set_precision(name)
+  local out = { pcall(fn, ...) }
+  M.set_precision(before)
+  if not out[1] then error(out[2], 0) end
+  return unpack(out, 2, table.maxn(out))
+end
+
 return M

@@ -48,13 +48,6 @@ function locus.set_kernel_path(name) core.check(core.C.locus_set_kernel_path(nam
 -- "fast" (default): products with Q8_0/Q4_0/K-quant weights quantize the activations and multiply in
 -- integers, as llama.cpp does; "bf16": fast, and bf16 weights multiply activations rounded to bf16
 -- (CPUs with AVX512_BF16); "exact": f32 activations times the weights widened to f32
-local PRECISIONS = { exact = core.C.LOCUS_EXACT, fast = core.C.LOCUS_FAST, bf16 = core.C.LOCUS_FAST_BF16 }
-function locus.precision()
-  for name, code in pairs(PRECISIONS) do if code == core.C.locus_precision() then return name end end
-end
-function locus.set_precision(name)
-  if not PRECISIONS[name] then error("set_precision: \"exact\", \"fast\" or \"bf16\", not " .. tostring(name), 2) end
-  core.check(core.C.locus_set_precision(PRECISIONS[name]), "set_precision")
-end
-
+function locus.precision() return core.precision() end
+function locus.set_precision(name) core.set_precision(name) end
 return locus

@@ -13,9 +13,12 @@
 -- Model:encode_<kind>_input(media, record, lap) -> rows [N, D] and a table of facts for parsing
 -- (the photo's width and height, the video's duration); record(name, tensor) keeps a stage for
 -- `dump`, lap(name) closes a stage's clock.
+local ffi = require "ffi"
+local core = require "locus.core"
 local prompt = require "locus.prompt"
 local grounding = require "locus.grounding"
-local clock = require("locus.core").clock
+local tensor = require "locus.tensor"
+local clock = core.clock
 
 local pipeline = {}
 local Model = {}
@@ -30,20 +33,99 @@ pipeline.GENERATE_OPTIONS = { "max_new_tokens", "temperature", "top_k", "top_p",
 -- input already prepared (pixel values, frames, filter banks).
 pipeline.INPUTS = { image = { "image", "pixel_values" }, video = { "video", "frames" }, audio = { "audio", "fbank" } }
 
-local function has_input(media, kind)
-  for _, key in ipairs(pipeline.INPUTS[kind]) do
-    if media[key] ~= nil then return true end
+-- ---- precision per stage ---------------------------------------------------------------------------
+-- A model may run its stages in different precisions (locus.set_precision): self.precision is nil
+-- (every stage in the process's precision), a name for every stage, or a table {image =, video =,
+-- audio =, llm =} (a missing stage runs in the process's precision).
+pipeline.STAGES = { "image", "video", "audio", "llm" }
+
+function pipeline.check_precision(p, where)
+  local function check(v, stage)
+    if v ~= nil and not core.PRECISIONS[v] then
+      error(("%s: precision%s must be \"exact\", \"fast\" or \"bf16\", not %s"):format(where,
+        stage and ("." .. stage) or "", tostring(v)), 3)
+    end
   end
-  return false
+  if type(p) == "table" then
+    for k, v in pairs(p) do
+      local known = false
+      for _, s in ipairs(pipeline.STAGES) do known = known or s == k end
+      if not known then error(("%s: precision has no stage '%s' (image, video, audio, llm)"):format(where, tostring(k)), 3) end
+      check(v, k)
+    end
+  else
+    check(p)
+  end
+  return p
+end
+
+-- the precision stage `stage` runs in (nil: the process's)
+function Model:stage_precision(stage)
+  local p = self.precision
+  if type(p) == "table" then return p[stage] end
+  return p
+end
+
+-- ---- media encoded once ------------------------------------------------------------------------------
+-- A second question about the same picture (chat, an evaluation with several questions per image)
+-- reuses its rows: the last few inputs are kept with what identifies them — a file's device, inode,
+-- size and modification time (locus_file_stamp), a tensor's dtype, shape and bytes — and the
+-- precision they were computed in.
+pipeline.ENCODED_KEPT = 8
+
+local function same_tensor(a, b)
+  if a:dtype() ~= b:dtype() then return false end
+  local sa, sb = a:shape(), b:shape()
+  if #sa ~= #sb then return false end
+  for i = 1, #sa do if sa[i] ~= sb[i] then return false end end
+  local ca, cb = a:contiguous(), b:contiguous()
+  return ffi.C.memcmp(ca:data(), cb:data(), ca:nbytes()) == 0
+end
+
+local stamp_buf = ffi.new("char[160]")
+local function identity(value)
+  if type(value) == "string" then
+    core.check(core.C.locus_file_stamp(value, stamp_buf, 160), "encode")
+    return "file " .. ffi.string(stamp_buf)
+  end
+  if tensor.is_tensor(value) then return value end
+  return nil -- something else: never reused
+end
+
+local function find_encoded(self, kind, key, precision)
+  for i, e in ipairs(self.encoded or {}) do
+    if e.kind == kind and e.precision == precision and type(e.key) == type(key)
+        and (type(key) == "string" and e.key == key or type(key) ~= "string" and same_tensor(e.key, key)) then
+      table.remove(self.encoded, i)
+      table.insert(self.encoded, 1, e) -- most recent first
+      return e
+    end
+  end
+end
+
+local function keep_encoded(self, entry)
+  self.encoded = self.encoded or {}
+  table.insert(self.encoded, 1, entry)
+  while #self.encoded > pipeline.ENCODED_KEPT do table.remove(self.encoded) end
+end
+
+-- Forgets the media encoded so far.
+function Model:forget_media() self.encoded = nil end
+
+local function input_of(media, kind)
+  for _, key in ipairs(pipeline.INPUTS[kind]) do
+    if media[key] ~= nil then return media[key] end
+  end
 end
 
 -- Step 1. The media of a request -> {rows = {audio =, video =, image =} (what the LLM receives),
 -- stages = {{name, tensor}, ...} (every intermediate, in order, when opts.record), facts (width,
--- height, duration), timing = {stage_s = seconds}}. Modalities go in the prompt's order (audio,
--- video, image); each stage has its own clock.
+-- height, duration), timing = {stage_s = seconds}, reused = {kind = true} (the rows came from an
+-- earlier request)}. Modalities go in the prompt's order (audio, video, image); each stage has its
+-- own clock and runs in its own precision. opts.reuse = false encodes again; opts.record does too.
 function Model:encode(media, opts)
   opts = opts or {}
-  local enc = { rows = {}, stages = {}, timing = {} }
+  local enc = { rows = {}, stages = {}, timing = {}, reused = {} }
   local last = clock()
   local function record(name, t)
     if opts.record then enc.stages[#enc.stages + 1] = { name, t } end
@@ -54,10 +136,25 @@ function Model:encode(media, opts)
     last = now
   end
   for _, kind in ipairs(prompt.ORDER) do
-    if has_input(media, kind) then
+    if input_of(media, kind) ~= nil then
       local encode = self["encode_" .. kind .. "_input"]
       if not encode then error(("%s: this model takes no %s"):format(self.dir or "model", kind), 2) end
-      local rows, facts = encode(self, media, record, lap)
+      local precision = self:stage_precision(kind) or core.precision()
+      local key = not (opts.record or opts.reuse == false) and identity(input_of(media, kind)) or nil
+      local kept = key and find_encoded(self, kind, key, precision)
+      local rows, facts
+      if kept then
+        rows, facts = kept.rows, kept.facts
+        enc.reused[kind] = true
+        lap(kind .. "_reused_s")
+      else
+        rows, facts = core.with_precision(precision, encode, self, media, record, lap)
+        if key then
+          -- a tensor input is kept as a copy: the caller may change it afterwards
+          keep_encoded(self, { kind = kind, key = type(key) == "string" and key or key:clone(), precision = precision,
+            rows = rows, facts = facts })
+        end
+      end
       enc.rows[kind] = rows
       for k, v in pairs(facts or {}) do enc[k] = v end
     end
@@ -110,7 +207,7 @@ end
 
 -- Logits [vocab] at the last position of embeddings x (a fresh pass from position 0).
 function Model:logits(x)
-  local l = self.llm:forward(x, 0, { last = true })
+  local l = core.with_precision(self:stage_precision("llm"), self.llm.forward, self.llm, x, 0, { last = true })
   return l:view(l:size(2))
 end
 
@@ -127,7 +224,7 @@ function Model:answer(ids, rows, opts)
   gen.max_new_tokens = opts.max_new_tokens or math.max(1, math.min(512, self.llm.config.max_context - #ids))
   gen.stop = opts.stop or { prompt.STOP }
   local t1 = clock()
-  local out = self.llm:generate(gen)
+  local out = core.with_precision(self:stage_precision("llm"), self.llm.generate, self.llm, gen)
   local text = out.text:gsub("^%s+", ""):gsub("%s+$", "")
   return { text = text, ids = out.ids, prompt_tokens = #ids, reused_tokens = out.reused_tokens, stopped = out.stopped,
     timing = { prompt_s = t1 - t0, generate_s = clock() - t1 } }

@@ -182,6 +182,66 @@ describe("groundinggpt", function()
     os.execute("rm -rf " .. tmp)
   end)
 
+  it("encodes a picture once per process: the next question reuses its rows until the file or the pixels change", function()
+    local g = locus.load(fx .. "model")
+    local tmp = helper.tmpdir()
+    local photo = tmp .. "/photo.png"
+    os.execute(("cp %sphoto.png %s"):format(fx, photo))
+    local first = g:encode { image = photo }
+    assert.is_nil(first.reused.image)
+    local again = g:encode { image = photo }
+    assert.is_true(again.reused.image)
+    assert.are.equal(first.rows.image, again.rows.image)
+    assert.are.same({ 200, 120 }, { again.width, again.height })
+    -- the answers are those of a fresh model
+    local r = g:ground { image = photo, question = "Where is the dog?", max_new_tokens = 8 }
+    assert.are.same(npy("greedy"):totable(), r.tokens)
+    assert.is_nil(g:encode({ image = photo }, { reuse = false }).reused.image)
+    -- a new file under the same name is encoded again
+    local img = locus.image.read(photo)
+    img:narrow(1, 1, 10):fill(0)
+    locus.image.save(photo, img)
+    local changed = g:encode { image = photo }
+    assert.is_nil(changed.reused.image)
+    assert.are_not.same(first.rows.image:totable()[1], changed.rows.image:totable()[1])
+    -- decoded pixels: the same bytes are reused, a copy kept so that later changes count
+    local px = locus.image.read(fx .. "photo.png")
+    assert.is_nil(g:encode({ image = px }).reused.image)
+    assert.is_true(g:encode({ image = px:clone() }).reused.image)
+    px:narrow(1, 1, 1):fill(7)
+    assert.is_nil(g:encode({ image = px }).reused.image)
+    -- the rows of one precision are not those of another
+    locus.set_precision("exact")
+    assert.is_nil(g:encode({ image = fx .. "photo.png" }).reused.image)
+    locus.set_precision("fast")
+    os.execute("rm -rf " .. tmp)
+  end)
+
+  it("runs each stage in the precision the model was loaded with, and restores the caller's", function()
+    local tmp = helper.tmpdir()
+    local q8 = tmp .. "/q8.gguf"
+    local rc, out = helper.sh(("%s convert %smodel %s --type q8_0"):format(helper.locus_cmd, fx, q8))
+    assert.are.equal(0, rc, out)
+    local ids = m:input_ids(m:prompt { question = "Where is the dog?", image = true })
+    local function logits(model) return model:logits(model:splice(ids, { image = model:project_image(model:encode_image(npy "pixel_values")) })) end
+    locus.set_precision("exact")
+    local exact = logits(locus.load(q8))
+    locus.set_precision("fast")
+    local fast = logits(locus.load(q8))
+    assert.are_not.same(exact:totable(), fast:totable()) -- Q8_0 activations in fast precision
+    local staged = locus.load(q8, { precision = { llm = "exact" } })
+    helper.assert_equal(logits(staged), exact, "llm in exact precision")
+    assert.are.equal("fast", locus.precision())
+    assert.has_error(function() locus.load(q8, { precision = "half" }) end,
+      q8 .. ': precision must be "exact", "fast" or "bf16", not half')
+    assert.has_error(function() locus.load(q8, { precision = { text = "exact" } }) end,
+      q8 .. ": precision has no stage 'text' (image, video, audio, llm)")
+    rc, out = helper.sh(("%s ground --json --model %s --precision image=exact,llm=exact --image %sphoto.png --max-new-tokens 4 'Where?'")
+      :format(helper.locus_cmd, q8, fx))
+    assert.are.equal(0, rc, out)
+    os.execute("rm -rf " .. tmp)
+  end)
+
   it("takes EVA, the frame Q-Former and ImageBind from eva_vit_g.pth, BLIP-2's .pth and imagebind_huge.pth when the checkpoint lacks them", function()
     local ok, err = pcall(locus.load, fx .. "model_split")
     assert.is_false(ok)

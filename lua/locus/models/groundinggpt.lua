@@ -111,8 +111,8 @@ function groundinggpt.load(dir, opts)
   local lm = llm.load(dir, { tokenizer = tok, max_context = opts.max_context, kv_cache = opts.kv_cache })
   local w = lm.weights
 
-  local self = setmetatable({ dir = dir, config = cfg, llm = lm, tokenizer = tok, template = opts.template or "inference" },
-    Model)
+  local self = setmetatable({ dir = dir, config = cfg, llm = lm, tokenizer = tok, template = opts.template or "inference",
+    precision = pipeline.check_precision(opts.precision, dir) }, Model)
   -- image: CLIP's hidden state mm_vision_select_layer, then Linear -> GELU -> Linear
   self.tower_path, self.tower = load_tower(dir, w, cfg, opts)
   self.select_layer = cfg.mm_vision_select_layer or -2
