@@ -1,24 +1,48 @@
--- One image-grounding request with GroundingGPT-7B's shapes, stage by stage: random weights in the
--- real layout (bf16 GroundingGPT-7B, f32 CLIP ViT-L/14-336), written once to build/ by
--- benchmarks/random_checkpoint.lua; the tokenizer is LLaMA's from ../shared/assets.
---   bin/locus run benchmarks/ground.lua [IMAGE]
--- Prints each stage's time, the peak resident memory, and CLIP's tower next to PyTorch's on the
--- same weights.
-local ffi = require "ffi"
+-- One image-grounding request with GroundingGPT-7B's shapes, stage by stage, then a second question
+-- about the same picture (as `locus chat` asks it): random weights in the real layout (bf16
+-- GroundingGPT-7B, f32 CLIP ViT-L/14-336), written once to build/ by benchmarks/random_checkpoint.lua;
+-- the tokenizer is LLaMA's from ../shared/assets.
+--   bin/locus run benchmarks/ground.lua [--llm bf16|q8_0|q4_0|q4_k_m] [--precision P | STAGE=P,...]
+--                                       [--torch] [IMAGE]
+-- --llm: bf16 runs the HF directory as it is; a quantized type runs the one-file model that
+-- `locus convert --type` makes of it (build/bench-groundinggpt-7b-TYPE.gguf, written once).
+-- --precision: as `locus ground --precision` (default: the process's, "fast").
+-- --torch: CLIP's tower in PyTorch too (Debian's python3-torch), f32 and bf16, same weights and threads.
+-- Prints each stage's seconds, the total, the peak resident memory against the weights the request
+-- touches plus the KV cache, and the second question's seconds.
 local root = locus.core.checkout_root
 local shared = root .. "/../shared/assets/"
 local model_dir, clip_dir = root .. "/build/bench-groundinggpt-7b", root .. "/build/bench-clip-l336"
-local image_path = arg[1] or (shared .. "media/images/dog.jpeg")
 local rc = dofile(root .. "/benchmarks/random_checkpoint.lua")
+
+local opts, image_path = { llm = "bf16" }, shared .. "media/images/dog.jpeg"
+local i = 1
+while i <= #arg do
+  if arg[i] == "--llm" or arg[i] == "--precision" then
+    opts[arg[i]:sub(3)] = arg[i + 1]
+    i = i + 1
+  elseif arg[i] == "--torch" then
+    opts.torch = true
+  else
+    image_path = arg[i]
+  end
+  i = i + 1
+end
 
 local clock = locus.clock
 local function status(key)
   for line in io.lines("/proc/self/status") do
     local kb = line:match("^" .. key .. ":%s+(%d+)")
-    if kb then return tonumber(kb) / 1024 / 1024 end
+    if kb then return tonumber(kb) * 1024 end
   end
 end
 local function exists(p) local f = io.open(p); if f then f:close() end; return f ~= nil end
+local function file_bytes(p)
+  local f = io.open(p, "rb")
+  local n = f:seek("end")
+  f:close()
+  return n
+end
 
 if not exists(shared .. "tokenizer/tokenizer.model") then error("needs ../shared/assets for LLaMA's tokenizer", 0) end
 if not exists(model_dir .. "/config.json") then
@@ -35,47 +59,92 @@ if not exists(clip_dir .. "/config.json") then
  "hidden_size": 1024, "intermediate_size": 4096, "num_attention_heads": 16, "num_hidden_layers": 24,
  "patch_size": 14, "image_size": 336, "layer_norm_eps": 1e-5, "hidden_act": "quick_gelu"}]] })
 end
+local model, llm_bytes = model_dir, 0
+if opts.llm ~= "bf16" then
+  model = ("%s/build/bench-groundinggpt-7b-%s.gguf"):format(root, opts.llm)
+  if not exists(model) then
+    io.stderr:write("converting " .. model .. "\n")
+    locus.convert.run(model_dir, model, { type = opts.llm })
+  end
+  llm_bytes = file_bytes(model)
+else
+  for _, f in ipairs { "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors" } do
+    llm_bytes = llm_bytes + file_bytes(model_dir .. "/" .. f)
+  end
+end
+local precision = opts.precision
+if precision and precision:find("=") then
+  local t = {}
+  for stage, p in precision:gmatch("([%w_]+)=([%w_]+)") do t[stage] = p end
+  precision = t
+end
 
+-- both files are mapped: read them once so that the disk is not what is measured
+os.execute(("cat %s/*.safetensors %s > /dev/null 2>&1"):format(clip_dir, opts.llm ~= "bf16" and model or (model_dir .. "/*.safetensors")))
+
+local MAX_CONTEXT = 1024
 local t = {}
 local t0 = clock()
-local m = locus.load(model_dir, { max_context = 1024 })
+local m = locus.load(model, { max_context = MAX_CONTEXT, vision_tower = clip_dir, precision = precision })
 t.load = clock() - t0
 local t1 = clock()
 local px, w, h = m:preprocess_image(image_path)
 t.preprocess = clock() - t1
 t1 = clock()
-local feats = m:encode_image(px)
+local feats = locus.core.with_precision(m:stage_precision("image"), m.encode_image, m, px)
 t.encode = clock() - t1
 t1 = clock()
-local rows = m:project_image(feats)
+local rows = locus.core.with_precision(m:stage_precision("image"), m.project_image, m, feats)
 t.project = clock() - t1
 t1 = clock()
-local ids = m:input_ids(m:prompt { question = "Where is the dog? Answer with its position in [x0, y0, x1, y1] format.", image = true })
-local x = m:splice(ids, { image = rows })
+local q1 = "Where is the dog? Answer with its position in [x0, y0, x1, y1] format."
+local ids = m:prompt_ids { question = q1, image = true }
 t.prompt = clock() - t1
 local first, n = nil, 0
 t1 = clock()
-m.llm:generate { embeds = x, ids = ids, max_new_tokens = 32, stop = {}, on_token = function()
+local out = m:answer(ids, { image = rows }, { max_new_tokens = 32, stop = {}, on_token = function()
   n = n + 1
   first = first or clock()
-end }
+end })
 local t2 = clock()
 t.prefill, t.decode = first - t1, t2 - first
+t.total = t2 - t0
+local peak = status("VmHWM")
 
-local p = io.popen(("/usr/bin/python3 %s/benchmarks/clip_torch.py %s %d 2>/dev/null"):format(root, clip_dir, locus.num_threads()))
-local torch_line = p:read("*a")
-p:close()
-local ok, torch_clip = pcall(require("cjson").decode, torch_line)
+-- the second question, as chat asks it: the first turn in the history, the picture's rows reused
+local t3 = clock()
+local enc = { rows = { image = rows } }
+local ids2 = m:prompt_ids { question = "What colour is it?", history = { { q1, out.text } }, media = enc }
+local out2 = m:answer(ids2, enc.rows, { max_new_tokens = 32, stop = {} })
+local second = clock() - t3
 
-print(("machine: %s, %d threads; image %s (%dx%d); prompt %d tokens"):format(locus.cpu_features(), locus.num_threads(),
-  image_path:match("[^/]+$"), w, h, #ids))
+local kv_bytes = 32 * 2 * MAX_CONTEXT * 4096 * 4 -- layers x (K, V) x positions x width, f32
+local clip_bytes = file_bytes(clip_dir .. "/model.safetensors")
+print(("%s; %d threads, kernels %s (%s); LLM %s, precision %s; image %s (%dx%d); prompt %d tokens"):format(
+  io.open("/proc/cpuinfo"):read("*a"):match("model name%s*:%s*([^\n]+)") or "unknown CPU", locus.num_threads(),
+  locus.kernel_path(), locus.cpu_features(), opts.llm, opts.precision or locus.precision(), image_path:match("[^/]+$"), w, h, #ids))
 print("\n| stage | seconds |\n|---|---:|")
-for _, k in ipairs { "load", "preprocess", "encode", "project", "prompt", "prefill", "decode" } do
+for _, k in ipairs { "load", "preprocess", "encode", "project", "prompt", "prefill", "decode", "total" } do
   local label = k == "decode" and ("decode (%d tokens, %.2f tok/s)"):format(n - 1, (n - 1) / t.decode) or k
   print(("| %s | %.3f |"):format(label, t[k]))
 end
-print(("\npeak resident memory %.1f GB (mapped weights count as they are touched)"):format(status("VmHWM")))
-if ok and torch_clip then
-  print(("CLIP tower to layer -2: locus %.2f s, PyTorch %.2f s (ratio %.2f)"):format(t.encode, torch_clip.encode_s,
-    torch_clip.encode_s / t.encode))
+print(("| second question (%d new prompt tokens of %d, %d tokens answered) | %.3f |"):format(#ids2 - out2.reused_tokens,
+  #ids2, #out2.ids, second))
+local touched = llm_bytes + clip_bytes + kv_bytes
+print(("\npeak resident memory %.2f GB; the weights (LLM %.2f GB, CLIP %.2f GB) and the KV cache (%.2f GB) %.2f GB: %.2fx"):format(
+  peak / 2 ^ 30, llm_bytes / 2 ^ 30, clip_bytes / 2 ^ 30, kv_bytes / 2 ^ 30, touched / 2 ^ 30, peak / touched))
+
+if opts.torch then
+  local results = {}
+  for _, dtype in ipairs { "f32", "bf16" } do
+    local p = io.popen(("/usr/bin/python3 %s/benchmarks/clip_torch.py %s %d %s 2>/dev/null"):format(root, clip_dir,
+      locus.num_threads(), dtype))
+    local line = p:read("*a")
+    p:close()
+    local ok, r = pcall(require("cjson").decode, line)
+    results[dtype] = ok and r and r.encode_s
+  end
+  print(("CLIP tower to layer -2: locus %.2f s; PyTorch f32 %s, bf16 %s"):format(t.encode,
+    results.f32 and ("%.2f s (%.2fx)"):format(results.f32, results.f32 / t.encode) or "n/a (python3-torch?)",
+    results.bf16 and ("%.2f s (%.2fx)"):format(results.bf16, results.bf16 / t.encode) or "n/a"))
 end

@@ -14,6 +14,7 @@ struct locus_storage {
     int kind;
     void *data;
     size_t nbytes;
+    bool anonymous;             /* owned and mapped from the kernel (locus_storage_new's large ones) */
     void (*release)(void *ctx); /* borrowed */
     void *ctx;
     locus_storage *parent;       /* window */
@@ -46,9 +47,25 @@ locus_storage *locus_storage_uninit(size_t nbytes) {
     return s;
 }
 
+/* Large zeroed buffers come straight from the kernel: its pages are zero and become resident only
+ * when touched, so a KV cache costs nothing at load and only what a conversation fills. */
+enum { ANONYMOUS_MAP_BYTES = 1 << 20 };
+
 locus_storage *locus_storage_new(size_t nbytes) {
-    locus_storage *s = locus_storage_uninit(nbytes);
-    if (s) memset(s->data, 0, nbytes);
+    if (nbytes < ANONYMOUS_MAP_BYTES) {
+        locus_storage *s = locus_storage_uninit(nbytes);
+        if (s) memset(s->data, 0, nbytes);
+        return s;
+    }
+    void *data = mmap(NULL, nbytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (data == MAP_FAILED) return locus_fail_null("out of memory allocating %zu bytes", nbytes);
+    locus_storage *s = storage_alloc(LOCUS_STORAGE_OWNED, data, nbytes);
+    if (!s) {
+        munmap(data, nbytes);
+        return NULL;
+    }
+    s->anonymous = true;
+    atomic_fetch_add(&live_bytes, (long long)nbytes);
     return s;
 }
 
@@ -110,7 +127,10 @@ void locus_storage_release(locus_storage *s) {
     if (!s || atomic_fetch_sub(&s->refcount, 1) != 1) return;
     switch (s->kind) {
     case LOCUS_STORAGE_OWNED:
-        locus_aligned_free(s->data);
+        if (s->anonymous)
+            munmap(s->data, s->nbytes);
+        else
+            locus_aligned_free(s->data);
         atomic_fetch_sub(&live_bytes, (long long)s->nbytes);
         break;
     case LOCUS_STORAGE_BORROWED:

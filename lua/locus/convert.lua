@@ -106,7 +106,8 @@ local function need_number(cfg, key, where)
   return v
 end
 
--- The plan and metadata of a LLaMA-family directory: {{name, dtype, shape, get = function}, ...}.
+-- The plan and metadata of a LLaMA-family directory: {{name, dtype, shape, get = function}, ...};
+-- get() returns the tensor to write and, when that is a copy, the checkpoint's tensor it came from.
 local function model_plan(src, cfg, opts)
   local w = weights.open(src)
   local heads = need_number(cfg, "num_attention_heads", src)
@@ -133,7 +134,7 @@ local function model_plan(src, cfg, opts)
       local src_name = info.name
       plan[#plan + 1] = { name, dtype, info.shape, get = function()
         local t = w:get(src_name)
-        if perm then t = permute_rows(t, perm == "q" and heads or kv_heads) end
+        if perm then return permute_rows(t, perm == "q" and heads or kv_heads), t end
         return t
       end }
     end
@@ -240,8 +241,8 @@ function convert.run(src, out, opts)
   local pending = 0
   for _, p in ipairs(plan) do
     local ok, err = pcall(function()
-      local source = p.get()
-      local t = source
+      local t, mapped = p.get() -- the tensor to write, and the mapped one it was made from
+      local source = mapped or t
       if t:dtype() ~= p[2] or not t:is_contiguous() then
         t = t:to(p[2]):contiguous()
         pending = pending + t:nbytes()
