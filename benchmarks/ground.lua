@@ -2,10 +2,12 @@
 -- about the same picture (as `locus chat` asks it): random weights in the real layout (bf16
 -- GroundingGPT-7B, f32 CLIP ViT-L/14-336), written once to build/ by benchmarks/random_checkpoint.lua;
 -- the tokenizer is LLaMA's from ../shared/assets.
---   bin/locus run benchmarks/ground.lua [--llm bf16|q8_0|q4_0|q4_k_m] [--precision P | STAGE=P,...]
---                                       [--torch] [IMAGE]
+--   bin/locus run benchmarks/ground.lua [--llm bf16|q8_0|q4_0|q4_k_m] [--encoders f16|bf16]
+--                                       [--precision P | STAGE=P,...] [--torch] [IMAGE]
 -- --llm: bf16 runs the HF directory as it is; a quantized type runs the one-file model that
--- `locus convert --type` makes of it (build/bench-groundinggpt-7b-TYPE.gguf, written once).
+-- `locus convert --type` makes of it (build/bench-groundinggpt-7b-TYPE.gguf, written once);
+-- --encoders puts the CLIP tower in that file too, in that type (else it is read, f32, from its
+-- directory).
 -- --precision: as `locus ground --precision` (default: the process's, "fast").
 -- --torch: CLIP's tower in PyTorch too (Debian's python3-torch), f32 and bf16, same weights and threads.
 -- Prints each stage's seconds, the total, the peak resident memory against the weights the request
@@ -18,7 +20,7 @@ local rc = dofile(root .. "/benchmarks/random_checkpoint.lua")
 local opts, image_path = { llm = "bf16" }, shared .. "media/images/dog.jpeg"
 local i = 1
 while i <= #arg do
-  if arg[i] == "--llm" or arg[i] == "--precision" then
+  if arg[i] == "--llm" or arg[i] == "--precision" or arg[i] == "--encoders" then
     opts[arg[i]:sub(3)] = arg[i + 1]
     i = i + 1
   elseif arg[i] == "--torch" then
@@ -60,11 +62,11 @@ if not exists(clip_dir .. "/config.json") then
  "patch_size": 14, "image_size": 336, "layer_norm_eps": 1e-5, "hidden_act": "quick_gelu"}]] })
 end
 local model, llm_bytes = model_dir, 0
-if opts.llm ~= "bf16" then
-  model = ("%s/build/bench-groundinggpt-7b-%s.gguf"):format(root, opts.llm)
+if opts.llm ~= "bf16" or opts.encoders then
+  model = ("%s/build/bench-groundinggpt-7b-%s%s.gguf"):format(root, opts.llm, opts.encoders and ("-" .. opts.encoders) or "")
   if not exists(model) then
     io.stderr:write("converting " .. model .. "\n")
-    locus.convert.run(model_dir, model, { type = opts.llm })
+    locus.convert.run(model_dir, model, { type = opts.llm ~= "bf16" and opts.llm or nil, encoders = opts.encoders })
   end
   llm_bytes = file_bytes(model)
 else
@@ -80,12 +82,13 @@ if precision and precision:find("=") then
 end
 
 -- both files are mapped: read them once so that the disk is not what is measured
-os.execute(("cat %s/*.safetensors %s > /dev/null 2>&1"):format(clip_dir, opts.llm ~= "bf16" and model or (model_dir .. "/*.safetensors")))
+os.execute(("cat %s/*.safetensors %s > /dev/null 2>&1"):format(clip_dir, model ~= model_dir and model or (model_dir .. "/*.safetensors")))
 
 local MAX_CONTEXT = 1024
 local t = {}
 local t0 = clock()
-local m = locus.load(model, { max_context = MAX_CONTEXT, vision_tower = clip_dir, precision = precision })
+local m = locus.load(model, { max_context = MAX_CONTEXT, vision_tower = not opts.encoders and clip_dir or nil,
+  precision = precision })
 t.load = clock() - t0
 local t1 = clock()
 local px, w, h = m:preprocess_image(image_path)
@@ -119,10 +122,10 @@ local out2 = m:answer(ids2, enc.rows, { max_new_tokens = 32, stop = {} })
 local second = clock() - t3
 
 local kv_bytes = 32 * 2 * MAX_CONTEXT * 4096 * 4 -- layers x (K, V) x positions x width, f32
-local clip_bytes = file_bytes(clip_dir .. "/model.safetensors")
-print(("%s; %d threads, kernels %s (%s); LLM %s, precision %s; image %s (%dx%d); prompt %d tokens"):format(
+local clip_bytes = opts.encoders and 0 or file_bytes(clip_dir .. "/model.safetensors") -- else in the model's file
+print(("%s; %d threads, kernels %s (%s); LLM %s, CLIP %s, precision %s; image %s (%dx%d); prompt %d tokens"):format(
   io.open("/proc/cpuinfo"):read("*a"):match("model name%s*:%s*([^\n]+)") or "unknown CPU", locus.num_threads(),
-  locus.kernel_path(), locus.cpu_features(), opts.llm, opts.precision or locus.precision(), image_path:match("[^/]+$"), w, h, #ids))
+  locus.kernel_path(), locus.cpu_features(), opts.llm, opts.encoders or "f32", opts.precision or locus.precision(), image_path:match("[^/]+$"), w, h, #ids))
 print("\n| stage | seconds |\n|---|---:|")
 for _, k in ipairs { "load", "preprocess", "encode", "project", "prompt", "prefill", "decode", "total" } do
   local label = k == "decode" and ("decode (%d tokens, %.2f tok/s)"):format(n - 1, (n - 1) / t.decode) or k
@@ -131,7 +134,7 @@ end
 print(("| second question (%d new prompt tokens of %d, %d tokens answered) | %.3f |"):format(#ids2 - out2.reused_tokens,
   #ids2, #out2.ids, second))
 local touched = llm_bytes + clip_bytes + kv_bytes
-print(("\npeak resident memory %.2f GB; the weights (LLM %.2f GB, CLIP %.2f GB) and the KV cache (%.2f GB) %.2f GB: %.2fx"):format(
+print(("\npeak resident memory %.2f GB; the weights (model file(s) %.2f GB, CLIP directory %.2f GB) and the KV cache (%.2f GB) %.2f GB: %.2fx"):format(
   peak / 2 ^ 30, llm_bytes / 2 ^ 30, clip_bytes / 2 ^ 30, kv_bytes / 2 ^ 30, touched / 2 ^ 30, peak / touched))
 
 if opts.torch then

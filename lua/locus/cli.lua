@@ -8,12 +8,13 @@ usage: locus [command] [args]
   locus run FILE [ARGS]     run a Lua script with `locus` loaded (arg[0] = FILE, arg[1..] = ARGS)
   locus inspect PATH [--json]  tensors (name, dtype, shape, bytes) and metadata of a checkpoint
                            file or model directory
-  locus convert SRC OUT.gguf [--type f32|f16|bf16|q8_0|q4_0|q4_k|q5_k|q6_k|q4_k_m] [--encoders f16]
+  locus convert SRC OUT.gguf [--type f32|f16|bf16|q8_0|q4_0|q4_k|q5_k|q6_k|q4_k_m] [--encoders f16|bf16]
                 [--vision-tower DIR]
                            a checkpoint to GGUF. A LLaMA or GroundingGPT directory becomes one model
                            file: llama.cpp's names and metadata, the tokenizer with its added tokens,
-                           config.json, the adapters; --encoders f16 adds the CLIP tower and keeps
-                           EVA and ImageBind in f16; `ground --model OUT.gguf` runs it. Any other
+                           config.json, the adapters; --encoders f16|bf16 adds the CLIP tower and
+                           keeps EVA and ImageBind in that type (bf16: GroundingGPT's own, and what
+                           --precision bf16 multiplies fastest); `ground --model OUT.gguf` runs it. Any other
                            checkpoint keeps its tensor names and metadata. --type converts 2-D float
                            weights (the LLM's only, for a model; rows a multiple of 32 for
                            q8_0/q4_0, of 256 for the K-quants; others stay as stored), leaving 1-D
@@ -176,7 +177,9 @@ function commands.convert(args)
   if o["--type"] and not quantize.is_type(o["--type"]) then
     return fail("convert: --type must be one of " .. table.concat(quantize.types, ", ") .. ", not '" .. o["--type"] .. "'")
   end
-  if o["--encoders"] and o["--encoders"] ~= "f16" then return fail("convert: --encoders takes f16, not '" .. o["--encoders"] .. "'") end
+  if o["--encoders"] and o["--encoders"] ~= "f16" and o["--encoders"] ~= "bf16" then
+    return fail("convert: --encoders takes f16 or bf16, not '" .. o["--encoders"] .. "'")
+  end
   local n, as_model = require("locus").convert.run(src, out, { type = o["--type"], encoders = o["--encoders"],
     vision_tower = o["--vision-tower"] })
   print(("%s: %d tensors%s%s"):format(out, n, as_model and ", one model file (llama.cpp's names, tokenizer, config)" or "",

@@ -2,7 +2,7 @@
 -- tensor in memory at a time, and the file appears under its name only when it is whole.
 --
 --   locus.convert.run("GroundingGPT-7B", "gg-q4_0.gguf", {type = "q4_0"})
---   locus.convert.run("GroundingGPT-7B", "gg.gguf", {type = "q4_k_m", encoders = "f16"})
+--   locus.convert.run("GroundingGPT-7B", "gg.gguf", {type = "q4_k_m", encoders = "f16"})   -- or "bf16"
 --   locus.convert.run("model.safetensors", "model.gguf", {type = "f16"})
 --
 -- Two kinds of source:
@@ -11,7 +11,7 @@
 --   the q and k rows permuted to its RoPE layout, the SentencePiece model as tokenizer.ggml.* — and
 --   what GroundingGPT adds: the adapters and branches under their checkpoint names, the directory's
 --   JSON files as text under locus.hf.* (config.json, and the tokenizer files that give the added
---   tokens), and with opts.encoders = "f16" the encoders in f16: the CLIP tower (vision_tower.*, its
+--   tokens), and with opts.encoders = "f16" (or "bf16") the encoders in that type: the CLIP tower (vision_tower.*, its
 --   config.json under locus.vision_tower.config) and the checkpoint's own EVA and ImageBind; without
 --   it, where the CLIP tower was found (locus.vision_tower.path, a hint for loading).
 --   opts.type applies to the LLM's matrices; the rest keep their dtype. locus.load reads the file
@@ -97,6 +97,7 @@ local function is_encoder(name)
 end
 
 local FLOATS = { f32 = true, f16 = true, bf16 = true }
+local ENCODER_TYPES = { f16 = true, bf16 = true } -- f16 keeps more mantissa; bf16 is GroundingGPT's own, and fast on bf16 CPUs
 
 local function need_number(cfg, key, where)
   local v = cfg[key]
@@ -128,7 +129,7 @@ local function model_plan(src, cfg, opts)
       dtype = quantize.dtype_for(opts.type, name, stored, info.shape, model)
     elseif not info.name:match("rotary_emb%.inv_freq$") then -- a buffer transformers recomputes
       name = info.name
-      if opts.encoders == "f16" and is_encoder(name) and FLOATS[stored] then dtype = "f16" end
+      if opts.encoders and is_encoder(name) and FLOATS[stored] then dtype = opts.encoders end
     end
     if name then
       local src_name = info.name
@@ -170,7 +171,7 @@ local function model_plan(src, cfg, opts)
     if text then md["locus.hf." .. key] = text end
   end
 
-  if cfg.mm_vision_tower and opts.encoders ~= "f16" then
+  if cfg.mm_vision_tower and not opts.encoders then
     -- where the tower was found, as a hint for loading the file from elsewhere
     local ok, tower = pcall(require("locus.models.groundinggpt").find_tower, src, cfg, opts)
     if ok then md["locus.vision_tower.path"] = absolute(tower) end
@@ -182,7 +183,7 @@ local function model_plan(src, cfg, opts)
       if info.name:sub(1, #prefix) == prefix then
         local stored = info.dtype or info.stored_type
         local src_name = info.name
-        plan[#plan + 1] = { "vision_tower." .. src_name, FLOATS[stored] and "f16" or stored, info.shape,
+        plan[#plan + 1] = { "vision_tower." .. src_name, FLOATS[stored] and opts.encoders or stored, info.shape,
           get = function() return tw:get(src_name) end }
       end
     end
@@ -213,7 +214,7 @@ function convert.run(src, out, opts)
   if opts.type and not quantize.is_type(opts.type) then
     error(("convert: type must be one of %s, not '%s'"):format(table.concat(quantize.types, ", "), opts.type), 2)
   end
-  if opts.encoders and opts.encoders ~= "f16" then error("convert: encoders must be \"f16\"", 2) end
+  if opts.encoders and not ENCODER_TYPES[opts.encoders] then error("convert: encoders must be \"f16\" or \"bf16\"", 2) end
   local cfg = llama_directory(src)
   local plan, md, types, md_json, types_json
   if cfg then
