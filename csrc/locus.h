@@ -317,6 +317,10 @@ int locus_tokenizer_adds_space_prefix(const locus_tokenizer *t); /* the normaliz
  * buffer when it exceeds cap), or -1. */
 int64_t locus_tokenizer_encode(const locus_tokenizer *t, const char *text, size_t len, int add_bos, int32_t *ids,
                               int64_t cap);
+/* The same, where no added token may match in the n_plain byte ranges plain[2r] .. plain[2r+1]
+ * (start, end): text a user wrote, whose "<im_start>" is five pieces of text, never the token. */
+int64_t locus_tokenizer_encode_plain(const locus_tokenizer *t, const char *text, size_t len, int add_bos,
+                                    const int64_t *plain, int64_t n_plain, int32_t *ids, int64_t cap);
 /* Decodes ids into buf[0..cap) (NUL-terminated when it fits); returns the text's length, or -1.
  * Control tokens vanish, byte tokens become their byte, "▁" a space (dropped at the very start
  * when strip_leading_space, as sentencepiece drops the dummy prefix). */

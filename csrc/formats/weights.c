@@ -198,6 +198,10 @@ static int read_index(locus_weights *w, const char *dir, const char *index_path)
         cJSON_Delete(root);
         return locus_fail("%s: not a shard index (no \"weight_map\" object)", index_path);
     }
+    if (!map->child) {
+        cJSON_Delete(root);
+        return locus_fail("%s: the weight_map lists no tensors", index_path);
+    }
     int rc = 0;
     for (cJSON *it = map->child; rc == 0 && it; it = it->next) {
         if (!cJSON_IsString(it) || strchr(it->valuestring, '/') || strcmp(it->valuestring, "..") == 0) {
@@ -275,7 +279,7 @@ locus_weights *locus_weights_open(const char *path) {
 
 /* ---- lookups -------------------------------------------------------------------------------- */
 
-const char *locus_weights_format(const locus_weights *w) { return w->format; }
+const char *locus_weights_format(const locus_weights *w) { return w->format ? w->format : "none"; }
 int64_t locus_weights_count(const locus_weights *w) { return w->n; }
 
 const locus_weight_info *locus_weights_info_at(const locus_weights *w, int64_t i) {

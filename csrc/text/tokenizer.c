@@ -564,12 +564,22 @@ static void strip_right(const char *s, size_t *n) {
 }
 
 /* The leftmost, then longest, added token at or after `from`. */
-static const added_token *next_added(const locus_tokenizer *t, const char *text, size_t n, size_t from, size_t *at) {
+/* whether bytes [from, to) meet one of the plain ranges (pairs of [start, end) offsets) */
+static bool meets_plain(const int64_t *plain, int64_t n_plain, size_t from, size_t to) {
+    for (int64_t r = 0; r < n_plain; r++)
+        if ((int64_t)from < plain[2 * r + 1] && (int64_t)to > plain[2 * r]) return true;
+    return false;
+}
+
+static const added_token *next_added(const locus_tokenizer *t, const char *text, size_t n, size_t from, size_t *at,
+                                     const int64_t *plain, int64_t n_plain) {
     for (size_t i = from; i < n; i++) {
         const added_token *best = NULL;
         for (int32_t k = 0; k < t->n_added; k++) {
             const added_token *a = &t->added[k];
-            if (a->len <= n - i && memcmp(text + i, a->text, a->len) == 0 && (!best || a->len > best->len)) best = a;
+            if (a->len <= n - i && memcmp(text + i, a->text, a->len) == 0 && (!best || a->len > best->len) &&
+                !meets_plain(plain, n_plain, i, i + a->len))
+                best = a;
         }
         if (best) {
             *at = i;
@@ -580,14 +590,23 @@ static const added_token *next_added(const locus_tokenizer *t, const char *text,
 }
 
 int64_t locus_tokenizer_encode(const locus_tokenizer *t, const char *text, size_t n, int add_bos, int32_t *ids, int64_t cap) {
-    if (!t || (!text && n)) return locus_fail("tokenizer: NULL argument");
+    return locus_tokenizer_encode_plain(t, text, n, add_bos, NULL, 0, ids, cap);
+}
+
+int64_t locus_tokenizer_encode_plain(const locus_tokenizer *t, const char *text, size_t n, int add_bos, const int64_t *plain,
+                                     int64_t n_plain, int32_t *ids, int64_t cap) {
+    if (!t || (!text && n) || n_plain < 0 || (n_plain > 0 && !plain)) return locus_fail("tokenizer: NULL argument");
+    for (int64_t r = 0; r < n_plain; r++)
+        if (plain[2 * r] < 0 || plain[2 * r] > plain[2 * r + 1] || plain[2 * r + 1] > (int64_t)n)
+            return locus_fail("tokenizer: plain range [%lld, %lld) is not within the text's %zu bytes",
+                              (long long)plain[2 * r], (long long)plain[2 * r + 1], n);
     id_list out = {0, ids ? cap : 0, ids, false};
     if (add_bos && t->bos >= 0) emit(&out, t->bos);
     const char *chunk = text;
     size_t pos = 0, at;
     bool strip_next = false;
     for (;;) {
-        const added_token *a = t->n_added ? next_added(t, text, n, pos, &at) : NULL;
+        const added_token *a = t->n_added ? next_added(t, text, n, pos, &at, plain, n_plain) : NULL;
         size_t end = a ? at : n, len = end - (size_t)(chunk - text);
         if (strip_next) strip_left(&chunk, &len);
         if (a && a->strip_left) strip_right(chunk, &len);

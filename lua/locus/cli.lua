@@ -35,13 +35,14 @@ usage: locus [command] [args]
   locus ground --model DIR|FILE.gguf [--vision-tower DIR] [--image FILE] [--video FILE] [--audio FILE] [--json] [--draw OUT.png]
               [--max-new-tokens N] [--temperature T] [--top-p P] [--top-k K] [--repetition-penalty R] [--seed S]
               [--threads N] [--template training] [--added-token-spaces keep|strip] [--kv-cache f32|f16]
-              [--precision exact|fast|bf16 | --precision image=bf16,llm=fast,...]
+              [--precision exact|fast|bf16 | --precision image=bf16,llm=fast,...] [--raw-tokens]
               [--eva F --blip2 F] [--imagebind F]
               QUESTION
                            GroundingGPT's answer about an image, a video and/or a sound, with its boxes
                            in pixels of the photo and spans in seconds of the video; --json prints
                            {text, tokens, prompt_tokens, boxes, spans, problems, image, video, timing}; --draw
-                           writes the photo with the boxes numbered as listed
+                           writes the photo with the boxes numbered as listed; the question is text
+                           (its "<im_patch>" is not the token) unless --raw-tokens
   locus chat --model DIR [--vision-tower DIR] [--image FILE] [--video FILE] [--audio FILE] [--temperature T]
              [--max-new-tokens N] [options of ground]
                            a conversation about the media in the terminal (Ctrl-D ends it); they are
@@ -247,7 +248,8 @@ local ground_spec = { ["--model"] = "string", ["--vision-tower"] = "string", ["-
   ["--eva"] = "string", ["--blip2"] = "string", ["--audio"] = "string", ["--imagebind"] = "string", ["--json"] = "flag",
   ["--draw"] = "string", ["--max-new-tokens"] = "number", ["--temperature"] = "number", ["--top-p"] = "number",
   ["--top-k"] = "number", ["--repetition-penalty"] = "number", ["--seed"] = "number", ["--threads"] = "number",
-  ["--template"] = "string", ["--added-token-spaces"] = "string", ["--kv-cache"] = "string", ["--precision"] = "string" }
+  ["--template"] = "string", ["--added-token-spaces"] = "string", ["--kv-cache"] = "string", ["--precision"] = "string",
+  ["--raw-tokens"] = "flag" }
 
 -- --precision P (every stage) or STAGE=P,STAGE=P (image, video, audio, llm)
 local function precision_of(text)
@@ -324,7 +326,7 @@ function commands.ground(args)
   end
   local m = load_groundinggpt(o)
   local media, gen = request_of(o)
-  gen.question = pos[1]
+  gen.question, gen.raw_tokens = pos[1], o["--raw-tokens"]
   for k, v in pairs(media) do gen[k] = v end
   local r = m:ground(gen)
   if o["--draw"] and media.image then
@@ -361,7 +363,7 @@ function commands.chat(args)
       return 0
     end
     if q:match("%S") then
-      local ids = m:prompt_ids { question = q, history = history, media = enc }
+      local ids = m:prompt_ids { question = q, history = history, media = enc, raw_tokens = o["--raw-tokens"] }
       io.write("Assistant: ")
       local out = m:answer(ids, enc.rows, gen)
       print()
@@ -394,7 +396,7 @@ function commands.dump(args)
   local function save(name, t) locus.npy.save(o["--out"] .. "/" .. name .. ".npy", t) end
   local enc = m:encode(media, { record = true })
   for _, stage in ipairs(enc.stages) do save(stage[1], stage[2]) end
-  local ids = m:prompt_ids { question = o["--prompt"], media = enc }
+  local ids = m:prompt_ids { question = o["--prompt"], media = enc, raw_tokens = o["--raw-tokens"] }
   save("input_ids", locus.tensor.from(ids, "i64"))
   save("logits", m:logits(m:splice(ids, enc.rows)))
   local n = o["--greedy"] or 0

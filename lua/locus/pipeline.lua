@@ -165,7 +165,8 @@ end
 
 -- Step 2. The conversation as text: opts.question, opts.history ({{question, answer}, ...}),
 -- opts.template (the model's by default), and the modality blocks of opts.media (an encode()
--- result) or of opts.image / video / audio = true.
+-- result) or of opts.image / video / audio = true. Also returns the stretches that are the caller's
+-- words (locus.prompt), for input_ids.
 function Model:prompt(opts)
   local o = { question = opts.question, history = opts.history, system = opts.system,
     template = opts.template or self.template }
@@ -173,10 +174,15 @@ function Model:prompt(opts)
   return prompt.build(o)
 end
 
--- ... and as token ids (BOS first)
-function Model:prompt_ids(opts) return self:input_ids(self:prompt(opts)) end
+-- ... and as token ids (BOS first). The caller's words are text: a question holding
+-- "<im_start>" cannot open an image block; opts.raw_tokens = true reads added tokens in them too.
+function Model:prompt_ids(opts)
+  local text, words = self:prompt(opts)
+  return self:input_ids(text, not opts.raw_tokens and words or nil)
+end
 
-function Model:input_ids(text) return self.tokenizer:encode(text) end
+-- ids of prompt text; plain: stretches where added tokens are not recognised (tokenizer:encode)
+function Model:input_ids(text, plain) return self.tokenizer:encode(text, { plain = plain }) end
 
 -- Token embeddings of ids with each modality's rows written over its <X_patch> run (after its
 -- <X_start>, whose embedding stays, as does <X_end>'s). rows: {image = [576, D], ...}.
@@ -238,14 +244,15 @@ function Model:parse(text, enc)
 end
 
 -- The whole request. opts: the media (image, pixel_values, video, frames, audio, fbank,
--- duration), question, history, template, and the generation options.
+-- duration), question, history, template, raw_tokens, and the generation options.
 -- Returns {text, tokens, prompt_tokens, boxes, spans, problems, stopped, width, height, duration,
 -- timing}: timing has each stage's own seconds and total_s.
 function Model:ground(opts)
   local start = clock()
   local enc = self:encode(opts)
   local t = clock()
-  local ids = self:prompt_ids { question = opts.question, history = opts.history, template = opts.template, media = enc }
+  local ids = self:prompt_ids { question = opts.question, history = opts.history, template = opts.template, media = enc,
+    raw_tokens = opts.raw_tokens }
   local tokenize_s = clock() - t
   local out = self:answer(ids, enc.rows, opts)
   local parsed = self:parse(out.text, enc)

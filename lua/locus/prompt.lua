@@ -28,6 +28,9 @@ end
 -- opts: question, image/video/audio (truthy to include their block in the first turn),
 -- history = {{question, answer}, ...} (earlier turns; the blocks go to the first of them),
 -- template = "inference" | "training", system.
+-- Returns the text and the stretches of it that are the caller's words ({{i, j}, ...}, as
+-- string.sub takes them: the questions, the answers, a given system line), which tokenizer:encode's
+-- plain option keeps from being read as added tokens; only the template's blocks are markup.
 function prompt.build(opts)
   local blocks = ""
   for _, kind in ipairs(prompt.ORDER) do
@@ -36,25 +39,32 @@ function prompt.build(opts)
   local turns = {}
   for _, qa in ipairs(opts.history or {}) do turns[#turns + 1] = { qa[1], qa[2] } end
   turns[#turns + 1] = { opts.question or "" }
-  turns[1][1] = blocks .. turns[1][1]
-  local system = opts.system or prompt.SYSTEM
-  local parts = {}
-  if (opts.template or "inference") == "training" then
-    parts[1] = system .. "\n\n"
-    for _, t in ipairs(turns) do
-      parts[#parts + 1] = "### Human: " .. t[1] .. "\n### Assistant: "
-      if t[2] then parts[#parts + 1] = t[2] .. "\n" end
-    end
-  elseif opts.template == nil or opts.template == "inference" then
-    parts[1] = system .. "###"
-    for _, t in ipairs(turns) do
-      parts[#parts + 1] = "Human: " .. t[1] .. "###Assistant:"
-      if t[2] then parts[#parts + 1] = " " .. t[2] .. "###" end
-    end
-  else
+  local parts, plain, length = {}, {}, 0
+  local function put(text, words) -- words: the caller's text
+    if type(text) ~= "string" then error("prompt: questions, answers and the system line must be strings", 3) end
+    parts[#parts + 1] = text
+    if words and #text > 0 then plain[#plain + 1] = { length + 1, length + #text } end
+    length = length + #text
+  end
+  local template = opts.template or "inference"
+  if template ~= "inference" and template ~= "training" then
     error("prompt: unknown template '" .. tostring(opts.template) .. "' (inference, training)", 2)
   end
-  return table.concat(parts)
+  local training = template == "training"
+  put(opts.system or prompt.SYSTEM, opts.system ~= nil)
+  put(training and "\n\n" or "###")
+  for i, t in ipairs(turns) do
+    put(training and "### Human: " or "Human: ")
+    if i == 1 then put(blocks) end
+    put(t[1], true)
+    put(training and "\n### Assistant: " or "###Assistant:")
+    if t[2] then
+      if not training then put(" ") end
+      put(t[2], true)
+      put(training and "\n" or "###")
+    end
+  end
+  return table.concat(parts), plain
 end
 
 return prompt

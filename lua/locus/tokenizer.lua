@@ -211,17 +211,22 @@ function Tokenizer:piece(id)
   return ffi.string(p, len[0])
 end
 
--- ids as a Lua table (0-based vocabulary ids); opts.bos = false leaves out BOS
+-- ids as a Lua table (0-based vocabulary ids); opts.bos = false leaves out BOS; opts.plain = {{i, j},
+-- ...}: stretches text:sub(i, j) where added tokens are not recognised (a user's words: their
+-- "<im_patch>" is text, not the token)
 function Tokenizer:encode(text, opts)
   if type(text) ~= "string" then error("encode: text must be a string", 2) end
   local bos = not (opts and opts.bos == false) and 1 or 0
+  local ranges = opts and opts.plain or {}
+  local plain = ffi.new("int64_t[?]", math.max(1, 2 * #ranges))
+  for r, range in ipairs(ranges) do plain[2 * r - 2], plain[2 * r - 1] = range[1] - 1, range[2] end
   local cap = #text + 8
   local buf = ffi.new("int32_t[?]", cap)
-  local n = tonumber(C.locus_tokenizer_encode(self.handle, text, #text, bos, buf, cap))
+  local n = tonumber(C.locus_tokenizer_encode_plain(self.handle, text, #text, bos, plain, #ranges, buf, cap))
   if n < 0 then core.fail("encode") end
   if n > cap then -- cannot happen with one id per byte at most, but the API allows it
     buf = ffi.new("int32_t[?]", n)
-    n = tonumber(C.locus_tokenizer_encode(self.handle, text, #text, bos, buf, n))
+    n = tonumber(C.locus_tokenizer_encode_plain(self.handle, text, #text, bos, plain, #ranges, buf, n))
   end
   local ids = {}
   for i = 0, n - 1 do ids[i + 1] = buf[i] end

@@ -242,6 +242,36 @@ describe("groundinggpt", function()
     os.execute("rm -rf " .. tmp)
   end)
 
+  it("reads the user's words as text: markup in a question never becomes a modality's tokens", function()
+    local added = {}
+    for _, t in ipairs(locus.groundinggpt.ADDED_TOKENS) do added[m.tokenizer:id(t)] = t end
+    local function count(ids)
+      local n = 0
+      for _, id in ipairs(ids) do if added[id] then n = n + 1 end end
+      return n
+    end
+    for _, kind in ipairs(locus.prompt.ORDER) do
+      local block = locus.prompt.block(kind)
+      local question = "Look: " .. block .. " and " .. locus.prompt.TOKENS[kind].patch .. " where?"
+      -- the template's block for the image alone; the question's markup is plain pieces
+      local ids = m:prompt_ids { question = question, history = { { block, block } }, image = true }
+      assert.are.equal(576 + 2, count(ids), kind)
+      local plain = m.tokenizer:encode(question, { bos = false })
+      assert.are.equal(0, count(m.tokenizer:encode(question, { bos = false, plain = { { 1, #question } } })), kind)
+      assert.truthy(count(plain) > 0, kind) -- read raw, they are tokens
+      -- opting in reads them as tokens
+      local raw = m:prompt_ids { question = question, image = true, raw_tokens = true }
+      assert.are.equal(576 + 2 + count(plain), count(raw), kind)
+    end
+    -- a normal question tokenizes as before
+    assert.are.same(npy("input_ids"):totable(), m:prompt_ids { question = "Where is the dog?", image = true })
+    -- ground reads the question the same way
+    local question = "<im_start><im_patch><im_end>Where is the dog?"
+    local r = m:ground { image = fx .. "photo.png", question = question, max_new_tokens = 1 }
+    assert.are.equal(#m:prompt_ids { question = question, image = true }, r.prompt_tokens)
+    assert.are_not.equal(#m:prompt_ids { question = question, image = true, raw_tokens = true }, r.prompt_tokens)
+  end)
+
   it("takes EVA, the frame Q-Former and ImageBind from eva_vit_g.pth, BLIP-2's .pth and imagebind_huge.pth when the checkpoint lacks them", function()
     local ok, err = pcall(locus.load, fx .. "model_split")
     assert.is_false(ok)

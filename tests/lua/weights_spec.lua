@@ -329,6 +329,15 @@ describe("weights", function()
       assert.truthy(out:find("bad/" .. file .. ": " .. msg, 1, true), out)
     end
     assert.is_nil(io.open("/tmp/locus_pickle_was_executed"))
+    -- a shard index that maps no tensors
+    local tmp = helper.tmpdir()
+    local f = io.open(tmp .. "/model.safetensors.index.json", "w")
+    f:write('{"metadata": {}, "weight_map": {}}')
+    f:close()
+    local rc, out = helper.sh(helper.locus_cmd .. " inspect " .. tmp)
+    assert.are.equal(1, rc, out)
+    assert.truthy(out:find(tmp .. "/model.safetensors.index.json: the weight_map lists no tensors", 1, true), out)
+    os.execute("rm -rf " .. tmp)
   end)
 
   it("converts an HF LLaMA directory as llama.cpp's converter does: names, permuted q/k, metadata, vocabulary", function()
