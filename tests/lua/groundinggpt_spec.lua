@@ -272,6 +272,38 @@ describe("groundinggpt", function()
     assert.are_not.equal(#m:prompt_ids { question = question, image = true, raw_tokens = true }, r.prompt_tokens)
   end)
 
+  it("states how far each precision is from exact and from GroundingGPT's own bf16 run (make_bf16_runs.py)", function()
+    local pixels, frames = npy "pixel_values", npy "video_frames"
+    local ids, vids = npy("input_ids"):totable(), npy("video_input_ids"):totable()
+    local function run(precision)
+      local g = locus.load(fx .. "model", { precision = precision })
+      local rows = g:encode({ pixel_values = pixels }).rows.image
+      local vrows = g:encode({ frames = frames }).rows.video
+      return { image_embeds = rows, logits = g:logits(g:splice(ids, { image = rows })), video_embeds = vrows,
+        video_logits = g:logits(g:splice(vids, { video = vrows })) }
+    end
+    -- stacked stages each output has gone through (the projector's 2 linears after CLIP's; the
+    -- decoder's 2 layers of 2 products each, and the lm_head, after the rows)
+    local layers = { image_embeds = 2, logits = 8, video_embeds = 8, video_logits = 13 }
+    local runs = { exact = run("exact"), fast = run("fast"), bf16 = run("bf16") }
+    local bf16_engaged = locus.cpu_features():find("avx512bf16") and locus.kernel_path() == "avx512"
+    for name, l in pairs(layers) do
+      local want = npy(name) -- GroundingGPT's code in f32
+      local torch_bf16 = npy("bf16_" .. name)
+      local scale = want:abs():max():item()
+      -- exact and fast (f32 activations for the bf16 checkpoint) are f32 computations
+      helper.assert_f32(runs.exact[name], want, { k = 700, layers = l, what = name .. ", exact" })
+      helper.assert_f32(runs.fast[name], want, { k = 700, layers = l, what = name .. ", fast" })
+      -- bf16: products of bf16-rounded activations; PyTorch in bf16 rounds every op's output
+      helper.assert_close(runs.bf16[name], want, 0, helper.bf16_tolerance(l, scale), name .. ", bf16 from exact")
+      helper.assert_close(torch_bf16, want, 0, helper.bf16_tolerance(l, scale, 2), name .. ", PyTorch bf16 from exact")
+      helper.assert_close(runs.bf16[name], torch_bf16, 0, helper.bf16_tolerance(l, scale, 3), name .. ", bf16 from PyTorch bf16")
+      if bf16_engaged then -- the bf16 kernels did run: the result moved by more than f32 rounding
+        assert.truthy((runs.bf16[name] - want):abs():max():item() > 1e-4 * scale, name .. ": bf16 precision changed nothing")
+      end
+    end
+  end)
+
   it("takes EVA, the frame Q-Former and ImageBind from eva_vit_g.pth, BLIP-2's .pth and imagebind_huge.pth when the checkpoint lacks them", function()
     local ok, err = pcall(locus.load, fx .. "model_split")
     assert.is_false(ok)

@@ -68,6 +68,15 @@ function helper.q8_activation_bound(x, w)
   return bound + exact_scale * (64 * helper.F32_UNIT_ROUNDOFF * math.sqrt(k))
 end
 
+-- The error of bf16 arithmetic: rounding a value to bf16 moves it by at most u = 2^-8 of itself,
+-- and every stage that rounds its inputs (locus's bf16 precision) or its outputs too (PyTorch in
+-- bf16) adds about that much of the result's scale. So two computations of `layers` stacked stages
+-- that differ only in where they round to bf16 stay within 2^-8 * layers * C * scale, with C = 2
+-- for one that rounds every op's output (PyTorch) and C = 1 for one that rounds only the inputs of
+-- its products (locus); the bound of two such runs against each other is the sum.
+helper.BF16_UNIT_ROUNDOFF = 2 ^ -8
+function helper.bf16_tolerance(layers, scale, c) return (c or 1) * helper.BF16_UNIT_ROUNDOFF * layers * scale end
+
 -- opts: k (terms per dot product), layers (stacked stages, default 1), what
 function helper.assert_f32(got, want, opts)
   assert(opts and opts.k, "assert_f32: give k, the terms per dot product")
