@@ -117,7 +117,7 @@ static inline void gemm(float *y, int64_t ldy, const uint8_t *x, size_t xstride,
                             ? _mm256_sub_ps(_mm256_mul_ps(s0, _mm256_cvtepi32_ps(_mm256_add_epi32(lo, hi))), _mm256_mul_ps(s1, _mm256_set1_ps((float)(sl + sh))))
                             : _mm256_add_ps(_mm256_mul_ps(s0, _mm256_cvtepi32_ps(lo)), _mm256_mul_ps(s1, _mm256_cvtepi32_ps(hi)));
                 }
-                acc = _mm256_add_ps(acc, _mm256_mul_ps(t, xd));
+                acc = _mm256_fmadd_ps(t, xd, acc); /* one rounding, as fmaf in the reference */
             }
             _mm256_storeu_ps(y + i * ldy + 8 * h, acc);
         }

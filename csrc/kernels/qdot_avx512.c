@@ -74,16 +74,18 @@ static inline __attribute__((always_inline)) void gemm_body(float *y, int64_t ld
         }
         for (int i = 0; i < m; i++) {
             const uint8_t *xb = x + (size_t)i * xstride + (size_t)b * LOCUS_QK;
-            __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512(); /* values 0..15, 16..31 */
+            int32_t sl = sx[i][2 * b], sh = sx[i][2 * b + 1];
+            /* values 0..15 and 16..31; the legacy kinds' offset (weights stored as w + offset) starts
+             * the sum, integers being exact in any order */
+            __m512i lo = legacy ? _mm512_set1_epi32(-(kind == LOCUS_QKIND_Q8_0 ? 128 : 8) * (sl + sh)) : _mm512_setzero_si512();
+            __m512i hi = _mm512_setzero_si512();
             for (int c = 0; c < 4; c++) {
                 lo = _mm512_dpbusd_epi32(lo, w[c], broadcast4(xb + 4 * c));
                 hi = _mm512_dpbusd_epi32(hi, w[4 + c], broadcast4(xb + 16 + 4 * c));
             }
-            int32_t sl = sx[i][2 * b], sh = sx[i][2 * b + 1];
             __m512 t, xd = _mm512_set1_ps(dx[i][b]);
             if (legacy) {
-                int32_t offset = kind == LOCUS_QKIND_Q8_0 ? 128 : 8;
-                t = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_add_epi32(lo, hi), _mm512_set1_epi32(offset * (sl + sh))));
+                t = _mm512_cvtepi32_ps(_mm512_add_epi32(lo, hi));
                 xd = _mm512_mul_ps(s0, xd);
             } else if (locus_qkind_has_mins(kind)) {
                 t = _mm512_sub_ps(_mm512_mul_ps(s0, _mm512_cvtepi32_ps(_mm512_add_epi32(lo, hi))),
@@ -92,7 +94,7 @@ static inline __attribute__((always_inline)) void gemm_body(float *y, int64_t ld
                 t = _mm512_add_ps(_mm512_mul_ps(s0, _mm512_cvtepi32_ps(_mm512_sub_epi32(lo, _mm512_set1_epi32(32 * sl)))),
                                   _mm512_mul_ps(s1, _mm512_cvtepi32_ps(_mm512_sub_epi32(hi, _mm512_set1_epi32(32 * sh)))));
             }
-            acc[i] = _mm512_add_ps(acc[i], _mm512_mul_ps(t, xd));
+            acc[i] = _mm512_fmadd_ps(t, xd, acc[i]); /* one rounding, as fmaf in the reference */
         }
     }
     for (int i = 0; i < m; i++) _mm512_storeu_ps(y + i * ldy, acc[i]);

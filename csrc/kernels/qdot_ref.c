@@ -164,18 +164,18 @@ static void gemm(float *y, int64_t ldy, const uint8_t *x, size_t xstride, int m,
                 case LOCUS_QKIND_Q8_0:
                 case LOCUS_QKIND_Q4_0: {
                     int32_t offset = kind == LOCUS_QKIND_Q8_0 ? 128 : 8;
-                    s += (float)(lo + hi - offset * (sl + sh)) * (half_at(p + 2 * r) * dx[b]);
+                    s = fmaf((float)(lo + hi - offset * (sl + sh)), half_at(p + 2 * r) * dx[b], s);
                     break;
                 }
                 case LOCUS_QKIND_Q4_K:
                 case LOCUS_QKIND_Q5_K: {
                     float sc = half_at(head + 2 * r) * (float)p[r], mn = half_at(head + 32 + 2 * r) * (float)p[16 + r];
-                    s += (sc * (float)(lo + hi) - mn * (float)(sl + sh)) * dx[b];
+                    s = fmaf(sc * (float)(lo + hi) - mn * (float)(sl + sh), dx[b], s);
                     break;
                 }
                 default: {
                     float d = half_at(head + 2 * r), s0 = d * (float)(int8_t)p[r], s1 = d * (float)(int8_t)p[16 + r];
-                    s += (s0 * (float)(lo - 32 * sl) + s1 * (float)(hi - 32 * sh)) * dx[b];
+                    s = fmaf(s0 * (float)(lo - 32 * sl) + s1 * (float)(hi - 32 * sh), dx[b], s);
                     break;
                 }
                 }
