@@ -330,8 +330,12 @@ int64_t locus_tokenizer_decode(const locus_tokenizer *t, const int32_t *ids, int
 /* ---- images ---------------------------------------------------------------------------------- */
 /* Decodes JPEG, PNG, BMP, GIF (first frame), PNM or TGA into u8 [H, W, 3] (grey and alpha become
  * RGB; alpha is dropped, as PIL's convert("RGB") does); honor_exif turns JPEGs by their EXIF
- * orientation. Refuses images beyond 32768 per side or 100 million pixels. */
+ * orientation. Refuses images beyond 32768 per side or locus_image_max_pixels(), and truncated
+ * ones (the data or a scan ends before the image does) and progressive JPEGs of over 500 scans. */
 locus_tensor *locus_image_load(const char *path, int honor_exif);
+/* The most pixels an image may hold, decoded or padded to a square: 100 million, or the
+ * environment's LOCUS_MAX_IMAGE_PIXELS (read once). */
+int64_t locus_image_max_pixels(void);
 /* Pillow's bicubic resize (antialiased when shrinking), bit for bit: u8 [H, W, 3] -> out u8 [h, w, 3]. */
 int locus_image_resize(locus_tensor *out, const locus_tensor *img);
 /* GroundingGPT's expand2square: img centred on a square of side max(H, W) filled with rgb[3]. */

@@ -27,7 +27,18 @@
 #include <errno.h>
 #include <unistd.h>
 
-enum { MAX_SIDE = 32768, MAX_PIXELS = 100 * 1000 * 1000 }; /* refuse decompression bombs */
+enum { MAX_SIDE = 32768 }; /* refuse decompression bombs, with locus_image_max_pixels() */
+
+int64_t locus_image_max_pixels(void) {
+    static int64_t limit = 0;
+    if (limit == 0) {
+        const char *env = getenv("LOCUS_MAX_IMAGE_PIXELS");
+        long long v = env ? atoll(env) : 0;
+        limit = v > 0 ? v : 100 * 1000 * 1000;
+    }
+    return limit;
+}
+#define MAX_PIXELS locus_image_max_pixels()
 
 /* ---- EXIF orientation (JPEG APP1) --------------------------------------------------------------- */
 
@@ -122,8 +133,24 @@ static void jpeg_error_exit(j_common_ptr c) {
     longjmp(e->jump, 1);
 }
 
+/* A progressive JPEG may repeat scans without end, each a pass over the whole image; libjpeg-turbo
+ * stops only when told (djpeg -maxscans, TurboJPEG's TJPARAM_SCANLIMIT of 500). */
+enum { MAX_JPEG_SCANS = 500 };
+
+static void jpeg_progress(j_common_ptr c) {
+    j_decompress_ptr d = (j_decompress_ptr)c;
+    if (d->is_decompressor && d->input_scan_number > MAX_JPEG_SCANS) {
+        jpeg_errors *e = (jpeg_errors *)c->err;
+        snprintf(e->message, sizeof e->message, "more than %d progressive scans (a decoding bomb?)", MAX_JPEG_SCANS);
+        longjmp(e->jump, 1);
+    }
+}
+
 static void jpeg_warning(j_common_ptr c, int level) {
-    if (level < 0 && c->err->msg_code == JWRN_JPEG_EOF) ((jpeg_errors *)c->err)->truncated = true;
+    /* the data ends (JWRN_JPEG_EOF) or a scan's does (JWRN_HIT_MARKER) before the image: what is
+     * missing would be decoded as grey */
+    if (level < 0 && (c->err->msg_code == JWRN_JPEG_EOF || c->err->msg_code == JWRN_HIT_MARKER))
+        ((jpeg_errors *)c->err)->truncated = true;
 }
 
 typedef enum { JPEG_OK, JPEG_NOT_RGB, JPEG_FAILED } jpeg_result;
@@ -143,6 +170,8 @@ static jpeg_result decode_jpeg(const uint8_t *data, size_t size, const char *pat
         return JPEG_FAILED;
     }
     jpeg_create_decompress(&cinfo);
+    struct jpeg_progress_mgr progress = {.progress_monitor = jpeg_progress};
+    cinfo.progress = &progress;
     jpeg_mem_src(&cinfo, data, (unsigned long)size);
     jpeg_read_header(&cinfo, TRUE);
     if (cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK) {
@@ -151,8 +180,18 @@ static jpeg_result decode_jpeg(const uint8_t *data, size_t size, const char *pat
     }
     if (cinfo.image_width > MAX_SIDE || cinfo.image_height > MAX_SIDE ||
         (int64_t)cinfo.image_width * cinfo.image_height > MAX_PIXELS) {
-        locus_fail("%s: %u x %u pixels is beyond locus's limit (%d per side, %d in all)", path, cinfo.image_width,
-                  cinfo.image_height, MAX_SIDE, MAX_PIXELS);
+        locus_fail("%s: %u x %u pixels is beyond locus's limit (%d per side, %lld in all; LOCUS_MAX_IMAGE_PIXELS)", path, cinfo.image_width,
+                  cinfo.image_height, MAX_SIDE, (long long)MAX_PIXELS);
+        jpeg_destroy_decompress(&cinfo);
+        return JPEG_FAILED;
+    }
+    /* every 8 x 8 block of the first component costs at least one bit of entropy-coded data (its DC
+     * difference, baseline or progressive, in Huffman coding), so a small file cannot hold a large
+     * image: refuse it before allocating the pixels */
+    uint64_t blocks = (uint64_t)((cinfo.image_width + 7) / 8) * ((cinfo.image_height + 7) / 8);
+    if (!cinfo.arith_code && (uint64_t)size * 8 < blocks) {
+        locus_fail("%s: truncated JPEG (%u x %u pixels declared, but %zu bytes cannot hold them)", path, cinfo.image_width,
+                   cinfo.image_height, size);
         jpeg_destroy_decompress(&cinfo);
         return JPEG_FAILED;
     }
@@ -174,7 +213,7 @@ static jpeg_result decode_jpeg(const uint8_t *data, size_t size, const char *pat
     jpeg_destroy_decompress(&cinfo);
     if (err.truncated) {
         free(px);
-        locus_fail("%s: truncated JPEG (the data ends before the image does)", path);
+        locus_fail("%s: truncated JPEG (the data or a scan ends before the image does)", path);
         return JPEG_FAILED;
     }
     *out = px;
@@ -200,10 +239,10 @@ locus_tensor *locus_image_load(const char *path, int honor_exif) {
     /* a PNG states its size up front: refuse bombs by it, before stb_image refuses them vaguely */
     if (jr == JPEG_NOT_RGB && size >= 24 && memcmp(data, "\x89PNG\r\n\x1a\n", 8) == 0 && memcmp(data + 12, "IHDR", 4) == 0) {
         uint32_t pw = rd(data + 16, 4, false), ph = rd(data + 20, 4, false);
-        if (pw > MAX_SIDE || ph > MAX_SIDE || (uint64_t)pw * ph > MAX_PIXELS) {
+        if (pw > MAX_SIDE || ph > MAX_SIDE || (int64_t)pw * ph > MAX_PIXELS) {
             locus_storage_release(file);
-            return locus_fail_null("%s: %u x %u pixels is beyond locus's limit (%d per side, %d in all)", path, pw, ph,
-                                  MAX_SIDE, MAX_PIXELS);
+            return locus_fail_null("%s: %u x %u pixels is beyond locus's limit (%d per side, %lld in all; LOCUS_MAX_IMAGE_PIXELS)", path, pw, ph,
+                                  MAX_SIDE, (long long)MAX_PIXELS);
         }
     }
     if (jr == JPEG_OK) {
@@ -212,8 +251,9 @@ locus_tensor *locus_image_load(const char *path, int honor_exif) {
     } else if (size == 0 || size > INT32_MAX || !stbi_info_from_memory(data, (int)size, &w, &h, &comp)) {
         locus_fail("%s: not an image locus can decode (JPEG, PNG, BMP, GIF, PNM, TGA)%s%s", path,
                   size ? ": " : " (empty file)", size ? stbi_failure_reason() : "");
-    } else if (w < 1 || h < 1 || w > MAX_SIDE || h > MAX_SIDE || (int64_t)w * h > MAX_PIXELS) {
-        locus_fail("%s: %d x %d pixels is beyond locus's limit (%d per side, %d in all)", path, w, h, MAX_SIDE, MAX_PIXELS);
+    } else if ((h = abs(h)) < 1 || w < 1 || w > MAX_SIDE || h > MAX_SIDE || (int64_t)w * h > MAX_PIXELS) {
+        /* (abs: stbi_info gives a top-down BMP's height negative, as stored) */
+        locus_fail("%s: %d x %d pixels is beyond locus's limit (%d per side, %lld in all; LOCUS_MAX_IMAGE_PIXELS)", path, w, h, MAX_SIDE, (long long)MAX_PIXELS);
     } else {
         uint8_t *px = stbi_load_from_memory(data, (int)size, &w, &h, &comp, 3); /* grey and alpha -> RGB */
         if (!px) {

@@ -32,6 +32,11 @@ end
 function image.pad_square(img, rgb)
   rgb = rgb or image.PAD
   local side = math.max(img:size(1), img:size(2))
+  local limit = tonumber(C.locus_image_max_pixels())
+  if side * side > limit then
+    error(("image.pad_square: a %d x %d image pads to a %d x %d square, beyond locus's limit of %d pixels "
+      .. "(LOCUS_MAX_IMAGE_PIXELS)"):format(img:size(2), img:size(1), side, side, limit), 2)
+  end
   local out = tensor.empty({ side, side, 3 }, "u8")
   core.check(call(C.locus_image_pad_square, out, img, ffi.new("uint8_t[3]", rgb)), "image.pad_square")
   return out

@@ -29,12 +29,50 @@ local function is_file(path)
   return ok
 end
 
+-- A whole number within [lo, hi] read from a file, or an error naming the file and the field.
+local function whole(v, where, field, lo, hi)
+  if type(v) ~= "number" or v ~= math.floor(v) or v < lo or v > hi then
+    error(("%s: %s must be a whole number from %d to %d, not %s"):format(where, field, lo, hi,
+      type(v) == "string" and ("\"" .. v .. "\"") or tostring(v)), 4)
+  end
+  return v
+end
+
+local function positive(v, where, field)
+  if type(v) ~= "number" or not (v > 0) or v == math.huge then
+    error(("%s: %s must be a positive number, not %s"):format(where, field, tostring(v)), 4)
+  end
+  return v
+end
+
+-- The layer count a file claims, checked against its tensors before anything is built per layer.
+local function check_layers(n, w, where, field, first_tensor)
+  whole(n, where, field, 1, 4096)
+  if not w:has(first_tensor(n - 1)) then
+    error(("%s: %s says %d layers, but the weights have no %s"):format(where, field, n, first_tensor(n - 1)), 4)
+  end
+  return n
+end
+
 -- Hyperparameters and tensor names of an HF directory.
 local function hf_recipe(dir, w, opts)
   local cfg = config.load(dir).config
   if not cfg then error(dir .. ": no config.json", 3) end
   if cfg.rope_scaling then error(dir .. ": rope_scaling is not supported", 3) end
   local p = opts.prefix or "model."
+  local where = dir .. "/config.json"
+  check_layers(cfg.num_hidden_layers, w, where, "num_hidden_layers",
+    function(i) return p .. "layers." .. i .. ".input_layernorm.weight" end)
+  whole(cfg.hidden_size, where, "hidden_size", 1, 1048576)
+  whole(cfg.num_attention_heads, where, "num_attention_heads", 1, 65536)
+  if cfg.num_key_value_heads ~= nil then whole(cfg.num_key_value_heads, where, "num_key_value_heads", 1, 65536) end
+  whole(cfg.intermediate_size, where, "intermediate_size", 1, 16777216)
+  if cfg.max_position_embeddings ~= nil then whole(cfg.max_position_embeddings, where, "max_position_embeddings", 1, 2 ^ 31 - 1) end
+  if cfg.rms_norm_eps ~= nil then positive(cfg.rms_norm_eps, where, "rms_norm_eps") end
+  if cfg.rope_theta ~= nil then positive(cfg.rope_theta, where, "rope_theta") end
+  for _, k in ipairs { "bos_token_id", "eos_token_id" } do
+    if cfg[k] ~= nil then whole(cfg[k], where, k, 0, 2 ^ 31 - 1) end
+  end
   local layers = {}
   for i = 0, cfg.num_hidden_layers - 1 do
     local l = p .. "layers." .. i .. "."
@@ -60,11 +98,20 @@ local function gguf_recipe(path, w)
   local md = w:metadata()
   local arch = md["general.architecture"]
   if arch ~= "llama" then error(path .. ": architecture '" .. tostring(arch) .. "' is not llama", 3) end
-  local function need(key)
+  local function need(key, lo, hi)
     local v = md["llama." .. key]
     if v == nil then error(path .. ": metadata llama." .. key .. " is missing", 4) end
+    if lo then whole(v, path, "metadata llama." .. key, lo, hi) end
     return v
   end
+  check_layers(need("block_count"), w, path, "metadata llama.block_count", function(i) return "blk." .. i .. ".attn_norm.weight" end)
+  need("embedding_length", 1, 1048576)
+  need("attention.head_count", 1, 65536)
+  need("feed_forward_length", 1, 16777216)
+  positive(need("attention.layer_norm_rms_epsilon"), path, "metadata llama.attention.layer_norm_rms_epsilon")
+  if md["llama.attention.head_count_kv"] ~= nil then whole(md["llama.attention.head_count_kv"], path, "metadata llama.attention.head_count_kv", 1, 65536) end
+  if md["llama.context_length"] ~= nil then whole(md["llama.context_length"], path, "metadata llama.context_length", 1, 2 ^ 31 - 1) end
+  if md["llama.rope.freq_base"] ~= nil then positive(md["llama.rope.freq_base"], path, "metadata llama.rope.freq_base") end
   local layers = {}
   for i = 0, need("block_count") - 1 do
     local b = "blk." .. i .. "."
@@ -253,11 +300,15 @@ function Model:generate(opts)
   if not x then error("generate: give prompt, ids or embeds", 2) end
   local n_prompt = x:size(1)
   local max_new = opts.max_new_tokens or 128
+  if type(max_new) ~= "number" or max_new ~= math.floor(max_new) or max_new < 1 then
+    error(("generate: max_new_tokens must be a whole number >= 1, not %s"):format(tostring(max_new)), 2)
+  end
   local ctx = self.config.max_context
   if n_prompt + max_new > ctx then
     error(("generate: %d prompt tokens + %d new tokens exceed the context of %d"):format(n_prompt, max_new, ctx), 2)
   end
-  local sampler = sampling.new(opts, self.config.vocab, prompt_ids)
+  local ok, sampler = pcall(sampling.new, opts, self.config.vocab, prompt_ids)
+  if not ok then error("generate: " .. tostring(sampler):gsub("^[^:]*%.lua:%d+: ", ""), 2) end
   local stops = type(opts.stop) == "string" and { opts.stop } or opts.stop or {}
   local stream = tok and tok:stream()
   -- buffers reused for every token: no tensor is created inside the loop

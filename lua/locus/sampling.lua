@@ -33,11 +33,18 @@ local function rng(seed)
 end
 
 function sampling.new(opts, vocab, prompt_ids)
+  local function number(key, ok, want) -- a finite number for which ok(v) holds (NaN never does)
+    local v = opts[key]
+    if v ~= nil and not (type(v) == "number" and v == v and v > -math.huge and v < math.huge and ok(v)) then
+      error(("%s must be %s, not %s"):format(key, want, tostring(v)), 4)
+    end
+  end
+  number("temperature", function(v) return v >= 0 end, "a number >= 0")
+  number("top_p", function(v) return v > 0 and v <= 1 end, "in (0, 1]")
+  number("top_k", function(v) return v >= 1 and v == math.floor(v) end, "a whole number >= 1")
+  number("repetition_penalty", function(v) return v > 0 end, "a number > 0")
+  number("seed", function(v) return v == math.floor(v) end, "a whole number")
   local t = opts.temperature or 0
-  if t < 0 then error("temperature must be >= 0", 3) end
-  if opts.top_p and not (opts.top_p > 0 and opts.top_p <= 1) then error("top_p must be in (0, 1]", 3) end
-  if opts.top_k and not (opts.top_k >= 1) then error("top_k must be >= 1", 3) end
-  if opts.repetition_penalty and not (opts.repetition_penalty > 0) then error("repetition_penalty must be > 0", 3) end
   local s = setmetatable({
     temperature = t, top_k = opts.top_k and math.min(math.floor(opts.top_k), vocab), top_p = opts.top_p,
     penalty = opts.repetition_penalty, vocab = vocab, seen = {}, random = rng(opts.seed),

@@ -144,8 +144,11 @@ end
 
 -- pixel values [3, 336, 336] of a path or a u8 [H, W, 3] tensor, and the original width, height
 function Model:preprocess_image(img)
-  if type(img) == "string" then img = image.read(img) end
-  return image.preprocess(img, { size = self.tower.image_size }), img:size(2), img:size(1)
+  local path = type(img) == "string" and img
+  if path then img = image.read(path) end
+  local ok, px = pcall(image.preprocess, img, { size = self.tower.image_size })
+  if not ok then error((path and (path .. ": ") or "") .. tostring(px):gsub("^[^:]*%.lua:%d+: ", ""), 2) end
+  return px, img:size(2), img:size(1)
 end
 
 function Model:encode_image(pixels) return self.tower:features(pixels, { layer = self.select_layer }) end

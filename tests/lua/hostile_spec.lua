@@ -1,0 +1,102 @@
+-- Hostile and odd input, class by class (issue 17): each case is a file (tests/fixtures/hostile/, or
+-- written here from a valid one) and what locus must do with it — refuse it quickly with a message
+-- naming the file and what is wrong, within a bound on time and memory, writing nothing; or read it.
+local locus = require "locus"
+local helper = require "helper"
+
+local fx = helper.fixtures .. "/hostile/"
+local gg = helper.fixtures .. "/groundinggpt/"
+
+-- runs `locus ARGS` under a time limit; returns exit status, output, peak resident KB
+local function locus_cmd(args, seconds)
+  local rc, out = helper.sh(("/usr/bin/time -f 'peak_kb=%%M' timeout %d %s %s"):format(seconds or 20, helper.locus_cmd, args))
+  local kb = tonumber(out:match("peak_kb=(%d+)"))
+  return rc, out:gsub("peak_kb=%d+%s*$", ""), kb
+end
+
+local function copy_model(tmp)
+  os.execute(("cp -r %smodel %s/model"):format(gg, tmp))
+  return tmp .. "/model"
+end
+
+local function edit_config(dir, key, value)
+  local path = dir .. "/config.json"
+  local cfg = locus.config.read_json(path)
+  cfg[key] = value
+  local f = io.open(path, "w")
+  f:write(require("cjson").encode(cfg))
+  f:close()
+end
+
+describe("hostile input", function()
+  it("images: a scan repeated 20000 times, a huge size declared over a tiny scan, a padded bomb", function()
+    -- decoding bombs end in well under a second, within 100 MB
+    for file, msg in pairs {
+      ["jpeg_many_scans.jpg"] = "corrupt JPEG: more than 500 progressive scans",
+      ["jpeg_huge_tiny_scan.jpg"] = "truncated JPEG (32768 x 3051 pixels declared, but 694 bytes cannot hold them)",
+    } do
+      local rc, out, kb = locus_cmd(("ground --model %smodel --image %s%s 'Where?'"):format(gg, fx, file), 10)
+      assert.are.equal(1, rc, out)
+      assert.truthy(out:find(fx .. file .. ": " .. msg, 1, true), out)
+      assert.truthy(kb < 100 * 1024, file .. ": peak " .. tostring(kb) .. " KB")
+    end
+    -- a wide image whose padded square passes the limit is refused before the square is allocated
+    local wide = locus.tensor.zeros({ 1, 12000, 3 }, "u8")
+    assert.has_error(function() locus.image.pad_square(wide) end,
+      "image.pad_square: a 12000 x 1 image pads to a 12000 x 12000 square, beyond locus's limit of 100000000 pixels (LOCUS_MAX_IMAGE_PIXELS)")
+  end)
+
+  it("images: a top-down BMP (negative height) is read, as Pillow reads it", function()
+    local t = locus.image.read(fx .. "bmp_top_down.bmp")
+    helper.assert_equal(t, locus.npy.load(fx .. "bmp_top_down.npy"))
+  end)
+
+  it("model files: layer counts and sizes are checked against the weights before anything is built", function()
+    local tmp = helper.tmpdir()
+    local dir = copy_model(tmp)
+    for _, case in ipairs {
+      { "num_hidden_layers", 1000000000, "num_hidden_layers must be a whole number from 1 to 4096, not 1000000000" },
+      { "num_hidden_layers", 3, "num_hidden_layers says 3 layers, but the weights have no model.layers.2.input_layernorm.weight" },
+      { "num_hidden_layers", "2", 'num_hidden_layers must be a whole number from 1 to 4096, not "2"' },
+      { "hidden_size", 64.5, "hidden_size must be a whole number from 1 to 1048576, not 64.5" },
+      { "rms_norm_eps", -1, "rms_norm_eps must be a positive number, not -1" },
+    } do
+      edit_config(dir, case[1], case[2])
+      local rc, out = locus_cmd(("ground --model %s --image %sphoto.png 'Where?'"):format(dir, gg), 10)
+      assert.are.equal(1, rc, out)
+      assert.truthy(out:find(dir .. "/config.json: " .. case[3], 1, true), out)
+      os.execute(("cp %smodel/config.json %s/"):format(gg, dir))
+    end
+    -- a GGUF claiming a billion blocks
+    local g = tmp .. "/g.gguf"
+    assert.are.equal(0, (helper.sh(("%s convert %smodel %s"):format(helper.locus_cmd, gg, g))))
+    local w = locus.weights.open(g)
+    local md = w:metadata()
+    md["llama.block_count"], md["locus.long_names"] = 1000000000, nil
+    local list = {} -- the LLM's tensors are enough
+    for _, name in ipairs(w:names()) do
+      if not name:match("^model%.") then list[#list + 1] = { name, w:get(name) } end
+    end
+    local bad = tmp .. "/bad.gguf"
+    local types = require("cjson").decode(w:metadata_types_json())
+    types["locus.long_names"] = nil
+    locus.gguf.save(bad, list, { metadata_json = require("cjson").encode(md), types_json = require("cjson").encode(types) })
+    local rc, out = locus_cmd(("generate --model %s --prompt hi"):format(bad), 10)
+    assert.are.equal(1, rc, out)
+    assert.truthy(out:find(bad .. ": metadata llama.block_count must be a whole number from 1 to 4096, not 1000000000", 1, true), out)
+    os.execute("rm -rf " .. tmp)
+  end)
+
+  it("options: NaN and out-of-range generation settings are refused by name", function()
+    for args, msg in pairs {
+      ["--temperature nan"] = "temperature must be a number >= 0, not nan",
+      ["--top-k 2.5"] = "top_k must be a whole number >= 1, not 2.5",
+      ["--top-p 0"] = "top_p must be in (0, 1], not 0",
+      ["--max-new-tokens -5"] = "max_new_tokens must be a whole number >= 1, not -5",
+    } do
+      local rc, out = locus_cmd(("ground --model %smodel --image %sphoto.png %s 'Where?'"):format(gg, gg, args), 10)
+      assert.are.equal(1, rc, out)
+      assert.truthy(out:find("generate: " .. msg, 1, true), out)
+    end
+  end)
+end)
