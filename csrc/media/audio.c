@@ -85,11 +85,31 @@ static int64_t gcd(int64_t a, int64_t b) {
 }
 
 /* torchaudio's resampler after reducing the rates by their gcd: `neu` output phases per `orig`
- * input samples, each phase a kernel of klen = 2 width + orig taps over input [f orig - width, ...). */
+ * input samples, each phase a kernel of klen = 2 width + orig taps over input [f orig - width, ...).
+ * The kernel is kept whole ([neu, klen], as torchaudio builds it) up to KERNEL_KEPT floats. Rates
+ * with a small gcd (44101 -> 16000: 16000 phases of 44135 taps, 2.8 GB) would need far more; then
+ * each output's taps are computed as it is made, and only those inside the lowpass window: outside
+ * it every tap of a phase is one clamped value (the window's edge), applied to the sum of the
+ * inputs there. */
+enum { KERNEL_KEPT = 1 << 22 };
+
 typedef struct resampler {
     int64_t orig, neu, width, klen;
-    float *kernel; /* [neu, klen] */
+    float base, scale;
+    float *kernel; /* [neu, klen], or NULL: taps computed per output */
 } resampler;
+
+/* tap j of phase i, in float32 as torchaudio computes it */
+static float tap(const resampler *r, int64_t i, int64_t j) {
+    float t = ((float)-i / (float)r->neu + (float)(j - r->width) / (float)r->orig) * r->base;
+    if (t < -LOWPASS_WIDTH) t = -LOWPASS_WIDTH;
+    if (t > LOWPASS_WIDTH) t = LOWPASS_WIDTH;
+    float c = cosf(t * (float)M_PI / LOWPASS_WIDTH / 2);
+    float window = c * c;
+    t *= (float)M_PI;
+    float k = t == 0 ? 1.0f : sinf(t) / t;
+    return k * (window * r->scale);
+}
 
 static int resampler_init(resampler *r, int64_t from, int64_t to) {
     int64_t g = gcd(from, to);
@@ -97,37 +117,56 @@ static int resampler_init(resampler *r, int64_t from, int64_t to) {
     double base = (double)(r->orig < r->neu ? r->orig : r->neu) * 0.99;
     r->width = (int64_t)ceil(LOWPASS_WIDTH * (double)r->orig / base);
     r->klen = 2 * r->width + r->orig;
+    r->base = (float)base, r->scale = (float)(base / (double)r->orig); /* float32 throughout, as torchaudio */
+    r->kernel = NULL;
+    if (r->neu * r->klen > KERNEL_KEPT) return 0;
     r->kernel = malloc((size_t)(r->neu * r->klen) * sizeof(float));
     if (!r->kernel) return locus_fail("resample: out of memory");
-    /* float32 throughout, as torchaudio builds the kernel for a float32 waveform */
-    float basef = (float)base, scale = (float)(base / (double)r->orig);
     for (int64_t i = 0; i < r->neu; i++)
-        for (int64_t j = 0; j < r->klen; j++) {
-            float t = ((float)-i / (float)r->neu + (float)(j - r->width) / (float)r->orig) * basef;
-            if (t < -LOWPASS_WIDTH) t = -LOWPASS_WIDTH;
-            if (t > LOWPASS_WIDTH) t = LOWPASS_WIDTH;
-            float c = cosf(t * (float)M_PI / LOWPASS_WIDTH / 2);
-            float window = c * c;
-            t *= (float)M_PI;
-            float k = t == 0 ? 1.0f : sinf(t) / t;
-            r->kernel[i * r->klen + j] = k * (window * scale);
-        }
+        for (int64_t j = 0; j < r->klen; j++) r->kernel[i * r->klen + j] = tap(r, i, j);
     return 0;
+}
+
+/* Output o from its klen inputs x, the taps computed here (r->kernel NULL); sums: prefix sums of
+ * x's channel (sums[k] = x[0] + ... + x[k - 1], in double) for the taps outside the window. */
+static float resample_one(const resampler *r, int64_t i, const float *x, const double *sums) {
+    /* the window |t| < LOWPASS_WIDTH: j - width within orig (i / neu +- LOWPASS_WIDTH / base), widened
+     * by two taps so that every tap left out is clamped */
+    double centre = (double)r->width + (double)r->orig * (double)i / (double)r->neu;
+    double half = (double)r->orig * LOWPASS_WIDTH / (double)r->base;
+    int64_t lo = (int64_t)floor(centre - half) - 2, hi = (int64_t)ceil(centre + half) + 3;
+    if (lo < 0) lo = 0;
+    if (hi > r->klen) hi = r->klen;
+    float acc = 0;
+    for (int64_t j = lo; j < hi; j++) acc += tap(r, i, j) * x[j];
+    double outside = (sums[lo] - sums[0]) + (sums[r->klen] - sums[hi]);
+    return acc + tap(r, i, 0) * (float)outside; /* tap 0 is clamped: the edge value */
 }
 
 /* Output samples [o0, o1) of every channel, from xd [ch, n] holding input samples [in0, in0 + n)
  * (zeros outside the signal included), into y [ch, o1 - o0]. */
-static void resample_span(const resampler *r, const float *xd, int64_t ch, int64_t n, int64_t in0, int64_t o0, int64_t o1, float *y) {
+static int resample_span(const resampler *r, const float *xd, int64_t ch, int64_t n, int64_t in0, int64_t o0, int64_t o1, float *y) {
     int64_t m = o1 - o0;
     const locus_vec_kernels *vec = locus_vec_active();
+    double *sums = NULL;
+    if (!r->kernel) {
+        if (!(sums = malloc((size_t)(ch * (n + 1)) * sizeof(double)))) return locus_fail("resample: out of memory");
+        for (int64_t c = 0; c < ch; c++) {
+            double *s = sums + c * (n + 1);
+            s[0] = 0;
+            for (int64_t k = 0; k < n; k++) s[k + 1] = s[k] + xd[c * n + k];
+        }
+    }
 #pragma omp parallel for collapse(2) schedule(static)
     for (int64_t c = 0; c < ch; c++)
         for (int64_t o = o0; o < o1; o++) {
-            int64_t f = o / r->neu, i = o % r->neu;
-            const float *kr = r->kernel + i * r->klen;
-            const float *x = xd + c * n + (f * r->orig - r->width - in0);
-            y[c * m + (o - o0)] = vec->dot_f32(x, kr, r->klen);
+            int64_t f = o / r->neu, i = o % r->neu, at = f * r->orig - r->width - in0;
+            const float *x = xd + c * n + at;
+            y[c * m + (o - o0)] = r->kernel ? vec->dot_f32(x, r->kernel + i * r->klen, r->klen)
+                                            : resample_one(r, i, x, sums + c * (n + 1) + at);
         }
+    free(sums);
+    return 0;
 }
 
 /* The input samples that outputs [o0, o1) read: [first, last) */
@@ -197,7 +236,7 @@ int locus_audio_read_spans(const char *path, const locus_audio_info *info, int64
     for (int s = 0; s < n && !failed; s++) {
         if (!count[s]) continue;
         if (rate == ai.sample_rate) memcpy(locus_tensor_data(out[s]), bufs[s], (size_t)count[s] * ai.channels * sizeof(float));
-        else resample_span(&r, bufs[s], ai.channels, count[s], first[s], o0[s], o1[s], locus_tensor_data(out[s]));
+        else failed = resample_span(&r, bufs[s], ai.channels, count[s], first[s], o0[s], o1[s], locus_tensor_data(out[s]));
     }
     for (int s = 0; s < n; s++) {
         if (bufs) free(bufs[s]);
@@ -237,7 +276,10 @@ locus_tensor *locus_audio_resample(const locus_tensor *x, int64_t from, int64_t 
             const float *src = locus_tensor_data(x);
             for (int64_t c = 0; c < ch; c++)
                 for (int64_t i = 0; i < n; i++) xd[c * (last - first) + (i - first)] = src[c * n + i];
-            resample_span(&r, xd, ch, last - first, first, 0, target, locus_tensor_data(out));
+            if (resample_span(&r, xd, ch, last - first, first, 0, target, locus_tensor_data(out))) {
+                locus_tensor_free(out);
+                out = NULL;
+            }
             free(xd);
         }
     }
