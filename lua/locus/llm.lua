@@ -175,6 +175,10 @@ function llm.load(path, opts)
       tok = tokenizer.load(path, tok_opts)
     end
   end
+  if tok and tok:vocab_size() < r.vocab then
+    error(("%s: the tokenizer has %d tokens, but the model's vocabulary has %d: ids from %d on could not be read back"):format(
+      path, tok:vocab_size(), r.vocab, tok:vocab_size()), 2)
+  end
   return setmetatable({
     path = path, weights = w, config = r, decoder = d, embed_tokens = embed, tokenizer = tok,
     bos = r.bos or (tok and tok:bos()), eos = r.eos or (tok and tok:eos()),

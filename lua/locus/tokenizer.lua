@@ -67,6 +67,9 @@ function tokenizer.directory_added_tokens(dir, spaces, base)
     if type(id) ~= "number" or id ~= math.floor(id) then
       error(("%s: added token '%s' has no integer id"):format(dir, text), 0)
     end
+    if id < 0 or id > 2147483647 then
+      error(("%s: added token '%s' has id %.0f, outside 0 .. 2147483647"):format(dir, text, id), 0)
+    end
     if not chosen[text] then chosen[text] = { text, id, l, r } end
   end
   -- special tokens: special_tokens_map.json, else tokenizer_config.json; an AddedToken object

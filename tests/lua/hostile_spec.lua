@@ -14,8 +14,8 @@ local function locus_cmd(args, seconds)
   return rc, out:gsub("peak_kb=%d+%s*$", ""), kb
 end
 
-local function copy_model(tmp)
-  os.execute(("cp -r %smodel %s/model"):format(gg, tmp))
+local function copy_model(tmp) -- the model and its CLIP tower beside it, as config.json expects
+  os.execute(("cp -r %smodel %sclip %s/"):format(gg, gg, tmp))
   return tmp .. "/model"
 end
 
@@ -76,6 +76,29 @@ describe("hostile input", function()
       assert.truthy(out:find(dir .. "/config.json: " .. case[3], 1, true), out)
       os.execute(("cp %smodel/config.json %s/"):format(gg, dir))
     end
+    -- video frames beyond the checkpoint's frame positions, or none
+    for _, mf in ipairs { 0, 9, 2.5 } do
+      edit_config(dir, "max_frame", mf)
+      local rc, out = locus_cmd(("ground --model %s --image %sphoto.png 'Where?'"):format(dir, gg), 10)
+      assert.are.equal(1, rc, out)
+      assert.truthy(out:find(dir .. ": config max_frame must be a whole number from 1 to 8 (the frame positions the checkpoint has), not "
+        .. tostring(mf), 1, true), out)
+    end
+    os.execute(("cp %smodel/config.json %s/"):format(gg, dir))
+    -- an added token's id past int32, and a tokenizer that cannot read back every id the model can make
+    local f = io.open(dir .. "/added_tokens.json", "w")
+    f:write('{"<im_patch>": 2147483648}')
+    f:close()
+    local rc, out = locus_cmd(("tokenize --model %s hi"):format(dir), 10)
+    assert.are.equal(1, rc, out)
+    assert.truthy(out:find(dir .. ": added token '<im_patch>' has id 2147483648, outside 0 .. 2147483647", 1, true), out)
+    f = io.open(dir .. "/added_tokens.json", "w")
+    f:write('{"<im_patch>": 400}')
+    f:close()
+    rc, out = locus_cmd(("generate --model %s --prompt hi"):format(dir), 10)
+    assert.are.equal(1, rc, out)
+    assert.truthy(out:find(dir .. ": the tokenizer has 401 tokens, but the model's vocabulary has 409", 1, true), out)
+    os.execute(("cp %smodel/added_tokens.json %s/"):format(gg, dir))
     -- a GGUF claiming a billion blocks
     local g = tmp .. "/g.gguf"
     assert.are.equal(0, (helper.sh(("%s convert %smodel %s"):format(helper.locus_cmd, gg, g))))
@@ -90,7 +113,7 @@ describe("hostile input", function()
     local types = require("cjson").decode(w:metadata_types_json())
     types["locus.long_names"] = nil
     locus.gguf.save(bad, list, { metadata_json = require("cjson").encode(md), types_json = require("cjson").encode(types) })
-    local rc, out = locus_cmd(("generate --model %s --prompt hi"):format(bad), 10)
+    rc, out = locus_cmd(("generate --model %s --prompt hi"):format(bad), 10)
     assert.are.equal(1, rc, out)
     assert.truthy(out:find(bad .. ": metadata llama.block_count must be a whole number from 1 to 4096, not 1000000000", 1, true), out)
     os.execute("rm -rf " .. tmp)

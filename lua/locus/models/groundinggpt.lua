@@ -124,6 +124,11 @@ function groundinggpt.load(dir, opts)
     if not ok then error(dir .. ": " .. tostring(branch):gsub("^[^:]*%.lua:%d+: ", ""), 2) end
     self.video = branch
     self.max_frame = cfg.max_frame or 64
+    local mf, most = self.max_frame, branch:max_frames()
+    if type(mf) ~= "number" or mf ~= math.floor(mf) or mf < 1 or mf > most then
+      error(("%s: config max_frame must be a whole number from 1 to %d (the frame positions the checkpoint has), not %s")
+        :format(dir, most, tostring(mf)), 2)
+    end
   end
   -- audio: three clips through ImageBind and the audio Q-Former
   if w:has("model.audio_llama_proj.weight") then
