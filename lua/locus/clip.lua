@@ -23,7 +23,11 @@ end
 -- errors. opts.prefix: where the tower's names start (found when absent).
 function clip.from_weights(w, cfg, path, opts)
   opts = opts or {}
-  local v = cfg.vision_config or cfg
+  local where = path .. " (config.json)"
+  local v = cfg.vision_config and config.object(cfg.vision_config, where, "vision_config") or cfg
+  if v.num_attention_heads ~= nil then config.whole(v.num_attention_heads, where, "num_attention_heads", 1, 4096) end
+  if v.layer_norm_eps ~= nil then config.positive(v.layer_norm_eps, where, "layer_norm_eps") end
+  if v.image_size ~= nil then config.whole(v.image_size, where, "image_size", 1, 32768) end
   local prefix = opts.prefix or (w:has("vision_model.embeddings.class_embedding") and "vision_model." or
     (w:has("embeddings.class_embedding") and "" or nil))
   if not prefix then error(path .. ": no CLIP vision tower (vision_model.embeddings.class_embedding) in the weights", 2) end

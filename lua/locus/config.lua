@@ -39,6 +39,46 @@ function config.read_json(path)
   return decode(text, path)
 end
 
+-- ---- checking what a file says -------------------------------------------------------------------
+-- Each returns the value when it is of the kind asked for, else raises an error naming the file
+-- (`where`) and the field (and no Lua position: the file is what is wrong).
+
+-- a value as a message shows it
+function config.describe(v)
+  if type(v) == "string" then return "\"" .. v .. "\"" end
+  if type(v) == "table" then return (next(v) ~= nil and v[1] ~= nil) and "a list" or "an object" end
+  return tostring(v)
+end
+
+-- a whole number within [lo, hi]
+function config.whole(v, where, field, lo, hi)
+  if type(v) ~= "number" or v ~= math.floor(v) or v < lo or v > hi then
+    error(("%s: %s must be a whole number from %d to %d, not %s"):format(where, field, lo, hi, config.describe(v)), 0)
+  end
+  return v
+end
+
+-- a finite number > 0
+function config.positive(v, where, field)
+  if type(v) ~= "number" or not (v > 0) or v == math.huge then
+    error(("%s: %s must be a positive number, not %s"):format(where, field, config.describe(v)), 0)
+  end
+  return v
+end
+
+function config.text(v, where, field)
+  if type(v) ~= "string" then error(("%s: %s must be text, not %s"):format(where, field, config.describe(v)), 0) end
+  return v
+end
+
+-- a JSON object (a table that is not a non-empty list)
+function config.object(v, where, field)
+  if type(v) ~= "table" or (next(v) ~= nil and v[1] ~= nil) then
+    error(("%s: %s must be an object, not %s"):format(where, field, config.describe(v)), 0)
+  end
+  return v
+end
+
 local function is_gguf(path)
   local f = io.open(path, "rb")
   local magic = f and f:read(4)

@@ -29,27 +29,13 @@ local function is_file(path)
   return ok
 end
 
--- A whole number within [lo, hi] read from a file, or an error naming the file and the field.
-local function whole(v, where, field, lo, hi)
-  if type(v) ~= "number" or v ~= math.floor(v) or v < lo or v > hi then
-    error(("%s: %s must be a whole number from %d to %d, not %s"):format(where, field, lo, hi,
-      type(v) == "string" and ("\"" .. v .. "\"") or tostring(v)), 4)
-  end
-  return v
-end
-
-local function positive(v, where, field)
-  if type(v) ~= "number" or not (v > 0) or v == math.huge then
-    error(("%s: %s must be a positive number, not %s"):format(where, field, tostring(v)), 4)
-  end
-  return v
-end
+local whole, positive = config.whole, config.positive -- a file's field, or an error naming both
 
 -- The layer count a file claims, checked against its tensors before anything is built per layer.
 local function check_layers(n, w, where, field, first_tensor)
   whole(n, where, field, 1, 4096)
   if not w:has(first_tensor(n - 1)) then
-    error(("%s: %s says %d layers, but the weights have no %s"):format(where, field, n, first_tensor(n - 1)), 4)
+    error(("%s: %s says %d layers, but the weights have no %s"):format(where, field, n, first_tensor(n - 1)), 0)
   end
   return n
 end

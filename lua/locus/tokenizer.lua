@@ -76,9 +76,13 @@ function tokenizer.directory_added_tokens(dir, spaces, base)
   -- carries its flags. LlamaTokenizer makes plain-string bos/eos/unk/pad AddedTokens without
   -- stripping (4.31 and 4.34 alike); a plain additional special token strips in 4.31 only.
   local specials = {}
-  local function special(entry, plain_strips)
+  local function special(entry, plain_strips, file, field)
     local text = type(entry) == "table" and entry.content or entry
-    local id = type(text) == "string" and base(text)
+    if type(text) ~= "string" then
+      error(("%s/%s: %s must be text or an object with text \"content\", not %s"):format(dir, file, field,
+        type(entry) == "table" and ("content " .. config.describe(text)) or config.describe(entry)), 0)
+    end
+    local id = base(text)
     if not id then return end
     if type(entry) == "table" then
       specials[#specials + 1] = { text, id, flag(entry.lstrip), flag(entry.rstrip) }
@@ -86,17 +90,32 @@ function tokenizer.directory_added_tokens(dir, spaces, base)
       specials[#specials + 1] = { text, id, plain_strips, plain_strips }
     end
   end
-  for _, source in ipairs { cfg.special_tokens_map or {}, cfg.tokenizer_config or {} } do
+  for _, source in ipairs { { cfg.special_tokens_map, "special_tokens_map.json" }, { cfg.tokenizer_config, "tokenizer_config.json" } } do
+    local file = source[2]
+    source = source[1] and config.object(source[1], dir .. "/" .. file, "the file") or {}
     for _, key in ipairs(SPECIAL_KEYS) do
-      if source[key] ~= nil then special(source[key], false) end
+      if source[key] ~= nil then special(source[key], false, file, key) end
     end
     local extra = source.additional_special_tokens
-    if type(extra) == "table" then
-      for _, e in ipairs(extra) do special(e, spaces == "strip") end
+    if extra ~= nil then
+      if type(extra) ~= "table" or (next(extra) ~= nil and extra[1] == nil) then
+        error(("%s/%s: additional_special_tokens must be a list, not %s"):format(dir, file, config.describe(extra)), 0)
+      end
+      for i, e in ipairs(extra) do special(e, spaces == "strip", file, "additional_special_tokens[" .. i .. "]") end
     end
   end
   local decoder = cfg.tokenizer_config and cfg.tokenizer_config.added_tokens_decoder
-  local from_json = cfg.added_tokens or {}
+  if decoder ~= nil then
+    config.object(decoder, dir .. "/tokenizer_config.json", "added_tokens_decoder")
+    for k, e in pairs(decoder) do
+      config.object(e, dir .. "/tokenizer_config.json", "added_tokens_decoder[\"" .. tostring(k) .. "\"]")
+      config.text(e.content, dir .. "/tokenizer_config.json", "added_tokens_decoder[\"" .. tostring(k) .. "\"].content")
+      if not tonumber(k) then
+        error(("%s/tokenizer_config.json: added_tokens_decoder's key \"%s\" is not an id"):format(dir, tostring(k)), 0)
+      end
+    end
+  end
+  local from_json = cfg.added_tokens and config.object(cfg.added_tokens, dir .. "/added_tokens.json", "the file") or {}
   if spaces == "keep" then
     -- 4.34: added_tokens_decoder, when present, is the whole list with its own flags; otherwise
     -- added_tokens.json's entries are AddedTokens without stripping. Specials fill in the rest.

@@ -119,6 +119,49 @@ describe("hostile input", function()
     os.execute("rm -rf " .. tmp)
   end)
 
+  it("model files: a field of the wrong type is named with its file, in the tokenizer's, CLIP's and the recipe's files", function()
+    local cjson = require "cjson"
+    local tmp = helper.tmpdir()
+    local dir = copy_model(tmp)
+    local function write(file, value)
+      local f = io.open(tmp .. "/" .. file, "w")
+      f:write(type(value) == "string" and value or cjson.encode(value))
+      f:close()
+    end
+    local config_json = io.open(gg .. "model/config.json"):read("*a")
+    local function with_config(fields)
+      local t = cjson.decode(config_json)
+      for k, v in pairs(fields) do t[k] = v end
+      return t
+    end
+    for _, case in ipairs {
+      { "model/added_tokens.json", { 1, 2, 3 }, "model/added_tokens.json: the file must be an object, not a list" },
+      { "model/tokenizer_config.json", { bos_token = { content = 5 } },
+        'model/tokenizer_config.json: bos_token must be text or an object with text "content", not content 5' },
+      { "model/tokenizer_config.json", { additional_special_tokens = "x" },
+        'model/tokenizer_config.json: additional_special_tokens must be a list, not "x"' },
+      { "model/tokenizer_config.json", { added_tokens_decoder = { ["400"] = { content = {} } } },
+        'model/tokenizer_config.json: added_tokens_decoder["400"].content must be text, not an object' },
+      { "model/special_tokens_map.json", { eos_token = true },
+        'model/special_tokens_map.json: eos_token must be text or an object with text "content", not true' },
+      { "clip/config.json", { num_attention_heads = "2" }, 'clip (config.json): num_attention_heads must be a whole number from 1 to 4096, not "2"' },
+      { "clip/config.json", { layer_norm_eps = "x" }, 'clip (config.json): layer_norm_eps must be a positive number, not "x"' },
+      { "model/config.json", with_config { mm_vision_tower = 5 }, "model/config.json: mm_vision_tower must be text, not 5" },
+      { "model/config.json", with_config { mm_vision_select_layer = "x" },
+        'model/config.json: mm_vision_select_layer must be a whole number from -4096 to 4096, not "x"' },
+      { "model/config.json", with_config { lego_hparams = { eva_vit = { heads = "2" } } },
+        'model/config.json: lego_hparams.eva_vit.heads must be a whole number from 1 to 4096, not "2"' },
+    } do
+      write(case[1], case[2])
+      local rc, out = locus_cmd(("ground --model %s --image %sphoto.png 'Where?'"):format(dir, gg), 10)
+      assert.are.equal(1, rc, out)
+      assert.truthy(out:find(case[3], 1, true), case[3] .. " in " .. out)
+      assert.falsy(out:find("%.lua:%d+:"), out) -- no Lua position: the file is what is wrong
+      os.execute(("rm -rf %s/model %s/clip && cp -r %smodel %sclip %s/"):format(tmp, tmp, gg, gg, tmp))
+    end
+    os.execute("rm -rf " .. tmp)
+  end)
+
   it("options: NaN and out-of-range generation settings are refused by name", function()
     for args, msg in pairs {
       ["--temperature nan"] = "temperature must be a number >= 0, not nan",

@@ -91,6 +91,30 @@ local function load_tower(dir, w, cfg, opts)
   return path, clip.load(path)
 end
 
+-- The fields of config.json the recipe reads, checked before anything is built from them.
+local HPARAMS = { eva_vit = { "heads", "ln_eps", "ln_vision_eps" }, qformer = { "heads", "ln_eps" },
+  video_qformer = { "heads", "ln_eps" }, imagebind_audio = { "heads" }, audio_qformer = { "heads" } }
+
+local function check_config(cfg, dir)
+  local where = is_file(dir) and dir .. " (config)" or dir .. "/config.json"
+  if cfg.mm_vision_tower ~= nil then config.text(cfg.mm_vision_tower, where, "mm_vision_tower") end
+  if cfg.mm_vision_select_layer ~= nil then config.whole(cfg.mm_vision_select_layer, where, "mm_vision_select_layer", -4096, 4096) end
+  if cfg.lego_hparams == nil then return end
+  config.object(cfg.lego_hparams, where, "lego_hparams")
+  for section, keys in pairs(HPARAMS) do
+    local t = cfg.lego_hparams[section]
+    if t ~= nil then
+      config.object(t, where, "lego_hparams." .. section)
+      for _, k in ipairs(keys) do
+        local field = "lego_hparams." .. section .. "." .. k
+        if t[k] ~= nil then
+          if k == "heads" then config.whole(t[k], where, field, 1, 4096) else config.positive(t[k], where, field) end
+        end
+      end
+    end
+  end
+end
+
 -- dir: the GroundingGPT directory, or a GGUF file `locus convert` made of one. opts: vision_tower (the CLIP directory), eva and blip2
 -- (eva_vit_g.pth and BLIP-2's .pth, when the checkpoint lacks EVA), imagebind (imagebind_huge.pth,
 -- when it lacks ImageBind), max_context, kv_cache ("f32" or "f16"), template ("inference" or "training"),
@@ -102,6 +126,7 @@ function groundinggpt.load(dir, opts)
     error(dir .. (is_file(dir) and ": no GroundingGPT config in the file (locus.hf.config; made by locus convert?)"
       or ": no config.json"), 2)
   end
+  check_config(cfg, dir)
   local hp = cfg.lego_hparams or {} -- small models in the real layout say their sizes here
 
   local tok = tokenizer.load(dir, { added_token_spaces = opts.added_token_spaces })
