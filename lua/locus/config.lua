@@ -79,6 +79,14 @@ function config.object(v, where, field)
   return v
 end
 
+-- A regular file that can be read (a directory opens but does not read).
+function config.is_file(path)
+  local f = io.open(path, "rb")
+  local ok = f and f:read(0) ~= nil
+  if f then f:close() end
+  return ok or false
+end
+
 local function is_gguf(path)
   local f = io.open(path, "rb")
   local magic = f and f:read(4)

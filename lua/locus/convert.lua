@@ -71,12 +71,7 @@ local function absolute(path)
   return cwd .. "/" .. path
 end
 
-local function is_file(path)
-  local f = io.open(path, "rb")
-  local ok = f and f:read(0) ~= nil
-  if f then f:close() end
-  return ok
-end
+local is_file = config.is_file
 
 -- A directory holding a LLaMA-family model in Hugging Face's layout, or nil.
 local function llama_directory(src)

@@ -21,13 +21,7 @@ local llm = {}
 local Model = {}
 Model.__index = Model
 
-local function is_file(path)
-  local f = io.open(path, "rb")
-  if not f then return false end
-  local ok = f:read(0) ~= nil
-  f:close()
-  return ok
-end
+local is_file = config.is_file
 
 local whole, positive = config.whole, config.positive -- a file's field, or an error naming both
 

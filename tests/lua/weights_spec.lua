@@ -341,12 +341,7 @@ describe("weights", function()
   end)
 
   it("converts an HF LLaMA directory as llama.cpp's converter does: names, permuted q/k, metadata, vocabulary", function()
-    local f = io.open(shared .. "stories260K.gguf")
-    if not f then
-      pending("../shared/assets is absent")
-      return
-    end
-    f:close()
+    if not locus.config.is_file(shared .. "stories260K.gguf") then return pending("../shared/assets is absent") end
     local tmp = helper.tmpdir()
     local rc, out = helper.sh(("%s convert %s %s/s.gguf"):format(helper.locus_cmd, shared .. "stories260K_hf", tmp))
     assert.are.equal(0, rc, out)
@@ -385,12 +380,7 @@ describe("weights", function()
   end)
 
   it("reads the shared stories260K model identically from GGUF and from HF safetensors", function()
-    local f = io.open(shared .. "stories260K.gguf")
-    if not f then
-      pending("../shared/assets is absent")
-      return
-    end
-    f:close()
+    if not locus.config.is_file(shared .. "stories260K.gguf") then return pending("../shared/assets is absent") end
     local g, h = locus.weights.open(shared .. "stories260K.gguf"), locus.weights.open(shared .. "stories260K_hf")
     assert.are.equal(48, #g:names())
     -- llama.cpp's converter permutes q/k rows for its RoPE layout; every other tensor is the same bytes

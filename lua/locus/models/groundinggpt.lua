@@ -45,12 +45,7 @@ local function is_dir(path)
   return f ~= nil
 end
 
-local function is_file(path)
-  local f = io.open(path, "rb")
-  local ok = f and f:read(0) ~= nil
-  if f then f:close() end
-  return ok
-end
+local is_file = config.is_file
 
 -- The CLIP directory: opts.vision_tower, else config's mm_vision_tower as a path (absolute or
 -- relative to the model), else its last component beside the model (a directory, or a GGUF file).
