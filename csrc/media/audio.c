@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { LOWPASS_WIDTH = 6, MAX_RATE = 1000000 };
+enum { LOWPASS_WIDTH = 6, MAX_RATE = 1000000, MAX_SECONDS = 7 * 86400 };
 
 int locus_audio_probe(const char *path, locus_audio_info *out) {
     if (!path || !out) return locus_fail("audio: NULL argument");
@@ -40,7 +40,12 @@ int locus_audio_probe(const char *path, locus_audio_info *out) {
     }
     if (out->channels < 1 || out->channels > 64) return locus_fail("%s: %d audio channels", path, out->channels);
     if (out->sample_rate < 1 || out->sample_rate > MAX_RATE) return locus_fail("%s: sample rate %d Hz", path, out->sample_rate);
-    if (out->frames < 0) return locus_fail("%s: unknown length", path);
+    /* libsndfile gives SF_COUNT_MAX when it cannot find a stream's end: an Ogg cut short */
+    if (out->frames < 0 || out->frames == SF_COUNT_MAX)
+        return locus_fail("%s: the length of the sound is unknown (a truncated file?)", path);
+    if ((double)out->frames / out->sample_rate > MAX_SECONDS)
+        return locus_fail("%s: claims %lld samples at %d Hz, more than %d days", path, (long long)out->frames, out->sample_rate,
+                          MAX_SECONDS / 86400);
     out->duration = (double)out->frames / out->sample_rate;
     return 0;
 }

@@ -58,6 +58,10 @@ describe("hostile input", function()
     assert.truthy(kb < 200 * 1024, "peak " .. tostring(kb) .. " KB")
     local got = locus.audio.samples(fx .. "rate_44101.wav"):select(1, 1)
     helper.assert_close(got, locus.npy.load(fx .. "rate_44101.wav.resampled.npy"), 0, 2e-5, "44101 Hz to 16 kHz")
+    -- an Ogg cut in half: libsndfile cannot tell its length, and says so through locus
+    local rc2, out2 = locus_cmd(("ground --model %smodel --audio %sogg_truncated.ogg 'What?'"):format(gg, fx), 10)
+    assert.are.equal(1, rc2, out2)
+    assert.truthy(out2:find(fx .. "ogg_truncated.ogg: the length of the sound is unknown (a truncated file?)", 1, true), out2)
   end)
 
   it("model files: layer counts and sizes are checked against the weights before anything is built", function()
