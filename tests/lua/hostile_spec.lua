@@ -166,6 +166,51 @@ describe("hostile input", function()
     os.execute("rm -rf " .. tmp)
   end)
 
+  it("model files: random wrong values in every config field load or are refused by name, never a Lua internal", function()
+    -- a small fuzzer over the fields a recipe reads: each field of config.json (and CLIP's) takes a
+    -- value of another kind, and loading must either work or fail with the file in the message
+    local cjson = require "cjson"
+    local tmp = helper.tmpdir()
+    local dir = copy_model(tmp)
+    local values = { "x", "", -1, 0, 0.5, 1e300, -1e300, 2 ^ 53, true, false, { 1, 2 }, { a = 1 }, cjson.null }
+    local state = 12345
+    local function pick(list)
+      state = (state * 1103515245 + 12345) % 2147483648
+      return list[state % #list + 1]
+    end
+    local function fuzz(file, where)
+      local original = io.open(file):read("*a")
+      local fields = {}
+      for k in pairs(cjson.decode(original)) do fields[#fields + 1] = k end
+      table.sort(fields)
+      local refused = 0
+      for _, field in ipairs(fields) do
+        for _ = 1, 3 do
+          local t = cjson.decode(original)
+          t[field] = pick(values)
+          local f = io.open(file, "w")
+          f:write(cjson.encode(t))
+          f:close()
+          local ok, err = pcall(locus.load, dir)
+          if not ok then
+            refused = refused + 1
+            err = tostring(err)
+            assert.truthy(err:find(where, 1, true), field .. " = " .. cjson.encode(t[field]) .. ": " .. err)
+            assert.falsy(err:find("attempt to") or err:find("bad argument") or err:find("cannot convert"),
+              field .. " = " .. cjson.encode(t[field]) .. ": " .. err)
+          end
+        end
+      end
+      local f = io.open(file, "w")
+      f:write(original)
+      f:close()
+      return refused
+    end
+    assert.truthy(fuzz(dir .. "/config.json", dir) > 10)
+    assert.truthy(fuzz(tmp .. "/clip/config.json", tmp .. "/model/../clip") > 3)
+    os.execute("rm -rf " .. tmp)
+  end)
+
   it("options: NaN and out-of-range generation settings are refused by name", function()
     for args, msg in pairs {
       ["--temperature nan"] = "temperature must be a number >= 0, not nan",
