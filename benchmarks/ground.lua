@@ -3,7 +3,10 @@
 -- GroundingGPT-7B, f32 CLIP ViT-L/14-336), written once to build/ by benchmarks/random_checkpoint.lua;
 -- the tokenizer is LLaMA's from ../shared/assets.
 --   bin/locus run benchmarks/ground.lua [--llm bf16|q8_0|q4_0|q4_k_m] [--encoders f16|bf16]
---                                       [--precision P | STAGE=P,...] [--torch] [IMAGE]
+--                                       [--precision P | STAGE=P,...] [--torch] [--audio FILE] [IMAGE]
+-- --audio asks about a sound instead (three 2-s clips through ImageBind's audio encoder and the
+-- audio Q-Former): the model is the same GroundingGPT-7B with the audio branch at its real shapes
+-- (build/bench-groundinggpt-7b-audio, its LLM shards linked from the image model's).
 -- --llm: bf16 runs the HF directory as it is; a quantized type runs the one-file model that
 -- `locus convert --type` makes of it (build/bench-groundinggpt-7b-TYPE.gguf, written once);
 -- --encoders puts the CLIP tower in that file too, in that type (else it is read, f32, from its
@@ -25,6 +28,9 @@ while i <= #arg do
     i = i + 1
   elseif arg[i] == "--torch" then
     opts.torch = true
+  elseif arg[i] == "--audio" then
+    opts.audio = arg[i + 1]
+    i = i + 1
   else
     image_path = arg[i]
   end
@@ -61,17 +67,35 @@ if not exists(clip_dir .. "/config.json") then
  "hidden_size": 1024, "intermediate_size": 4096, "num_attention_heads": 16, "num_hidden_layers": 24,
  "patch_size": 14, "image_size": 336, "layer_norm_eps": 1e-5, "hidden_act": "quick_gelu"}]] })
 end
-local model, llm_bytes = model_dir, 0
+local base_dir = model_dir
+if opts.audio then
+  -- the image model's shards (linked) and one more with the audio branch, under one index
+  local audio_dir = root .. "/build/bench-groundinggpt-7b-audio"
+  if not exists(audio_dir .. "/model.safetensors.index.json") then
+    io.stderr:write("writing " .. audio_dir .. " (the audio branch, 0.6 GB)\n")
+    rc.write(audio_dir .. "/branch", rc.audio_branch(), { dtype = "bf16", seed = 9 })
+    os.execute(("cd %s && mv branch/model.safetensors model-audio.safetensors && rmdir branch && "
+      .. "ln -sf ../bench-groundinggpt-7b/model-0000[12]-of-00002.safetensors ../bench-groundinggpt-7b/tokenizer.model "
+      .. "../bench-groundinggpt-7b/config.json ."):format(audio_dir))
+    local map = require("cjson").decode(io.open(model_dir .. "/model.safetensors.index.json"):read("*a")).weight_map
+    for _, t in ipairs(rc.audio_branch()) do map[t[1]] = "model-audio.safetensors" end
+    local f = io.open(audio_dir .. "/model.safetensors.index.json", "w")
+    f:write(require("cjson").encode { metadata = {}, weight_map = map })
+    f:close()
+  end
+  base_dir = audio_dir
+end
+local model, llm_bytes = base_dir, 0
 if opts.llm ~= "bf16" or opts.encoders then
-  model = ("%s/build/bench-groundinggpt-7b-%s%s.gguf"):format(root, opts.llm, opts.encoders and ("-" .. opts.encoders) or "")
+  model = ("%s%s%s.gguf"):format(base_dir, opts.llm ~= "bf16" and ("-" .. opts.llm) or "", opts.encoders and ("-" .. opts.encoders) or "")
   if not exists(model) then
     io.stderr:write("converting " .. model .. "\n")
-    locus.convert.run(model_dir, model, { type = opts.llm ~= "bf16" and opts.llm or nil, encoders = opts.encoders })
+    locus.convert.run(base_dir, model, { type = opts.llm ~= "bf16" and opts.llm or nil, encoders = opts.encoders })
   end
   llm_bytes = file_bytes(model)
 else
-  for _, f in ipairs { "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors" } do
-    llm_bytes = llm_bytes + file_bytes(model_dir .. "/" .. f)
+  for _, f in ipairs { "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors", opts.audio and "model-audio.safetensors" } do
+    llm_bytes = llm_bytes + file_bytes(base_dir .. "/" .. f)
   end
 end
 local precision = opts.precision
@@ -91,21 +115,33 @@ local m = locus.load(model, { max_context = MAX_CONTEXT, vision_tower = not opts
   precision = precision })
 t.load = clock() - t0
 local t1 = clock()
-local px, w, h = m:preprocess_image(image_path)
-t.preprocess = clock() - t1
+local kind, rows, w, h, q1, q2 = opts.audio and "audio" or "image"
+if opts.audio then
+  local fbank = m:read_audio(opts.audio)
+  t.preprocess = clock() - t1 -- three 2-s clips to filter banks
+  t1 = clock()
+  rows = locus.core.with_precision(m:stage_precision("audio"), m.encode_audio, m, fbank)
+  t.encode = clock() - t1 -- ImageBind's audio encoder, the audio Q-Former, audio_llama_proj
+  t.project = 0
+  q1, q2 = "What is making this sound?", "Is it loud?"
+else
+  local px
+  px, w, h = m:preprocess_image(image_path)
+  t.preprocess = clock() - t1
+  t1 = clock()
+  local feats = locus.core.with_precision(m:stage_precision("image"), m.encode_image, m, px)
+  t.encode = clock() - t1
+  t1 = clock()
+  rows = locus.core.with_precision(m:stage_precision("image"), m.project_image, m, feats)
+  t.project = clock() - t1
+  q1, q2 = "Where is the dog? Answer with its position in [x0, y0, x1, y1] format.", "What colour is it?"
+end
 t1 = clock()
-local feats = locus.core.with_precision(m:stage_precision("image"), m.encode_image, m, px)
-t.encode = clock() - t1
-t1 = clock()
-local rows = locus.core.with_precision(m:stage_precision("image"), m.project_image, m, feats)
-t.project = clock() - t1
-t1 = clock()
-local q1 = "Where is the dog? Answer with its position in [x0, y0, x1, y1] format."
-local ids = m:prompt_ids { question = q1, image = true }
+local ids = m:prompt_ids { question = q1, [kind] = true }
 t.prompt = clock() - t1
 local first, n = nil, 0
 t1 = clock()
-local out = m:answer(ids, { image = rows }, { max_new_tokens = 32, stop = {}, on_token = function()
+local out = m:answer(ids, { [kind] = rows }, { max_new_tokens = 32, stop = {}, on_token = function()
   n = n + 1
   first = first or clock()
 end })
@@ -116,16 +152,18 @@ local peak = status("VmHWM")
 
 -- the second question, as chat asks it: the first turn in the history, the picture's rows reused
 local t3 = clock()
-local enc = { rows = { image = rows } }
-local ids2 = m:prompt_ids { question = "What colour is it?", history = { { q1, out.text } }, media = enc }
+local enc = { rows = { [kind] = rows } }
+local ids2 = m:prompt_ids { question = q2, history = { { q1, out.text } }, media = enc }
 local out2 = m:answer(ids2, enc.rows, { max_new_tokens = 32, stop = {} })
 local second = clock() - t3
 
 local kv_bytes = 32 * 2 * MAX_CONTEXT * 4096 * 4 -- layers x (K, V) x positions x width, f32
-local clip_bytes = opts.encoders and 0 or file_bytes(clip_dir .. "/model.safetensors") -- else in the model's file
-print(("%s; %d threads, kernels %s (%s); LLM %s, CLIP %s, precision %s; image %s (%dx%d); prompt %d tokens"):format(
+-- the CLIP directory's bytes count for an image (with --encoders the tower is in the model's file)
+local clip_bytes = (opts.encoders or opts.audio) and 0 or file_bytes(clip_dir .. "/model.safetensors")
+local media = opts.audio and ("sound " .. opts.audio:match("[^/]+$")) or ("image %s (%dx%d)"):format(image_path:match("[^/]+$"), w, h)
+print(("%s; %d threads, kernels %s (%s); LLM %s, CLIP %s, precision %s; %s; prompt %d tokens"):format(
   io.open("/proc/cpuinfo"):read("*a"):match("model name%s*:%s*([^\n]+)") or "unknown CPU", locus.num_threads(),
-  locus.kernel_path(), locus.cpu_features(), opts.llm, opts.encoders or "f32", opts.precision or locus.precision(), image_path:match("[^/]+$"), w, h, #ids))
+  locus.kernel_path(), locus.cpu_features(), opts.llm, opts.encoders or "f32", opts.precision or locus.precision(), media, #ids))
 print("\n| stage | seconds |\n|---|---:|")
 for _, k in ipairs { "load", "preprocess", "encode", "project", "prompt", "prefill", "decode", "total" } do
   local label = k == "decode" and ("decode (%d tokens, %.2f tok/s)"):format(n - 1, (n - 1) / t.decode) or k

@@ -47,9 +47,9 @@ locus_storage *locus_storage_uninit(size_t nbytes) {
     return s;
 }
 
-/* Large zeroed buffers come straight from the kernel: its pages are zero and become resident only
+/* Large zeroed buffers (64 MB and up) come straight from the kernel: its pages are zero and resident only
  * when touched, so a KV cache costs nothing at load and only what a conversation fills. */
-enum { ANONYMOUS_MAP_BYTES = 1 << 20 };
+enum { ANONYMOUS_MAP_BYTES = 64 << 20 };
 
 locus_storage *locus_storage_new(size_t nbytes) {
     if (nbytes < ANONYMOUS_MAP_BYTES) {

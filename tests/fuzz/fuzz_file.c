@@ -1,7 +1,8 @@
-/* fuzz_file.c — one libFuzzer harness for every file parser: the input is written to a file with
- * the extension FUZZ_EXT (so the format is chosen as it would be for a real file), then opened as
- * a checkpoint (or .npy, a tokenizer.model, an image), and everything it yields is used. Built by tests/fuzz/run.sh
- * with AddressSanitizer and UBSan, once per format. */
+/* fuzz_file.c — one libFuzzer harness for every file parser: the input is written to a file with the
+ * extension of the format being fuzzed (so the format is chosen as it would be for a real file), then
+ * opened as a checkpoint (or .npy, a tokenizer.model, an image, a sound, a video), and everything it
+ * yields is used. The format comes from LOCUS_FUZZ_EXT (".gguf", ".wav", ...), so one build serves
+ * them all. Built by tests/fuzz/run.sh with AddressSanitizer and UBSan. */
 #include "locus.h"
 
 #include <stdio.h>
@@ -9,9 +10,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#ifndef FUZZ_EXT
-#error "define FUZZ_EXT, e.g. -DFUZZ_EXT=\".gguf\""
-#endif
+static const char *ext(void) {
+    static const char *e;
+    if (!e) e = getenv("LOCUS_FUZZ_EXT") ? getenv("LOCUS_FUZZ_EXT") : ".gguf";
+    return e;
+}
+
+static int is(const char *e) { return strcmp(ext(), e) == 0; }
 
 static void touch(const locus_tensor *t) {
     locus_tensor *f = locus_cast(t, LOCUS_F32); /* reads every element it claims */
@@ -20,12 +25,12 @@ static void touch(const locus_tensor *t) {
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
     static char path[64];
-    if (!path[0]) snprintf(path, sizeof path, "/dev/shm/locus_fuzz_%d%s", (int)getpid(), FUZZ_EXT);
+    if (!path[0]) snprintf(path, sizeof path, "/dev/shm/locus_fuzz_%d%s", (int)getpid(), ext());
     FILE *f = fopen(path, "wb");
     if (!f) return 0;
     fwrite(data, 1, size, f);
     fclose(f);
-    if (strcmp(FUZZ_EXT, ".model") == 0) { /* a SentencePiece tokenizer.model */
+    if (is(".model")) { /* a SentencePiece tokenizer.model */
         locus_tokenizer *t = locus_tokenizer_load(path);
         if (t) {
             static const char text[] = "Hello world, naïve 🦙 <im_patch>\n\t end";
@@ -38,7 +43,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
         }
         return 0;
     }
-    if (strcmp(FUZZ_EXT, ".jpg") == 0 || strcmp(FUZZ_EXT, ".png") == 0) { /* pictures, then GroundingGPT's preprocessing */
+    if (is(".jpg") || is(".png")) { /* pictures, then GroundingGPT's preprocessing */
         locus_tensor *img = locus_image_load(path, 1);
         if (img && img->sizes[0] * img->sizes[1] <= 1 << 20) {
             int64_t shape[3] = {32, 32, 3};
@@ -49,7 +54,24 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
         locus_tensor_free(img);
         return 0;
     }
-    if (strcmp(FUZZ_EXT, ".npy") == 0) {
+    if (is(".wav") || is(".flac") || is(".ogg")) { /* sounds: probed, then a stretch resampled to 16 kHz */
+        locus_audio_info info;
+        if (locus_audio_probe(path, &info) == 0) {
+            locus_tensor *t = locus_audio_read(path, 16000, 0, 4000);
+            locus_tensor_free(t);
+        }
+        return 0;
+    }
+    if (is(".mp4")) { /* videos: probed, then the first and last frames picked and squashed */
+        locus_video_info info;
+        if (locus_video_probe(path, &info, 0) == 0 && info.frames > 0) {
+            int64_t idx[2] = {0, info.frames - 1};
+            locus_tensor *t = locus_video_frames(path, idx, info.frames > 1 ? 2 : 1, 32, 32, NULL);
+            locus_tensor_free(t);
+        }
+        return 0;
+    }
+    if (is(".npy")) {
         for (int use_mmap = 0; use_mmap < 2; use_mmap++) {
             locus_tensor *t = locus_npy_load(path, use_mmap);
             if (t) touch(t);
