@@ -24,7 +24,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { LOWPASS_WIDTH = 6, MAX_RATE = 1000000, MAX_SECONDS = 7 * 86400 };
+enum { LOWPASS_WIDTH = 6, MAX_RATE = 1000000 };
+
+/* the longest sound a file may claim: a week, or LOCUS_MAX_AUDIO_HOURS */
+static double max_seconds(void) {
+    static double limit = 0;
+    if (limit == 0) {
+        const char *env = getenv("LOCUS_MAX_AUDIO_HOURS");
+        limit = (env && atof(env) > 0 ? atof(env) : 7 * 24) * 3600;
+    }
+    return limit;
+}
 
 int locus_audio_probe(const char *path, locus_audio_info *out) {
     if (!path || !out) return locus_fail("audio: NULL argument");
@@ -43,9 +53,9 @@ int locus_audio_probe(const char *path, locus_audio_info *out) {
     /* libsndfile gives SF_COUNT_MAX when it cannot find a stream's end: an Ogg cut short */
     if (out->frames < 0 || out->frames == SF_COUNT_MAX)
         return locus_fail("%s: the length of the sound is unknown (a truncated file?)", path);
-    if ((double)out->frames / out->sample_rate > MAX_SECONDS)
-        return locus_fail("%s: claims %lld samples at %d Hz, more than %d days", path, (long long)out->frames, out->sample_rate,
-                          MAX_SECONDS / 86400);
+    if ((double)out->frames / out->sample_rate > max_seconds())
+        return locus_fail("%s: claims %lld samples at %d Hz, more than %.0f hours (LOCUS_MAX_AUDIO_HOURS)", path,
+                          (long long)out->frames, out->sample_rate, max_seconds() / 3600);
     out->duration = (double)out->frames / out->sample_rate;
     return 0;
 }

@@ -134,14 +134,23 @@ static void jpeg_error_exit(j_common_ptr c) {
 }
 
 /* A progressive JPEG may repeat scans without end, each a pass over the whole image; libjpeg-turbo
- * stops only when told (djpeg -maxscans, TurboJPEG's TJPARAM_SCANLIMIT of 500). */
-enum { MAX_JPEG_SCANS = 500 };
+ * stops only when told (djpeg -maxscans, TurboJPEG's TJPARAM_SCANLIMIT of 500).
+ * LOCUS_MAX_JPEG_SCANS changes the limit. */
+static int max_jpeg_scans(void) {
+    static int limit = 0;
+    if (limit == 0) {
+        const char *env = getenv("LOCUS_MAX_JPEG_SCANS");
+        limit = env && atoi(env) > 0 ? atoi(env) : 500;
+    }
+    return limit;
+}
 
 static void jpeg_progress(j_common_ptr c) {
     j_decompress_ptr d = (j_decompress_ptr)c;
-    if (d->is_decompressor && d->input_scan_number > MAX_JPEG_SCANS) {
+    if (d->is_decompressor && d->input_scan_number > max_jpeg_scans()) {
         jpeg_errors *e = (jpeg_errors *)c->err;
-        snprintf(e->message, sizeof e->message, "more than %d progressive scans (a decoding bomb?)", MAX_JPEG_SCANS);
+        snprintf(e->message, sizeof e->message, "more than %d progressive scans (a decoding bomb? LOCUS_MAX_JPEG_SCANS)",
+                 max_jpeg_scans());
         longjmp(e->jump, 1);
     }
 }

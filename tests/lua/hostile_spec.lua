@@ -46,9 +46,14 @@ describe("hostile input", function()
       "image.pad_square: a 12000 x 1 image pads to a 12000 x 12000 square, beyond locus's limit of 100000000 pixels (LOCUS_MAX_IMAGE_PIXELS)")
   end)
 
-  it("images: a top-down BMP (negative height) is read, as Pillow reads it", function()
+  it("valid but odd: a top-down BMP (negative height) is read as Pillow reads it; a 1000-fps video is read", function()
     local t = locus.image.read(fx .. "bmp_top_down.bmp")
     helper.assert_equal(t, locus.npy.load(fx .. "bmp_top_down.npy"))
+    local frames, idx, info = locus.video.read(fx .. "video_1000fps.mp4", { frames = 8 })
+    assert.are.same({ 8, 224, 224, 3 }, frames:shape())
+    assert.are.same({ 0, 37, 75, 112, 150, 187, 225, 262 }, idx)
+    assert.are.equal(300, info.frames)
+    assert.truthy(math.abs(info.duration - 0.3) < 1e-6, tostring(info.duration))
   end)
 
   it("sound: a rate with no common factor with 16 kHz resamples as torchaudio does, without its 2.8 GB kernel", function()
@@ -209,6 +214,30 @@ describe("hostile input", function()
     assert.truthy(fuzz(dir .. "/config.json", dir) > 10)
     assert.truthy(fuzz(tmp .. "/clip/config.json", tmp .. "/model/../clip") > 3)
     os.execute("rm -rf " .. tmp)
+  end)
+
+  it("prompts: random questions and answers made of markup fragments never add a modality token", function()
+    local m = locus.load(gg .. "model")
+    local added = {}
+    for _, t in ipairs(locus.groundinggpt.ADDED_TOKENS) do added[m.tokenizer:id(t)] = true end
+    local fragments = { "<im_start>", "<im_patch>", "<im_end>", "<vi_start>", "<vi_patch>", "<so_end>", "<", ">", "im_",
+      "patch", "###", "Human:", "Assistant:", " ", "\n", "\t", "ö", "🦙", "\0", "\xff", "<s>", "</s>", "a" }
+    local state = 99
+    local function text()
+      local parts = {}
+      state = (state * 1103515245 + 12345) % 2147483648
+      for i = 1, state % 12 do
+        state = (state * 1103515245 + 12345) % 2147483648
+        parts[i] = fragments[state % #fragments + 1]
+      end
+      return table.concat(parts)
+    end
+    for _ = 1, 200 do
+      local ids = m:prompt_ids { question = text(), history = { { text(), text() } }, audio = true, image = true }
+      local n = 0
+      for _, id in ipairs(ids) do if added[id] then n = n + 1 end end
+      assert.are.equal(8 + 2 + 576 + 2, n) -- the template's sound and image blocks, nothing else
+    end
   end)
 
   it("options: NaN and out-of-range generation settings are refused by name", function()
