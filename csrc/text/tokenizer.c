@@ -361,9 +361,12 @@ int locus_tokenizer_add_token(locus_tokenizer *t, const char *text, int32_t id, 
     if (id < 0) return locus_fail("tokenizer: added token '%s' has a negative id", text);
     if (id < t->n && !(t->pieces[id].len == len && memcmp(t->pieces[id].text, text, len) == 0))
         return locus_fail("tokenizer: added token '%s' would take id %d, which is the piece '%s'", text, id, t->pieces[id].text);
-    for (int32_t i = 0; i < t->n_added; i++)
-        if (t->added[i].id == id || (t->added[i].len == len && memcmp(t->added[i].text, text, len) == 0))
-            return t->added[i].id == id && t->added[i].len == len ? 0 : locus_fail("tokenizer: added token '%s' (%d) clashes with '%s' (%d)", text, id, t->added[i].text, t->added[i].id);
+    for (int32_t i = 0; i < t->n_added; i++) {
+        bool same_text = t->added[i].len == len && memcmp(t->added[i].text, text, len) == 0;
+        if (t->added[i].id == id && same_text) return 0; /* already there */
+        if (t->added[i].id == id || same_text)
+            return locus_fail("tokenizer: added token '%s' (%d) clashes with '%s' (%d)", text, id, t->added[i].text, t->added[i].id);
+    }
     added_token *grown = realloc(t->added, (size_t)(t->n_added + 1) * sizeof *grown);
     if (!grown) return locus_fail("tokenizer: out of memory");
     t->added = grown;

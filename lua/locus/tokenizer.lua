@@ -154,6 +154,14 @@ local function spaces_option(opts, where)
   return spaces
 end
 
+-- the added tokens of a directory (or of a converted file) into tok; a clash names the directory
+local function add_directory_tokens(tok, path, spaces)
+  for _, p in ipairs(tokenizer.directory_added_tokens(path, spaces, function(text) return tok:id(text) end)) do
+    local ok, err = pcall(tok.add_token, tok, p[1], p[2], { lstrip = p[3], rstrip = p[4] })
+    if not ok then error(path .. ": " .. tostring(err):gsub("^.-add_token: tokenizer: ", ""), 0) end
+  end
+end
+
 -- opts.added_token_spaces: "keep" (default) or "strip", as above.
 function tokenizer.load(path, opts)
   if type(path) ~= "string" then error("tokenizer.load: path must be a string", 2) end
@@ -163,9 +171,7 @@ function tokenizer.load(path, opts)
     local model = path .. "/tokenizer.model"
     if not file_exists(model) then error(path .. ": no tokenizer.model in this directory", 2) end
     tok = wrap(C.locus_tokenizer_load(model), "tokenizer.load", spaces)
-    for _, p in ipairs(tokenizer.directory_added_tokens(path, spaces, function(text) return tok:id(text) end)) do
-      tok:add_token(p[1], p[2], { lstrip = p[3], rstrip = p[4] })
-    end
+    add_directory_tokens(tok, path, spaces)
     return tok
   end
   local f = io.open(path, "rb")
@@ -173,10 +179,7 @@ function tokenizer.load(path, opts)
   if f then f:close() end
   if magic == "GGUF" then
     tok = tokenizer.from_weights(require("locus.weights").open(path), opts)
-    -- a model file written by locus convert carries its directory's tokenizer files (locus.hf.*)
-    for _, p in ipairs(tokenizer.directory_added_tokens(path, spaces, function(text) return tok:id(text) end)) do
-      tok:add_token(p[1], p[2], { lstrip = p[3], rstrip = p[4] })
-    end
+    add_directory_tokens(tok, path, spaces) -- a model file written by locus convert carries them (locus.hf.*)
     return tok
   end
   return wrap(C.locus_tokenizer_load(path), "tokenizer.load", spaces)

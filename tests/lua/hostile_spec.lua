@@ -101,6 +101,18 @@ describe("hostile input", function()
     local rc, out = locus_cmd(("tokenize --model %s hi"):format(dir), 10)
     assert.are.equal(1, rc, out)
     assert.truthy(out:find(dir .. ": added token '<im_patch>' has id 2147483648, outside 0 .. 2147483647", 1, true), out)
+    -- an added token on a piece's id, or two on one id
+    for json, msg in pairs {
+      ['{"<im_patch>": 0}'] = "added token '<im_patch>' would take id 0, which is the piece '<unk>'",
+      ['{"<im_patch>": 401, "<im_start>": 401}'] = "added token '<im_start>' (401) clashes with '<im_patch>' (401)",
+    } do
+      f = io.open(dir .. "/added_tokens.json", "w")
+      f:write(json)
+      f:close()
+      rc, out = locus_cmd(("tokenize --model %s hi"):format(dir), 10)
+      assert.are.equal(1, rc, out)
+      assert.truthy(out:find(dir .. ": " .. msg, 1, true), out)
+    end
     f = io.open(dir .. "/added_tokens.json", "w")
     f:write('{"<im_patch>": 400}')
     f:close()
@@ -213,6 +225,7 @@ describe("hostile input", function()
     end
     assert.truthy(fuzz(dir .. "/config.json", dir) > 10)
     assert.truthy(fuzz(tmp .. "/clip/config.json", tmp .. "/model/../clip") > 3)
+    assert.truthy(fuzz(dir .. "/added_tokens.json", dir) > 10)
     os.execute("rm -rf " .. tmp)
   end)
 
