@@ -33,14 +33,6 @@ void *locus_fail_null(const char *fmt, ...) {
     return NULL;
 }
 
-void *locus_aligned_alloc(size_t nbytes) {
-    size_t rounded = (nbytes + LOCUS_ALIGN - 1) / LOCUS_ALIGN * LOCUS_ALIGN;
-    if (rounded < nbytes) return NULL; /* overflow */
-    return aligned_alloc(LOCUS_ALIGN, rounded ? rounded : LOCUS_ALIGN);
-}
-
-void locus_aligned_free(void *p) { free(p); }
-
 uint8_t *locus_thread_buffer(int which, size_t bytes) {
     static _Thread_local uint8_t *buf[LOCUS_BUFFERS];
     static _Thread_local size_t cap[LOCUS_BUFFERS];
