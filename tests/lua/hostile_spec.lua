@@ -85,6 +85,12 @@ describe("hostile input", function()
       assert.truthy(out:find(dir .. "/config.json: " .. case[3], 1, true), out)
       os.execute(("cp %smodel/config.json %s/"):format(gg, dir))
     end
+    -- a context of millions: the KV cache is mapped, not touched, so the request costs what it uses
+    edit_config(dir, "max_position_embeddings", 4000000) -- 2 GB of keys and values at this model's shapes
+    local rc0, out0, kb0 = locus_cmd(("ground --model %s --image %sphoto.png --max-new-tokens 2 'Where?'"):format(dir, gg), 20)
+    assert.are.equal(0, rc0, out0)
+    assert.truthy(kb0 < 400 * 1024, "peak " .. tostring(kb0) .. " KB")
+    os.execute(("cp %smodel/config.json %s/"):format(gg, dir))
     -- video frames beyond the checkpoint's frame positions, or none
     for _, mf in ipairs { 0, 9, 2.5 } do
       edit_config(dir, "max_frame", mf)
