@@ -3,10 +3,11 @@
 -- GroundingGPT-7B, f32 CLIP ViT-L/14-336), written once to build/ by benchmarks/random_checkpoint.lua;
 -- the tokenizer is LLaMA's from ../shared/assets.
 --   bin/locus run benchmarks/ground.lua [--llm bf16|q8_0|q4_0|q4_k_m] [--encoders f16|bf16]
---                                       [--precision P | STAGE=P,...] [--torch] [--audio FILE] [IMAGE]
+--                                       [--precision P | STAGE=P,...] [--torch] [--audio FILE | --video FILE] [IMAGE]
 -- --audio asks about a sound instead (three 2-s clips through ImageBind's audio encoder and the
--- audio Q-Former): the model is the same GroundingGPT-7B with the audio branch at its real shapes
--- (build/bench-groundinggpt-7b-audio, its LLM shards linked from the image model's).
+-- audio Q-Former), --video about a video (64 frames through EVA ViT-g and the two Q-Formers): the
+-- model is the same GroundingGPT-7B with that branch at its real shapes
+-- (build/bench-groundinggpt-7b-audio or -video, its LLM shards linked from the image model's).
 -- --llm: bf16 runs the HF directory as it is; a quantized type runs the one-file model that
 -- `locus convert --type` makes of it (build/bench-groundinggpt-7b-TYPE.gguf, written once);
 -- --encoders puts the CLIP tower in that file too, in that type (else it is read, f32, from its
@@ -28,8 +29,8 @@ while i <= #arg do
     i = i + 1
   elseif arg[i] == "--torch" then
     opts.torch = true
-  elseif arg[i] == "--audio" then
-    opts.audio = arg[i + 1]
+  elseif arg[i] == "--audio" or arg[i] == "--video" then
+    opts[arg[i]:sub(3)] = arg[i + 1]
     i = i + 1
   else
     image_path = arg[i]
@@ -68,22 +69,24 @@ if not exists(clip_dir .. "/config.json") then
  "patch_size": 14, "image_size": 336, "layer_norm_eps": 1e-5, "hidden_act": "quick_gelu"}]] })
 end
 local base_dir = model_dir
-if opts.audio then
-  -- the image model's shards (linked) and one more with the audio branch, under one index
-  local audio_dir = root .. "/build/bench-groundinggpt-7b-audio"
-  if not exists(audio_dir .. "/model.safetensors.index.json") then
-    io.stderr:write("writing " .. audio_dir .. " (the audio branch, 0.6 GB)\n")
-    rc.write(audio_dir .. "/branch", rc.audio_branch(), { dtype = "bf16", seed = 9 })
-    os.execute(("cd %s && mv branch/model.safetensors model-audio.safetensors && rmdir branch && "
+local branch = opts.audio and "audio" or opts.video and "video"
+if branch then
+  -- the image model's shards (linked) and one more with the branch, under one index
+  local dir = root .. "/build/bench-groundinggpt-7b-" .. branch
+  if not exists(dir .. "/model.safetensors.index.json") then
+    io.stderr:write(("writing %s (the %s branch)\n"):format(dir, branch))
+    local list = branch == "audio" and rc.audio_branch() or rc.video_branch()
+    rc.write(dir .. "/branch", list, { dtype = "bf16", seed = 9, shard_bytes = 1e12 })
+    os.execute(("cd %s && mv branch/model.safetensors model-%s.safetensors && rmdir branch && "
       .. "ln -sf ../bench-groundinggpt-7b/model-0000[12]-of-00002.safetensors ../bench-groundinggpt-7b/tokenizer.model "
-      .. "../bench-groundinggpt-7b/config.json ."):format(audio_dir))
+      .. "../bench-groundinggpt-7b/config.json ."):format(dir, branch))
     local map = require("cjson").decode(io.open(model_dir .. "/model.safetensors.index.json"):read("*a")).weight_map
-    for _, t in ipairs(rc.audio_branch()) do map[t[1]] = "model-audio.safetensors" end
-    local f = io.open(audio_dir .. "/model.safetensors.index.json", "w")
+    for _, t in ipairs(list) do map[t[1]] = "model-" .. branch .. ".safetensors" end
+    local f = io.open(dir .. "/model.safetensors.index.json", "w")
     f:write(require("cjson").encode { metadata = {}, weight_map = map })
     f:close()
   end
-  base_dir = audio_dir
+  base_dir = dir
 end
 local model, llm_bytes = base_dir, 0
 if opts.llm ~= "bf16" or opts.encoders then
@@ -94,7 +97,7 @@ if opts.llm ~= "bf16" or opts.encoders then
   end
   llm_bytes = file_bytes(model)
 else
-  for _, f in ipairs { "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors", opts.audio and "model-audio.safetensors" } do
+  for _, f in ipairs { "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors", branch and ("model-" .. branch .. ".safetensors") } do
     llm_bytes = llm_bytes + file_bytes(base_dir .. "/" .. f)
   end
 end
@@ -115,8 +118,16 @@ local m = locus.load(model, { max_context = MAX_CONTEXT, vision_tower = not opts
   precision = precision })
 t.load = clock() - t0
 local t1 = clock()
-local kind, rows, w, h, q1, q2 = opts.audio and "audio" or "image"
-if opts.audio then
+local kind, rows, w, h, q1, q2 = branch or "image"
+if opts.video then
+  local frames = m:preprocess_video(opts.video)
+  t.preprocess = clock() - t1 -- 64 frames picked, decoded, squashed and normalized
+  t1 = clock()
+  rows = locus.core.with_precision(m:stage_precision("video"), m.encode_video, m, frames)
+  t.encode = clock() - t1 -- EVA ViT-g, ln_vision, the frame and video Q-Formers, llama_proj
+  t.project = 0
+  q1, q2 = "When does the baby laugh? Answer with the start and end as fractions of the video.", "What does it hold?"
+elseif opts.audio then
   local fbank = m:read_audio(opts.audio)
   t.preprocess = clock() - t1 -- three 2-s clips to filter banks
   t1 = clock()
@@ -159,8 +170,9 @@ local second = clock() - t3
 
 local kv_bytes = 32 * 2 * MAX_CONTEXT * 4096 * 4 -- layers x (K, V) x positions x width, f32
 -- the CLIP directory's bytes count for an image (with --encoders the tower is in the model's file)
-local clip_bytes = (opts.encoders or opts.audio) and 0 or file_bytes(clip_dir .. "/model.safetensors")
-local media = opts.audio and ("sound " .. opts.audio:match("[^/]+$")) or ("image %s (%dx%d)"):format(image_path:match("[^/]+$"), w, h)
+local clip_bytes = (opts.encoders or branch) and 0 or file_bytes(clip_dir .. "/model.safetensors")
+local media = opts.audio and ("sound " .. opts.audio:match("[^/]+$")) or opts.video and ("video " .. opts.video:match("[^/]+$"))
+  or ("image %s (%dx%d)"):format(image_path:match("[^/]+$"), w, h)
 print(("%s; %d threads, kernels %s (%s); LLM %s, CLIP %s, precision %s; %s; prompt %d tokens"):format(
   io.open("/proc/cpuinfo"):read("*a"):match("model name%s*:%s*([^\n]+)") or "unknown CPU", locus.num_threads(),
   locus.kernel_path(), locus.cpu_features(), opts.llm, opts.encoders or "f32", opts.precision or locus.precision(), media, #ids))

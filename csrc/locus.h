@@ -128,7 +128,7 @@ int locus_storage_refcount(const locus_storage *s);
 int64_t locus_live_storages(void); /* storages alive in this process (leak checks) */
 int64_t locus_live_bytes(void);    /* bytes held by owned storages (drives Lua's collector) */
 /* Freed blocks of 1 MB or more are kept for the next tensor of about their size (up to
- * LOCUS_ALLOC_CACHE_MB in all, default 4096): their bytes, and a call that gives them back. */
+ * LOCUS_ALLOC_CACHE_MB in all, default 1024): their bytes, and a call that gives them back. */
 int64_t locus_alloc_kept_bytes(void);
 void locus_alloc_release(void);
 

@@ -4,7 +4,7 @@
  * the kernel (glibc maps every block past its mmap threshold, and unmaps it on free) costs a page
  * fault and a zeroed page per 4 KB every time: on a 2-vCPU VM, EVA ViT-g over 8 frames spent a fifth
  * of its time in the kernel and ran 2.2x faster once its blocks were reused. So a freed block of
- * 1 MB or more is kept, up to LOCUS_ALLOC_CACHE_MB (default 4096) in all, and given to the next
+ * 1 MB or more is kept, up to LOCUS_ALLOC_CACHE_MB (default 1024) in all, and given to the next
  * request of between half its size and its size. Under AddressSanitizer nothing is kept, so a use
  * after free is still caught. */
 #include "internal.h"
@@ -35,7 +35,7 @@ static size_t capacity_of(void *block) { return *(size_t *)block; }
 static size_t limit(void) {
     if (kept_limit == SIZE_MAX) {
         const char *env = getenv("LOCUS_ALLOC_CACHE_MB");
-        kept_limit = (size_t)(env ? atoll(env) : 4096) << 20;
+        kept_limit = (size_t)(env ? atoll(env) : 1024) << 20;
     }
     return kept_limit;
 }
