@@ -238,6 +238,16 @@ locus_tensor *locus_npy_load(const char *path, int mmap);
 /* writes to a temporary file beside `path` and renames it: never a partial file */
 int locus_npy_save(const char *path, const locus_tensor *t);
 
+/* ---- data pickles --------------------------------------------------------------------------- */
+/* A pickle of plain data (refer's refs(unc).p: dicts, lists, tuples, strings, numbers, booleans,
+ * None; protocols 0-5) as JSON text, NUL-terminated, its length in *len; free it with
+ * locus_text_free. Read by the same restricted unpickler as checkpoints, with no global allowed:
+ * nothing is imported or called. Python 2 strings that are not UTF-8 are read as Latin-1; NaN and
+ * infinities become null. NULL with the error set on a bad file, a global, nesting deeper than
+ * 256, or JSON of more than 64 bytes per byte of the file (shared references, plus 64 MB). */
+char *locus_pickle_json(const char *path, size_t *len);
+void locus_text_free(char *text);
+
 /* ---- checkpoints ---------------------------------------------------------------------------- */
 /* A set of named tensors from one file or a model directory: safetensors, PyTorch zip
  * checkpoints (.bin/.pth/.pt, read by a restricted unpickler that executes nothing), GGUF, and HF
@@ -295,6 +305,9 @@ void locus_gguf_writer_abort(locus_gguf_writer *w);
  * modification time to the nanosecond), as make and ccache judge; writes it into buf[0..cap) and
  * returns 0, or -1 with the error set (no such file). */
 int locus_file_stamp(const char *path, char *buf, size_t cap);
+/* Writes data[0..n) as the file `path`, whole or not at all (an unnamed file linked in place when
+ * written): 0, or -1 with the error set. */
+int locus_write_file(const char *path, const void *data, size_t n);
 
 /* ---- tokenizer -------------------------------------------------------------------------------- */
 /* LLaMA's SentencePiece BPE (from tokenizer.model or GGUF metadata) plus Hugging Face's added

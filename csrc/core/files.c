@@ -84,6 +84,13 @@ int locus_out_finish(locus_out *o, int outcome) {
     return rc;
 }
 
+int locus_write_file(const char *path, const void *data, size_t n) {
+    locus_out out;
+    if (!path) return locus_fail("write_file: path is NULL");
+    if (locus_out_open(&out, path)) return -1;
+    return locus_out_finish(&out, fwrite(data, 1, n, out.f) == n ? WRITE_OK : WRITE_FAILED);
+}
+
 int locus_file_stamp(const char *path, char *buf, size_t cap) {
     struct stat st;
     if (!path || stat(path, &st) != 0) return locus_fail("%s: %s", path ? path : "(null)", strerror(errno));

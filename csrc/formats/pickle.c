@@ -1,4 +1,4 @@
-/* pickle.c — a restricted unpickler for the data.pkl of PyTorch checkpoints.
+/* pickle.c — a restricted unpickler for the data.pkl of PyTorch checkpoints and for data pickles.
  *
  * Written by hand because no C library unpickles, and because a checkpoint is untrusted input: a
  * real unpickler imports and calls whatever globals the file names (os.system included). This one
@@ -6,9 +6,13 @@
  * only name the handful of callables a state dict needs, and they are interpreted here, never
  * called: REDUCE on _rebuild_tensor_v2 records storage, offset, sizes and strides; OrderedDict()
  * makes a dict. Every other global, and every opcode outside the list, ends the load with an
- * error naming it. All memory comes from one arena, freed at once. */
+ * error naming it. A data pickle (locus_unpickle_data: refer's refs(unc).p, written by Python 2)
+ * may name no global but _codecs.encode (how Python 3 spells bytes), and may use protocol 0's
+ * text opcodes. All memory comes from one
+ * arena, freed at once. */
 #include "pickle.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -57,6 +61,7 @@ typedef struct {
     pk_value **memo;
     int64_t memo_cap;
     int64_t memo_next; /* for MEMOIZE */
+    bool data_only;    /* no globals, no persistent ids */
 } unpickler;
 
 enum { MAX_MEMO = 1 << 24, MAX_DEPTH = 1 << 24 };
@@ -163,7 +168,7 @@ static pk_value *global_value(unpickler *u, const char *module, size_t mlen, con
     full[mlen] = '.';
     memcpy(full + mlen + 1, name, nlen);
     full[mlen + nlen + 1] = '\0';
-    for (size_t i = 0; i < sizeof allowed_globals / sizeof *allowed_globals; i++)
+    for (size_t i = 0; (!u->data_only || strcmp(full, "_codecs.encode") == 0) && i < sizeof allowed_globals / sizeof *allowed_globals; i++)
         if (strcmp(full, allowed_globals[i]) == 0) {
             pk_value *v = new_value(u, PK_GLOBAL);
             if (v) v->s = allowed_globals[i];
@@ -172,6 +177,9 @@ static pk_value *global_value(unpickler *u, const char *module, size_t mlen, con
     /* sanitize for the message: the name comes from an untrusted file */
     for (char *c = full; *c; c++)
         if (*c < 32 || *c > 126) *c = '?';
+    if (u->data_only)
+        return locus_fail_null("%s: refuses the pickle global '%s' (a data pickle may only hold dicts, lists, strings, bytes "
+                              "and numbers; locus never imports or calls anything)", u->where, full);
     return locus_fail_null("%s: refuses the pickle global '%s' (a checkpoint may only hold tensors, storages and "
                           "containers; locus never imports or calls anything)", u->where, full);
 }
@@ -287,6 +295,129 @@ static int set_items(unpickler *u, pk_value *dict, pk_value *pairs) {
     for (int64_t i = 0; i < pairs->n; i++)
         if (append_item(u, dict, pairs->items[i])) return -1;
     return 0;
+}
+
+/* ---- protocol 0: values written as text lines ------------------------------------------------ */
+
+/* The line at the read position (without its '\n'); the position moves past it. */
+static const char *text_line(unpickler *u, size_t *len) {
+    const char *start = (const char *)u->data + u->pos;
+    const char *nl = memchr(start, '\n', u->size - u->pos);
+    if (!nl) return fail(u, "truncated text line"), NULL;
+    *len = (size_t)(nl - start);
+    u->pos += *len + 1;
+    return start;
+}
+
+/* A decimal integer line ("I", "L", "p", "g"): optional sign, digits, a trailing 'L' for LONG. */
+static int text_int(unpickler *u, int64_t *out) {
+    size_t len;
+    const char *s = text_line(u, &len);
+    if (!s) return -1;
+    if (len && s[len - 1] == 'L') len--;
+    char buf[32];
+    if (len == 0 || len >= sizeof buf) return error_at(u, "integer too large or empty");
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    char *end;
+    errno = 0;
+    long long v = strtoll(buf, &end, 10);
+    if (*end || errno) return error_at(u, "not a decimal integer");
+    *out = v;
+    return 0;
+}
+
+static int put_utf8(char *out, uint32_t c) {
+    if (c < 0x80) return out[0] = (char)c, 1;
+    if (c < 0x800) return out[0] = (char)(0xC0 | c >> 6), out[1] = (char)(0x80 | (c & 63)), 2;
+    if (c < 0x10000) {
+        out[0] = (char)(0xE0 | c >> 12), out[1] = (char)(0x80 | (c >> 6 & 63)), out[2] = (char)(0x80 | (c & 63));
+        return 3;
+    }
+    out[0] = (char)(0xF0 | c >> 18), out[1] = (char)(0x80 | (c >> 12 & 63));
+    out[2] = (char)(0x80 | (c >> 6 & 63)), out[3] = (char)(0x80 | (c & 63));
+    return 4;
+}
+
+static int hex_digits(const char *s, size_t avail, int n, uint32_t *out) {
+    if ((size_t)n > avail) return -1;
+    uint32_t v = 0;
+    for (int i = 0; i < n; i++) {
+        char c = s[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (d < 0) return -1;
+        v = v << 4 | (uint32_t)d;
+    }
+    *out = v;
+    return 0;
+}
+
+/* STRING: Python 2's repr of a str, quoted, with backslash escapes. Bytes stay bytes. */
+static pk_value *text_string(unpickler *u) {
+    size_t len;
+    const char *s = text_line(u, &len);
+    if (!s) return NULL;
+    if (len < 2 || (s[0] != '\'' && s[0] != '"') || s[len - 1] != s[0]) return fail(u, "STRING is not quoted");
+    s++, len -= 2;
+    pk_value *v = new_value(u, PK_STR);
+    char *out = v ? arena_alloc(&u->arena, len + 1) : NULL;
+    if (!out) return locus_fail_null("%s: out of memory", u->where);
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] != '\\') {
+            out[n++] = s[i];
+            continue;
+        }
+        if (++i == len) return fail(u, "STRING ends in a backslash");
+        static const char escaped[] = "\\\\''\"\"n\nt\tr\ra\ab\bf\fv\v"; /* pairs: escape letter, byte */
+        const char *simple = NULL;
+        for (const char *e = escaped; *e && !simple; e += 2)
+            if (*e == s[i]) simple = e;
+        uint32_t c;
+        if (simple) {
+            out[n++] = simple[1];
+        } else if (s[i] == 'x' && hex_digits(s + i + 1, len - i - 1, 2, &c) == 0) {
+            out[n++] = (char)c;
+            i += 2;
+        } else if (s[i] >= '0' && s[i] <= '7') {
+            c = 0;
+            for (int k = 0; k < 3 && i < len && s[i] >= '0' && s[i] <= '7'; k++, i++) c = c * 8 + (uint32_t)(s[i] - '0');
+            i--;
+            out[n++] = (char)(c & 0xFF);
+        } else {
+            out[n++] = '\\', out[n++] = s[i]; /* Python keeps unknown escapes as they are */
+        }
+    }
+    out[n] = '\0';
+    v->s = out;
+    v->len = n;
+    return v;
+}
+
+/* UNICODE: raw-unicode-escape (\uXXXX, \UXXXXXXXX; other bytes are Latin-1), made UTF-8. */
+static pk_value *text_unicode(unpickler *u) {
+    size_t len;
+    const char *s = text_line(u, &len);
+    if (!s) return NULL;
+    pk_value *v = new_value(u, PK_STR);
+    char *out = v && len <= SIZE_MAX / 4 ? arena_alloc(&u->arena, 4 * len + 1) : NULL;
+    if (!out) return locus_fail_null("%s: out of memory", u->where);
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        uint32_t c = (unsigned char)s[i];
+        int digits = 0;
+        if (c == '\\' && i + 1 < len) digits = s[i + 1] == 'u' ? 4 : s[i + 1] == 'U' ? 8 : 0;
+        if (digits) {
+            if (hex_digits(s + i + 2, len - i - 2, digits, &c) || c > 0x10FFFF || (c >= 0xD800 && c < 0xE000))
+                return fail(u, "bad \\u escape in UNICODE");
+            i += 1 + (size_t)digits;
+        }
+        n += (size_t)put_utf8(out + n, c);
+    }
+    out[n] = '\0';
+    v->s = out;
+    v->len = n;
+    return v;
 }
 
 static int run(unpickler *u, pk_value **result) {
@@ -416,8 +547,60 @@ static int run(unpickler *u, pk_value **result) {
             if (a->kind != PK_DICT && a->kind != PK_TENSOR) return error_at(u, "BUILD on an unsupported object");
             continue;
         case 'Q': /* BINPERSID */
+            if (u->data_only) return error_at(u, "a data pickle refers to a persistent object");
             if (!(a = pop(u)) || !(v = persistent_load(u, a))) return -1;
             break;
+        case 'I': case 'L': { /* INT ("I01"/"I00" are True/False), LONG */
+            int64_t x;
+            bool maybe_bool = op == 'I' && u->size - u->pos >= 3 && u->data[u->pos] == '0' && u->data[u->pos + 2] == '\n';
+            if (text_int(u, &x)) return -1;
+            if ((v = new_value(u, maybe_bool ? PK_BOOL : PK_INT))) v->i = x;
+            break;
+        }
+        case 'F': { /* FLOAT as text */
+            size_t len;
+            const char *s = text_line(u, &len);
+            char buf[64], *end;
+            if (!s) return -1;
+            if (len == 0 || len >= sizeof buf) return error_at(u, "FLOAT too long or empty");
+            memcpy(buf, s, len);
+            buf[len] = '\0';
+            double f = strtod(buf, &end);
+            if (*end) return error_at(u, "not a FLOAT");
+            if ((v = new_value(u, PK_FLOAT))) v->f = f;
+            break;
+        }
+        case 'S': if (!(v = text_string(u))) return -1; break;
+        case 'V': if (!(v = text_unicode(u))) return -1; break;
+        case 'p': case 'g': { /* PUT, GET with a decimal index */
+            int64_t idx;
+            if (text_int(u, &idx)) return -1;
+            if (idx < 0) return error_at(u, "negative memo index");
+            if (op == 'p') {
+                if (memo_put(u, (uint64_t)idx, top(u))) return -1;
+                continue;
+            }
+            if (!(v = memo_get(u, (uint64_t)idx))) return -1;
+            break;
+        }
+        case 'l': if (!(v = pop_to_mark(u, PK_LIST))) return -1; break;
+        case 'd': /* DICT from the pairs above the MARK */
+            if (!(b = pop_to_mark(u, PK_TUPLE))) return -1;
+            if (b->n % 2) return error_at(u, "DICT with an odd number of items");
+            if (!(v = new_value(u, PK_DICT))) return locus_fail("%s: out of memory", u->where);
+            v->items = b->items, v->n = v->cap = b->n;
+            break;
+        case '0': /* POP */
+            if (u->depth == 0) return error_at(u, "pickle stack underflow");
+            u->depth--;
+            continue;
+        case '1': { /* POP_MARK */
+            int64_t m = find_mark(u);
+            if (m < 0) return -1;
+            u->depth = m;
+            continue;
+        }
+        case '2': if (!(v = top(u))) return -1; break; /* DUP */
         default: {
             char msg[64];
             snprintf(msg, sizeof msg, "unsupported pickle opcode 0x%02x", op);
@@ -430,8 +613,8 @@ static int run(unpickler *u, pk_value **result) {
     return locus_fail("%s: truncated pickle (no STOP)", u->where);
 }
 
-pk_value *locus_unpickle(const unsigned char *data, size_t size, const char *where, pk_arena **arena) {
-    unpickler u = {.data = data, .size = size, .where = where};
+static pk_value *unpickle(const unsigned char *data, size_t size, const char *where, pk_arena **arena, bool data_only) {
+    unpickler u = {.data = data, .size = size, .where = where, .data_only = data_only};
     pk_value *result = NULL;
     int rc = run(&u, &result);
     free(u.stack);
@@ -443,4 +626,12 @@ pk_value *locus_unpickle(const unsigned char *data, size_t size, const char *whe
         return NULL;
     }
     return result;
+}
+
+pk_value *locus_unpickle(const unsigned char *data, size_t size, const char *where, pk_arena **arena) {
+    return unpickle(data, size, where, arena, false);
+}
+
+pk_value *locus_unpickle_data(const unsigned char *data, size_t size, const char *where, pk_arena **arena) {
+    return unpickle(data, size, where, arena, true);
 }

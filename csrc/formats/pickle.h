@@ -1,4 +1,4 @@
-/* pickle.h — a restricted unpickler for PyTorch state dicts. */
+/* pickle.h — a restricted unpickler for PyTorch state dicts and for plain data (refer's refs.p). */
 #ifndef LOCUS_PICKLE_H
 #define LOCUS_PICKLE_H
 
@@ -36,5 +36,9 @@ typedef struct pk_arena pk_arena;
  * OrderedDict); any other global stops the load with an error naming it. Nothing is executed. */
 pk_value *locus_unpickle(const unsigned char *data, size_t size, const char *where, pk_arena **arena);
 void locus_pickle_free(pk_arena *arena);
+
+/* The same for a data pickle: dicts, lists, tuples, strings, bytes, numbers, booleans and None
+ * only; any global or persistent id is refused. Protocols 0-5 (Python 2's text pickles too). */
+pk_value *locus_unpickle_data(const unsigned char *data, size_t size, const char *where, pk_arena **arena);
 
 #endif

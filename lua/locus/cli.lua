@@ -53,6 +53,15 @@ usage: locus [command] [args]
                            frame_indices, frames, eva_features (frame 0), video_embeds;
                            fbank [3, 1, 128, 204], audio_clip_embeds, audio_embeds;
                            input_ids, logits (last prompt position), greedy
+  locus eval TASK --model M [--vision-tower DIR] --data PATH [--images DIR | --videos DIR | --media DIR]
+             [--split S,S...] [--limit N] [--out RUN.jsonl] [--resume] [--shard I/N] [--prompt TEMPLATE]
+             [--box-format xyxy|xywh] [--split-by unc|umd|google] [options of ground]
+                           scores the model on TASK (refcoco, refcoco+, refcocog, charades-sta, jsonl, or
+                           a FILE.lua returning a task) as the papers do; one JSON line per sample,
+                           flushed as it is answered; --resume skips the samples RUN.jsonl holds;
+                           shards come from --shard or mpirun's / Slurm's environment (doc/eval.md)
+  locus eval report RUN.jsonl... [--json OUT.json]
+                           merges runs and shards: the papers' table (markdown) and JSON
   locus info                version, library, CPU features, kernels and threads
   locus help                this text
 
@@ -402,6 +411,67 @@ function commands.dump(args)
   local n = o["--greedy"] or 0
   if n > 0 then save("greedy", locus.tensor.from(m:answer(ids, enc.rows, { max_new_tokens = n, stop = {} }).ids, "i64")) end
   print(("wrote the stages to %s"):format(o["--out"]))
+  return 0
+end
+
+-- `locus eval report FILES...`: the table of one or many results files.
+local function eval_report(args)
+  local o, files = parse("eval report", args, { ["--json"] = "string" }, math.huge)
+  if #files == 0 then return fail("eval report: which results files? (RUN.jsonl...)\n" .. usage) end
+  local report = require "locus.eval.report"
+  local rep = report.merge(files)
+  print(report.markdown(rep))
+  if rep.duplicates > 0 then
+    io.stderr:write(("locus: %d samples appear in more than one file and were counted once (%d with different "
+      .. "verdicts)\n"):format(rep.duplicates, rep.disagreements))
+  end
+  if rep.torn > 0 then io.stderr:write(("locus: ignored %d torn last lines (killed runs)\n"):format(rep.torn)) end
+  local out = o["--json"] or files[1]:gsub("%.jsonl$", "") .. ".report.json"
+  local locus = require "locus"
+  locus.write_text(out, require("locus.json").encode(report.json(rep)) .. "\n")
+  io.stderr:write(("locus: wrote %s\n"):format(out))
+  return 0
+end
+
+function commands.eval(args)
+  if args[1] == "report" then return eval_report({ select(2, unpack(args)) }) end
+  local spec = { ["--data"] = "string", ["--images"] = "string", ["--videos"] = "string", ["--media"] = "string",
+    ["--split"] = "string", ["--limit"] = "number", ["--out"] = "string", ["--resume"] = "flag", ["--shard"] = "string",
+    ["--prompt"] = "string", ["--box-format"] = "string", ["--split-by"] = "string" }
+  for k, v in pairs(ground_spec) do spec[k] = v end
+  local o, pos = parse("eval", args, spec, 1)
+  if not (pos[1] and o["--model"] and o["--data"]) then
+    return fail("eval: need a TASK, --model M and --data PATH\n" .. usage)
+  end
+  local eval = require "locus.eval"
+  local task = eval.task(pos[1])
+  local splits
+  if o["--split"] then
+    splits = {}
+    for s in o["--split"]:gmatch("[^,%s]+") do splits[#splits + 1] = s end
+  end
+  if o["--limit"] and (o["--limit"] < 1 or o["--limit"] ~= math.floor(o["--limit"])) then
+    return fail("eval: --limit wants a whole number of samples >= 1")
+  end
+  if o["--box-format"] and o["--box-format"] ~= "xyxy" and o["--box-format"] ~= "xywh" then
+    return fail("eval: --box-format is xyxy or xywh, not " .. o["--box-format"])
+  end
+  local shard = o["--shard"] and eval.parse_shard(o["--shard"]) or eval.shard_from_env()
+  local out = eval.shard_path(o["--out"] or ("eval-%s.jsonl"):format(task.name:gsub("[^%w_+-]", "_")), shard)
+  local opts = { data = o["--data"], media = o["--media"] or o["--images"] or o["--videos"], splits = splits,
+    split_by = o["--split-by"], box_format = o["--box-format"], limit = o["--limit"], out = out, resume = o["--resume"],
+    shard = shard, prompt = o["--prompt"], max_new_tokens = o["--max-new-tokens"], temperature = o["--temperature"],
+    top_p = o["--top-p"], top_k = o["--top-k"], repetition_penalty = o["--repetition-penalty"], seed = o["--seed"],
+    progress = require("locus.eval.progress").new { label = shard and ("[shard %d/%d] "):format(shard[1], shard[2]) or "" } }
+  -- the data is read, and the output checked, before the model is loaded
+  opts.samples = eval.samples(task, opts)
+  if require("locus.eval.dataset").exists(out) and not opts.resume then
+    return fail(("eval: %s exists: --resume to go on with it, or another --out"):format(out))
+  end
+  local m = load_groundinggpt(o)
+  local stats = eval.run(m, task, opts)
+  io.stderr:write(("locus: %d answered (%d correct), %d already done; results in %s\n"):format(stats.done,
+    stats.correct, stats.skipped, out))
   return 0
 end
 

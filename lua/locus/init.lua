@@ -40,6 +40,9 @@ function locus.load(dir, opts) return locus.groundinggpt.load(dir, opts) end
 locus.version = ffi.string(core.C.locus_version())
 locus.clock = core.clock -- monotonic seconds
 
+-- Writes text as the file `path`, whole or not at all (a crash leaves the old file or none).
+function locus.write_text(path, text) core.check(core.C.locus_write_file(path, text, #text), "write_text") end
+
 function locus.num_threads() return core.C.locus_num_threads() end
 function locus.set_num_threads(n) core.check(core.C.locus_set_num_threads(n), "set_num_threads") end
 function locus.cpu_features() return ffi.string(core.C.locus_cpu_features()) end

@@ -1,6 +1,6 @@
 /* fuzz_file.c — one libFuzzer harness for every file parser: the input is written to a file with the
  * extension of the format being fuzzed (so the format is chosen as it would be for a real file), then
- * opened as a checkpoint (or .npy, a tokenizer.model, an image, a sound, a video), and everything it
+ * opened as a checkpoint (or .npy, a tokenizer.model, an image, a sound, a video, a data pickle), and everything it
  * yields is used. The format comes from LOCUS_FUZZ_EXT (".gguf", ".wav", ...), so one build serves
  * them all. Built by tests/fuzz/run.sh with AddressSanitizer and UBSan. */
 #include "locus.h"
@@ -69,6 +69,13 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
             locus_tensor *t = locus_video_frames(path, idx, info.frames > 1 ? 2 : 1, 32, 32, NULL);
             locus_tensor_free(t);
         }
+        return 0;
+    }
+    if (is(".p")) { /* a data pickle (refer's refs.p) as JSON */
+        size_t len;
+        char *json = locus_pickle_json(path, &len);
+        if (json && strlen(json) != len) abort(); /* the JSON holds no NUL byte */
+        locus_text_free(json);
         return 0;
     }
     if (is(".npy")) {

@@ -2,7 +2,7 @@
 # Builds the parsers once with clang's libFuzzer, AddressSanitizer and UBSan, and fuzzes each format
 # from its seed corpus (tests/fuzz/corpus/FORMAT):
 #   tests/fuzz/run.sh [SECONDS_PER_FORMAT] [FORMAT...]     (default 180 s; all formats:
-#   safetensors pytorch gguf npy tokenizer jpeg png wav flac ogg mp4)
+#   safetensors pytorch gguf npy tokenizer jpeg png wav flac ogg mp4 pickle)
 # New interesting inputs go to build-fuzz/corpus/FORMAT; crashes to build-fuzz/crash-*. Prints one
 # line per format, "ok: FORMAT ..." or "FAILED: FORMAT ...", and exits non-zero on a failure.
 # Needs clang and libclang-rt-14-dev (Debian).
@@ -10,7 +10,7 @@ set -u
 cd "$(dirname "$0")/../.."
 seconds=${1:-180}
 shift || true
-formats=${*:-"safetensors pytorch gguf npy tokenizer jpeg png wav flac ogg mp4"}
+formats=${*:-"safetensors pytorch gguf npy tokenizer jpeg png wav flac ogg mp4 pickle"}
 out=build-fuzz
 mkdir -p "$out"
 bin="$out/fuzz_file"
@@ -24,7 +24,7 @@ if [ ! -x "$bin" ] || [ -n "$(find csrc tests/fuzz/fuzz_file.c -newer "$bin" -na
     -lcjson -lstb -ljpeg -ldnnl -lopenblas -lsndfile -lavformat -lavcodec -lswscale -lavutil -lm || exit 1
 fi
 declare -A ext=([safetensors]=.safetensors [pytorch]=.bin [gguf]=.gguf [npy]=.npy [tokenizer]=.model [jpeg]=.jpg
-  [png]=.png [wav]=.wav [flac]=.flac [ogg]=.ogg [mp4]=.mp4)
+  [png]=.png [wav]=.wav [flac]=.flac [ogg]=.ogg [mp4]=.mp4 [pickle]=.p)
 status=0
 for fmt in $formats; do
   mkdir -p "$out/corpus/$fmt"
