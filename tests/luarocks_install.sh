@@ -16,4 +16,8 @@ out=$("$tree/bin/locus" run "$script")
 [ "$out" = "22" ] || { echo "installed locus printed '$out', expected 22"; exit 1; }
 "$tree/bin/locus" info | grep -q "library   $tree" \
   || { "$tree/bin/locus" info; echo "the installed locus did not use the tree's library"; exit 1; }
-echo "installed locus works from $tree"
+spec="$tree/share/jupyter/kernels/locus/kernel.json"
+printf 'local t = require("cjson").decode(io.open(arg[1]):read("*a"))\nos.exit(t.argv[1] == arg[2] and 0 or 1)\n' >"$script"
+luajit "$script" "$spec" "$tree/bin/locus" 2>/dev/null \
+  || { cat "$spec"; echo "the rock did not install a kernelspec in $tree/share/jupyter naming $tree/bin/locus"; exit 1; }
+echo "installed locus works from $tree (and its Jupyter kernelspec is in $tree/share/jupyter)"

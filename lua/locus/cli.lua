@@ -62,6 +62,11 @@ usage: locus [command] [args]
                            shards come from --shard or mpirun's / Slurm's environment (doc/eval.md)
   locus eval report RUN.jsonl... [--json OUT.json]
                            merges runs and shards: the papers' table (markdown) and JSON
+  locus kernel install [--user | --prefix DIR] [--command PATH]
+                           registers the Jupyter kernel "Lua (locus)" (default prefix /usr/local;
+                           --user: ~/.local/share/jupyter) running this locus (or PATH); doc/notebooks.md
+  locus kernel --connection-file F
+                           runs the kernel (what Jupyter starts)
   locus info                version, library, CPU features, kernels and threads
   locus help                this text
 
@@ -473,6 +478,20 @@ function commands.eval(args)
   io.stderr:write(("locus: %d answered (%d correct), %d already done; results in %s\n"):format(stats.done,
     stats.correct, stats.skipped, out))
   return 0
+end
+
+function commands.kernel(args)
+  if args[1] == "install" then
+    local o = parse("kernel install", { select(2, unpack(args)) }, { ["--user"] = "flag", ["--prefix"] = "string",
+      ["--command"] = "string" }, 0)
+    if o["--user"] and o["--prefix"] then return fail("kernel install: --user or --prefix, not both") end
+    local dir = require("locus.kernel.spec").install { user = o["--user"], prefix = o["--prefix"], command = o["--command"] }
+    print(("installed the kernelspec \"Lua (locus)\" in %s"):format(dir))
+    return 0
+  end
+  local o = parse("kernel", args, { ["--connection-file"] = "string" }, 0)
+  if not o["--connection-file"] then return fail("kernel: need --connection-file F (or: kernel install)\n" .. usage) end
+  return require("locus.kernel").run(o["--connection-file"])
 end
 
 function commands.info()

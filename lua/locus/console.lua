@@ -8,6 +8,7 @@
 local ffi = require "ffi"
 local show = require "locus.show"
 local introspect = require "locus.introspect"
+local repl = require "locus.repl"
 
 local console = {}
 
@@ -87,29 +88,6 @@ function console.line_reader(complete)
   end
 end
 
--- Compiles one input: as an expression first (so `x` prints x), then as statements.
--- Returns fn, or nil plus "incomplete" or an error message.
-local function compile(src, env)
-  local fn = loadstring("return " .. src, "=stdin")
-  if not fn then
-    local err
-    fn, err = loadstring(src, "=stdin")
-    if not fn then
-      if err:match("<eof>'?$") then
-        return nil, "incomplete"
-      end
-      return nil, err
-    end
-  end
-  return setfenv(fn, env)
-end
-
--- the traceback down to the input line, without the console's own frames
-local function traceback(err)
-  local tb = debug.traceback(tostring(err), 2)
-  return (tb:gsub("\n%s*%[C%]: in function 'xpcall'.*$", ""))
-end
-
 local function report(ok, ...)
   if not ok then
     io.stderr:write(tostring((...)), "\n")
@@ -138,12 +116,12 @@ function console.run()
     buffer = buffer and (buffer .. "\n" .. line) or line
     if asked then -- ?name: the signature and doc of what name holds
       buffer = nil
-      print(introspect.doc(asked, env))
+      print((introspect.doc(asked, env)))
     elseif buffer:match("%S") then
-      local fn, err = compile(buffer, env)
+      local fn, err = repl.compile(buffer, env)
       if fn then
         buffer = nil
-        report(xpcall(fn, traceback))
+        report(xpcall(fn, repl.traceback))
       elseif err ~= "incomplete" then
         buffer = nil
         io.stderr:write(err, "\n")

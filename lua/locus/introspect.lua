@@ -105,27 +105,27 @@ local function source_doc(fn)
 end
 
 -- A help text for the value an expression names: a function's signature line and doc comment,
--- a table's fields, a tensor's shape and dtype.
+-- a table's fields, a tensor's shape and dtype; and whether the name names anything.
 function introspect.doc(path, env)
   local v = resolve(path, env)
-  if v == nil then return path .. ": nothing by that name" end
+  if v == nil then return path .. ": nothing by that name", false end
   if type(v) == "function" then
     local signature, comments, where = source_doc(v)
-    if not signature then return path .. ": a built-in function (no Lua source)" end
+    if not signature then return path .. ": a built-in function (no Lua source)", true end
     local name = path:match("[%w_]+$")
     signature = signature:gsub("^[%w_%.:]*" .. name, path, 1)
     local text = { signature }
     for _, c in ipairs(comments) do text[#text + 1] = "  " .. c end
     text[#text + 1] = "  (" .. where .. ")"
-    return table.concat(text, "\n")
+    return table.concat(text, "\n"), true
   end
   if type(v) == "cdata" and ffi.istype(core.handle_type, v) then
-    return ("%s: tensor %s [%s]"):format(path, v:dtype(), table.concat(v:shape(), ", "))
+    return ("%s: tensor %s [%s]"):format(path, v:dtype(), table.concat(v:shape(), ", ")), true
   end
   if type(v) == "table" then
-    return ("%s: a table with %s"):format(path, table.concat(fields(v), ", "))
+    return ("%s: a table with %s"):format(path, table.concat(fields(v), ", ")), true
   end
-  return ("%s: a %s, %s"):format(path, type(v), tostring(v))
+  return ("%s: a %s, %s"):format(path, type(v), tostring(v)), true
 end
 
 return introspect

@@ -29,6 +29,10 @@ pipeline.Model = Model
 pipeline.GENERATE_OPTIONS = { "max_new_tokens", "temperature", "top_k", "top_p", "repetition_penalty", "seed", "stop",
   "on_token", "reuse" }
 
+-- Where generated text goes when a request names no on_token: nowhere by default; the notebook
+-- kernel streams it into the running cell.
+pipeline.on_token = nil
+
 -- What a request may hold for each modality: its file (a path, or a decoded u8 image) or an
 -- input already prepared (pixel values, frames, filter banks).
 pipeline.INPUTS = { image = { "image", "pixel_values" }, video = { "video", "frames" }, audio = { "audio", "fbank" } }
@@ -229,6 +233,7 @@ function Model:answer(ids, rows, opts)
   gen.embeds, gen.ids = self:splice(ids, rows), ids
   gen.max_new_tokens = opts.max_new_tokens or math.max(1, math.min(512, self.llm.config.max_context - #ids))
   gen.stop = opts.stop or { prompt.STOP }
+  gen.on_token = opts.on_token or pipeline.on_token
   local t1 = clock()
   local out = core.with_precision(self:stage_precision("llm"), self.llm.generate, self.llm, gen)
   local text = out.text:gsub("^%s+", ""):gsub("%s+$", "")
@@ -246,7 +251,8 @@ end
 -- The whole request. opts: the media (image, pixel_values, video, frames, audio, fbank,
 -- duration), question, history, template, raw_tokens, and the generation options.
 -- Returns {text, tokens, prompt_tokens, boxes, spans, problems, stopped, width, height, duration,
--- timing}: timing has each stage's own seconds and total_s.
+-- media = {image, video, audio} (the request's, as given), timing}: timing has each stage's own
+-- seconds and total_s.
 function Model:ground(opts)
   local start = clock()
   local enc = self:encode(opts)
@@ -263,7 +269,7 @@ function Model:ground(opts)
   return { text = out.text, tokens = out.ids, prompt_tokens = out.prompt_tokens, reused_tokens = out.reused_tokens,
     boxes = parsed.boxes,
     spans = parsed.spans, problems = parsed.problems, stopped = out.stopped, timing = timing, width = enc.width,
-    height = enc.height, duration = enc.duration }
+    height = enc.height, duration = enc.duration, media = { image = opts.image, video = opts.video, audio = opts.audio } }
 end
 
 return pipeline

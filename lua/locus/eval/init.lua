@@ -169,8 +169,9 @@ function eval.run(model, task, opts)
   end
   local f, err = io.open(out, "ab")
   if not f then error(("%s: cannot write: %s"):format(out, err:gsub("^[^:]*: ", "")), 0) end
-  local progress = opts.progress
+  local progress, report = opts.progress, require("locus.progress").report
   if progress then progress:start(#todo, stats.skipped) end
+  local label = ("eval %s"):format(task.name)
   for _, s in ipairs(todo) do
     local t0 = require("locus.core").clock()
     local question = question_of(task, s, opts.prompt)
@@ -185,6 +186,7 @@ function eval.run(model, task, opts)
     stats.done = stats.done + 1
     if scored.correct then stats.correct = stats.correct + 1 end
     if progress then progress:step(record) end
+    report(label, stats.done, #todo)
   end
   f:close()
   if progress then progress:finish() end

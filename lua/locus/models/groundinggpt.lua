@@ -124,12 +124,17 @@ function groundinggpt.load(dir, opts)
   check_config(cfg, dir)
   local hp = cfg.lego_hparams or {} -- small models in the real layout say their sizes here
 
+  local report = require("locus.progress").report
+  local label = "loading " .. tostring(dir):match("[^/]*/?$")
+  report(label, 0, 4)
   local tok = tokenizer.load(dir, { added_token_spaces = opts.added_token_spaces })
   for _, t in ipairs(groundinggpt.ADDED_TOKENS) do -- when the directory does not list them, as its builder adds them
     if not tok:id(t) then tok:add_token(t, tok:vocab_size()) end
   end
+  report(label, 1, 4)
   local lm = llm.load(dir, { tokenizer = tok, max_context = opts.max_context, kv_cache = opts.kv_cache })
   local w = lm.weights
+  report(label, 2, 4)
 
   local self = setmetatable({ dir = dir, config = cfg, llm = lm, tokenizer = tok, template = opts.template or "inference",
     precision = pipeline.check_precision(opts.precision, dir) }, Model)
@@ -138,6 +143,7 @@ function groundinggpt.load(dir, opts)
   self.select_layer = cfg.mm_vision_select_layer or -2
   self.projector = nn.Sequential(nn.Linear.load(w, "model.mm_vision_projector.0."), nn.GELU(),
     nn.Linear.load(w, "model.mm_vision_projector.2."))
+  report(label, 3, 4)
   -- video: 64 frames (max_frame) through EVA and the Q-Formers
   if w:has("model.video_Qformer.bert.embeddings.LayerNorm.weight") then
     local ok, branch = pcall(video_branch.load, w, { hparams = hp, eva = opts.eva, blip2 = opts.blip2 })
@@ -162,6 +168,7 @@ function groundinggpt.load(dir, opts)
     end
     self.audio = audio_branch.load(w, { encoder = encoder, imagebind_heads = ib.heads, qformer_heads = aq.heads })
   end
+  report(label, 4, 4)
   return self
 end
 
