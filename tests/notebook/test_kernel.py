@@ -142,7 +142,8 @@ def main():
     # interrupts: SIGINT (Jupyter's default) and the control channel's interrupt_request
     for how in ("signal", "message"):
         msg_id = kc.execute("n = 0\nwhile true do n = n + 1 end")
-        time.sleep(1.5)
+        time.sleep(3)
+        check(kc.hb_channel.is_beating(), "the heartbeat answers while a cell runs (%s)" % how)
         if how == "signal":
             km.interrupt_kernel()
         else:
