@@ -62,6 +62,10 @@ usage: locus [command] [args]
                            shards come from --shard or mpirun's / Slurm's environment (doc/eval.md)
   locus eval report RUN.jsonl... [--json OUT.json]
                            merges runs and shards: the papers' table (markdown) and JSON
+  locus scenes DIR [--count N] [--seed S]
+                           synthetic photos of coloured shapes (doc/eval.md): DIR/images/*.png,
+                           DIR/train.json (GroundingGPT's training pairs), DIR/eval.jsonl (for
+                           `locus eval jsonl`); the same seed gives the same scenes everywhere
   locus kernel install [--user | --prefix DIR] [--command PATH]
                            registers the Jupyter kernel "Lua (locus)" (default prefix /usr/local;
                            --user: ~/.local/share/jupyter) running this locus (or PATH); doc/notebooks.md
@@ -477,6 +481,22 @@ function commands.eval(args)
   local stats = eval.run(m, task, opts)
   io.stderr:write(("locus: %d answered (%d correct), %d already done; results in %s\n"):format(stats.done,
     stats.correct, stats.skipped, out))
+  return 0
+end
+
+function commands.scenes(args)
+  local o, pos = parse("scenes", args, { ["--count"] = "number", ["--seed"] = "number" }, 1)
+  if not pos[1] then return fail("scenes: which directory? (locus scenes DIR [--count N] [--seed S])") end
+  for _, k in ipairs { "--count", "--seed" } do
+    local v = o[k]
+    if v and (v < (k == "--count" and 1 or 0) or v ~= math.floor(v) or v > 2 ^ 31) then
+      return fail(("scenes: %s wants a whole number%s, not %s"):format(k, k == "--count" and " >= 1" or " >= 0", v))
+    end
+  end
+  local out = require("locus.scenes").write(pos[1], { count = o["--count"] or 100, seed = o["--seed"] or 1 })
+  local questions = 0
+  for _, s in ipairs(out) do questions = questions + #s.shapes end
+  print(("wrote %d scenes (%d questions) to %s: images/, train.json, eval.jsonl"):format(#out, questions, pos[1]))
   return 0
 end
 

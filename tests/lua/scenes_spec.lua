@@ -1,0 +1,103 @@
+-- locus.scenes: the synthetic grounding scenes, their pairs, and an evaluation that an oracle passes.
+local helper = require "helper"
+local scenes = require "locus.scenes"
+local grounding = require "locus.grounding"
+local score = require "locus.eval.score"
+local json = require "locus.json"
+local ffi = require "ffi"
+
+local function pixel(img, x, y)
+  local p = ffi.cast("const uint8_t *", img:data())
+  local i = 3 * (y * img:size(2) + x)
+  return { p[i], p[i + 1], p[i + 2] }
+end
+
+describe("locus.scenes", function()
+  it("makes the same scene of a seed every time", function()
+    local a, b = scenes.scene(7), scenes.scene(7)
+    assert.are.same(a.shapes, b.shapes)
+    helper.assert_equal(a.image, b.image, "scene 7")
+    assert.are_not.same(a.shapes, scenes.scene(8).shapes)
+  end)
+
+  it("keeps its promises over 300 scenes: shapes, colours, boxes, backgrounds, aspect ratios", function()
+    local backgrounds, wide, tall, counts = {}, 0, 0, {}
+    for seed = 1, 300 do
+      local s = scenes.scene(seed)
+      assert.is_true(s.width >= scenes.MIN_SIDE and s.width <= scenes.MAX_SIDE and s.height >= scenes.MIN_SIDE
+        and s.height <= scenes.MAX_SIDE)
+      assert.is_true(#s.shapes >= 1 and #s.shapes <= 4, "seed " .. seed)
+      counts[#s.shapes] = true
+      backgrounds[s.background] = true
+      if s.width > s.height then wide = wide + 1 elseif s.height > s.width then tall = tall + 1 end
+      local seen = {}
+      for i, sh in ipairs(s.shapes) do
+        local key = sh.colour .. " " .. sh.shape
+        assert.is_nil(seen[key], "two " .. key .. " in scene " .. seed)
+        seen[key] = true
+        local b = sh.box
+        assert.is_true(b[1] >= 0 and b[2] >= 0 and b[3] <= s.width and b[4] <= s.height and b[3] > b[1] and b[4] > b[2])
+        for j = i + 1, #s.shapes do
+          local c = s.shapes[j].box
+          assert.is_true(b[3] <= c[1] or c[3] <= b[1] or b[4] <= c[2] or c[4] <= b[2], "shapes overlap in scene " .. seed)
+        end
+        -- the shape is painted in its colour: the middle of its bottom row is inside every shape
+        local x, y = math.floor((b[1] + b[3]) / 2), b[4] - 1
+        assert.are.same(scenes.COLOURS[sh.colour], pixel(s.image, x, y), ("%s in scene %d"):format(key, seed))
+      end
+    end
+    assert.are.same({ noisy = true, plain = true }, backgrounds)
+    assert.are.same({ true, true, true, true }, counts)
+    assert.is_true(wide > 50 and tall > 50, ("%d wide, %d tall"):format(wide, tall))
+  end)
+
+  it("answers in fractions of the padded square that map back onto the shape", function()
+    for seed = 1, 200 do
+      local s = scenes.scene(seed)
+      for _, sh in ipairs(s.shapes) do
+        local parsed = grounding.parse(scenes.answer(sh, s.width, s.height), { width = s.width, height = s.height })
+        local b = parsed.boxes[1]
+        assert.is_true(score.box_iou({ b.x0, b.y0, b.x1, b.y1 }, sh.box) > 0.9, "seed " .. seed)
+        assert.are.equal(("the %s %s is at"):format(sh.colour, sh.shape), b.phrase:lower())
+      end
+      assert.are.equal(#s.shapes, #grounding.parse(scenes.description(s), { width = s.width, height = s.height }).boxes)
+    end
+    -- by hand: a 200 x 100 photo pads to 200 x 200, 50 rows above it
+    assert.are.equal("[0.100, 0.300, 0.500, 0.600]", scenes.square_box({ 20, 10, 100, 70 }, 200, 100))
+    assert.are.equal("[0.300, 0.100, 0.700, 0.500]", scenes.square_box({ 10, 20, 90, 100 }, 100, 200))
+  end)
+
+  it("writes photos, GroundingGPT's training pairs and an eval set an oracle scores 100% on", function()
+    local tmp = helper.tmpdir()
+    local rc, out = helper.sh(("%s scenes %s --count 12 --seed 5"):format(helper.locus_cmd, tmp))
+    assert.are.equal(0, rc, out)
+    local train = json.decode(io.open(tmp .. "/train.json"):read("*a"))
+    local questions = 0
+    for _, t in ipairs(train) do
+      assert.truthy(t.id and t.image:match("^images/scene_%d+%.png$"), t.id)
+      assert.are.equal("human", t.conversations[1].from)
+      assert.truthy(t.conversations[1].value:match("^<image>\n"))
+      assert.are.equal("gpt", t.conversations[2].from)
+      if not t.id:match("describe") then questions = questions + 1 end
+    end
+    local eval = require "locus.eval"
+    local samples = eval.task("jsonl").samples { data = tmp .. "/eval.jsonl" }
+    assert.are.equal(questions, #samples)
+    local oracle = { ground = function(_, req) -- answers each question with the training answer
+      local img = require("locus.image").read(req.image)
+      local seed = tonumber(req.image:match("scene_(%d+)%.png$"))
+      local s = scenes.scene(seed)
+      for _, sh in ipairs(s.shapes) do
+        if scenes.question(sh) == req.question then
+          local r = grounding.parse(scenes.answer(sh, img:size(2), img:size(1)), { width = img:size(2), height = img:size(1) })
+          r.text = scenes.answer(sh, img:size(2), img:size(1))
+          return r
+        end
+      end
+      error("no such shape: " .. req.question)
+    end }
+    local stats = eval.run(oracle, eval.task("jsonl"), { data = tmp .. "/eval.jsonl", out = tmp .. "/run.jsonl" })
+    assert.are.same({ total = questions, done = questions, correct = questions, skipped = 0 }, stats)
+    os.execute("rm -rf " .. tmp)
+  end)
+end)
