@@ -240,6 +240,9 @@ return {
     assert.are.equal("Where is the cat? Answer in [x0, y0, x1, y1] format.", model.asked[1].question)
     local r = read_lines(tmp .. "/o.jsonl")[1]
     assert.are.same({ "a", "center", "mine", { 1, 2, 3, 4 }, 0.25, true }, { r.id, r.task, r.split, r.box, r.iou, r.correct })
+    local rep = report.merge { tmp .. "/o.jsonl" }
+    assert.are.same({ ["Acc@0.5"] = 0, correct = 100 }, rep.groups[1].metrics) -- its own verdict, reported beside
+    assert.truthy(report.markdown(rep):find("| correct (the task's own verdict) | 100.00 |", 1, true), report.markdown(rep))
     os.execute("rm -rf " .. tmp)
   end)
 

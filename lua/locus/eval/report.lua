@@ -80,12 +80,17 @@ function report.markdown(rep)
     if g.kind == "box" then boxes[#boxes + 1] = g else spans[#spans + 1] = g end
   end
   if #boxes > 0 then
-    local head, rule, acc, n = { "" }, { "---" }, { "Acc@0.5" }, { "samples" }
+    local head, rule, acc, own, n = { "" }, { "---" }, { "Acc@0.5" }, { "correct (the task's own verdict)" }, { "samples" }
+    local any_own = false
     for _, g in ipairs(boxes) do
       head[#head + 1], rule[#rule + 1] = title(g), "---:"
       acc[#acc + 1], n[#n + 1] = ("%.2f"):format(g.metrics["Acc@0.5"]), tostring(g.samples)
+      own[#own + 1] = g.metrics.correct and ("%.2f"):format(g.metrics.correct) or "-"
+      any_own = any_own or g.metrics.correct ~= nil
     end
-    for _, row in ipairs { head, rule, acc, n } do lines[#lines + 1] = "| " .. table.concat(row, " | ") .. " |" end
+    for _, row in ipairs(any_own and { head, rule, acc, own, n } or { head, rule, acc, n }) do
+      lines[#lines + 1] = "| " .. table.concat(row, " | ") .. " |"
+    end
   end
   if #spans > 0 then
     if #lines > 0 then lines[#lines + 1] = "" end

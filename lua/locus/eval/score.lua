@@ -5,7 +5,8 @@
 -- Boxes: intersection over union of areas with no +1 pixel (COCO's and torchvision's convention,
 -- which Ferret's and lmms-eval's REC code use); a degenerate box has no area and scores 0. A box
 -- is correct at IoU >= 0.5 (Acc@0.5). Spans: intersection over union of intervals; R@1 at IoU m
--- counts first spans with IoU >= m (m = 0.3, 0.5, 0.7), mIoU averages the IoUs. A sample whose
+-- counts first spans with IoU >= m (m = 0.3, 0.5, 0.7), mIoU averages the IoUs. Where a task's own
+-- verdicts (`correct`) differ from IoU >= 0.5, their share is reported too. A sample whose
 -- answer has no box or span scores IoU 0: it is wrong, not left out.
 local score = {}
 
@@ -53,10 +54,14 @@ function score.summary(kind, records)
   local n = #records
   local function pct(count) return n > 0 and 100 * count / n or 0 end
   if kind == "box" then
-    local hits = 0
+    local hits, correct, differs = 0, 0, false
     for _, r in ipairs(records) do
       if r.iou >= score.BOX_THRESHOLD then hits = hits + 1 end
+      if r.correct == true then correct = correct + 1 end
+      differs = differs or (r.correct == true) ~= (r.iou >= score.BOX_THRESHOLD)
     end
+    -- a task that scores its own way (locus.eval's custom tasks) gets its own verdicts counted too
+    if differs then return { ["Acc@0.5"] = pct(hits), correct = pct(correct) }, { "Acc@0.5", "correct" } end
     return { ["Acc@0.5"] = pct(hits) }, { "Acc@0.5" }
   end
   local out, order, total = {}, {}, 0

@@ -197,8 +197,8 @@ function Kernel:kernel_info()
   local locus = require "locus"
   return { status = "ok", protocol_version = wire.PROTOCOL_VERSION, implementation = "locus",
     implementation_version = locus.version, language_info = LANGUAGE_INFO,
-    banner = ("locus %s: LuaJIT with locus, tensor, nn and display loaded (%s)"):format(locus.version, jit.version),
-    help_links = json.array { { text = "locus notebooks", url = "https://github.com/locus/locus/blob/main/doc/notebooks.md" } } }
+    banner = ("locus %s: LuaJIT with locus, tensor, nn and display loaded (%s); doc/notebooks.md"):format(locus.version,
+      jit.version), help_links = json.array {} }
 end
 
 -- Runs fn with SIGINT let through; an interrupt surfaces as an error inside it. LuaJIT notices a
