@@ -231,6 +231,30 @@ int locus_argmax(locus_tensor *out_i64, const locus_tensor *x, int dim);
 /* the k largest along the last dim, in descending order (ties: lower index first) */
 int locus_topk(locus_tensor *values, locus_tensor *indices_i64, const locus_tensor *x, int k);
 
+/* ---- gradients (training; csrc/ops/grad.c) --------------------------------------------------- */
+/* Backward passes: the forward's inputs and dy (the loss's gradient with respect to the op's
+ * output) give the gradients with respect to the inputs. Input gradients (dx, dq, dk, dv) are
+ * overwritten, parameter gradients (dw, db, dweight) added to, so micro-batches accumulate; NULL
+ * ones are skipped. Gradients are contiguous f32; other inputs may be any float type. */
+int locus_rms_norm_backward(locus_tensor *dx, locus_tensor *dw, const locus_tensor *dy, const locus_tensor *x,
+                           const locus_tensor *w, float eps);
+int locus_layer_norm_backward(locus_tensor *dx, locus_tensor *dw, locus_tensor *db, const locus_tensor *dy,
+                             const locus_tensor *x, const locus_tensor *w, float eps); /* w may be NULL */
+/* kind: LOCUS_ACT_GELU, LOCUS_ACT_GELU_TANH, LOCUS_ACT_QUICK_GELU or LOCUS_ACT_SILU */
+int locus_activation_backward(locus_tensor *dx, const locus_tensor *dy, const locus_tensor *x, int kind);
+/* the inverse rotation of locus_rope (its transpose); dx may be dy */
+int locus_rope_backward(locus_tensor *dx, const locus_tensor *dy, int64_t pos0, float theta, int interleaved);
+/* q, dout [T, H, D]; k, v [S, KVH, D], all contiguous f32; causal: the queries are the last T of
+ * the S positions (as locus_attention with pos0 = S - T); scores recomputed, no T x S buffer kept */
+int locus_attention_backward(locus_tensor *dq, locus_tensor *dk, locus_tensor *dv, const locus_tensor *dout,
+                            const locus_tensor *q, const locus_tensor *k, const locus_tensor *v, int causal);
+/* dweight [V, D] += dy [n, D] at rows ids (i32 or i64, n of them) */
+int locus_embedding_backward(locus_tensor *dweight, const locus_tensor *dy, const locus_tensor *ids);
+/* *loss = torch's cross_entropy(logits [N, V], targets i64 [N], ignore_index) (the mean over the
+ * rows not ignored); dlogits [N, V] (or NULL) its gradient */
+int locus_cross_entropy(float *loss, locus_tensor *dlogits, const locus_tensor *logits, const locus_tensor *targets,
+                       int64_t ignore_index);
+
 /* ---- files --------------------------------------------------------------------------------- */
 /* NumPy .npy (format 1.0-3.0), C order, little-endian: f32 f16 i8 u8 i32 i64 bool; f64 is read
  * as f32 (locus has no f64). mmap != 0 maps the file (copy-on-write) instead of reading it. */
@@ -424,7 +448,7 @@ typedef struct locus_vit_layer_weights {
     const locus_tensor *ln1_w, *ln1_b, *q_w, *q_b, *k_w, *k_b, *v_w, *v_b, *o_w, *o_b;
     const locus_tensor *ln2_w, *ln2_b, *fc1_w, *fc1_b, *fc2_w, *fc2_b; /* biases may be NULL */
 } locus_vit_layer_weights;
-enum { LOCUS_ACT_GELU = 0, LOCUS_ACT_QUICK_GELU = 1, LOCUS_ACT_GELU_TANH = 2 };
+enum { LOCUS_ACT_GELU = 0, LOCUS_ACT_QUICK_GELU = 1, LOCUS_ACT_GELU_TANH = 2, LOCUS_ACT_SILU = 3 };
 /* One pre-norm encoder layer on x [T, C] (contiguous f32, updated in place):
  * x += attn(LN1(x)) with `heads` heads; x += fc2(act(fc1(LN2(x)))). Rows form sequences of seq_len
  * (0: one sequence of all T) that attend only within themselves: frames batched together. */

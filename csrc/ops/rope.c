@@ -7,13 +7,15 @@
 
 #include <math.h>
 
-int locus_rope(locus_tensor *out, const locus_tensor *x, int64_t pos0, float theta, int interleaved) {
-    const char *op = "rope";
+/* Turns each pair by sign * angle: +1 is the embedding, -1 its inverse (and its gradient, as a
+ * rotation's transpose is its inverse). */
+static int rotate(locus_tensor *out, const locus_tensor *x, int64_t pos0, float theta, int interleaved, float sign,
+                  const char *op) {
     if (locus_check_tensor(x, op, "x")) return -1;
     if (x->ndim < 3 || !is_float_dtype(x->type) || x->sizes[x->ndim - 1] % 2)
-        return locus_fail("rope: x must be float [..., T, heads, D] with even D, got %s", locus_tensor_describe(x));
-    if (pos0 < 0) return locus_fail("rope: negative start position %lld", (long long)pos0);
-    if (!(theta > 1.0f)) return locus_fail("rope: theta must be > 1, got %g", (double)theta);
+        return locus_fail("%s: x must be float [..., T, heads, D] with even D, got %s", op, locus_tensor_describe(x));
+    if (pos0 < 0) return locus_fail("%s: negative start position %lld", op, (long long)pos0);
+    if (!(theta > 1.0f)) return locus_fail("%s: theta must be > 1, got %g", op, (double)theta);
     if (locus_check_out(out, op, x->ndim, x->sizes)) return -1;
     locus_tensor *owned;
     const float *xd = locus_f32_view(x, &owned);
@@ -27,7 +29,7 @@ int locus_rope(locus_tensor *out, const locus_tensor *x, int64_t pos0, float the
         float pos = (float)(pos0 + ot % t);
         for (int64_t i = 0; i < half; i++) {
             float inv_freq = 1.0f / powf(theta, (float)(2 * i) / (float)d);
-            float angle = pos * inv_freq, c = cosf(angle), s = sinf(angle);
+            float angle = pos * inv_freq, c = cosf(angle), s = sign * sinf(angle);
             int64_t first = interleaved ? 2 * i : i;
             for (int64_t hh = 0; hh < h; hh++) {
                 const float *xr = xd + (ot * h + hh) * d;
@@ -40,4 +42,12 @@ int locus_rope(locus_tensor *out, const locus_tensor *x, int64_t pos0, float the
     }
     locus_tensor_free(owned);
     return 0;
+}
+
+int locus_rope(locus_tensor *out, const locus_tensor *x, int64_t pos0, float theta, int interleaved) {
+    return rotate(out, x, pos0, theta, interleaved, 1.0f, "rope");
+}
+
+int locus_rope_backward(locus_tensor *dx, const locus_tensor *dy, int64_t pos0, float theta, int interleaved) {
+    return rotate(dx, dy, pos0, theta, interleaved, -1.0f, "rope_backward");
 }

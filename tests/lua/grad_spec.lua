@@ -1,0 +1,132 @@
+-- locus.grad (csrc/ops/grad.c): every backward pass against PyTorch's autograd on the same random
+-- inputs (tests/fixtures/make_grads.py), and against central differences of locus's own forward.
+local helper = require "helper"
+local grad = require "locus.grad"
+local tensor = require "locus.tensor"
+local npy = require "locus.npy"
+
+local function fx(case, name) return npy.load(("%s/grads/%s_%s.npy"):format(helper.fixtures, case, name)) end
+
+-- k: the terms behind each gradient element (for the f32 error model), layers: stages stacked
+local function same(got, case, name, k, layers)
+  helper.assert_f32(got, fx(case, name), { k = k, layers = layers or 2, what = case .. " " .. name })
+end
+
+local function total(t) return t:contiguous():view(t:numel()):sum(1):item() end
+
+-- central differences of sum(f(x) * dy) with respect to a few elements of x, against dx
+local function finite_differences(f, x, dy, dx, what)
+  local ffi = require "ffi"
+  local xf = x:float():contiguous():clone()
+  local n = xf:numel()
+  local p, d = ffi.cast("float *", xf:data()), ffi.cast("const float *", dx:contiguous():data())
+  for _, i in ipairs { 0, math.floor(n / 3), math.floor(n / 2), n - 1 } do
+    local v = p[i]
+    local h = 1e-2 * math.max(1, math.abs(v))
+    p[i] = v + h
+    local up = total(f(xf) * dy)
+    p[i] = v - h
+    local down = total(f(xf) * dy)
+    p[i] = v
+    local numeric, analytic = (up - down) / (2 * h), d[i]
+    assert.is_true(math.abs(numeric - analytic) <= 2e-2 * math.max(1, math.abs(analytic)),
+      ("%s: element %d: finite differences %.6g, backward %.6g"):format(what, i, numeric, analytic))
+  end
+end
+
+describe("locus.grad against PyTorch's autograd", function()
+  it("rms_norm", function()
+    local c = "rms_norm"
+    local dx, dw = grad.rms_norm(fx(c, "dy"), fx(c, "x"), fx(c, "w"), 1e-6)
+    same(dx, c, "dx", 64)
+    same(dw, c, "dw", 5)
+    finite_differences(function(x) return x:rms_norm(fx(c, "w"), 1e-6) end, fx(c, "x"), fx(c, "dy"), dx, c)
+  end)
+
+  it("layer_norm, and parameter gradients add up over calls", function()
+    local c = "layer_norm"
+    local acc = { dw = tensor.zeros { 48 }, db = tensor.zeros { 48 } }
+    local dx = grad.layer_norm(fx(c, "dy"), fx(c, "x"), fx(c, "w"), 1e-5, acc)
+    grad.layer_norm(fx(c, "dy"), fx(c, "x"), fx(c, "w"), 1e-5, acc)
+    same(dx, c, "dx", 48)
+    helper.assert_f32(acc.db, fx(c, "db") * 2, { k = 10, what = "layer_norm db, twice" })
+    helper.assert_f32(acc.dw, fx(c, "dw") * 2, { k = 10, what = "layer_norm dw, twice" })
+    finite_differences(function(x) return x:layer_norm(fx(c, "w"), fx(c, "b"), 1e-5) end, fx(c, "x"), fx(c, "dy"), dx, c)
+  end)
+
+  for _, kind in ipairs { "gelu", "gelu_tanh", "quick_gelu", "silu" } do
+    it("activation " .. kind, function()
+      local c = "act_" .. kind
+      local dx = grad.activation(kind, fx(c, "dy"), fx(c, "x"))
+      same(dx, c, "dx", 1)
+      local forward = { gelu = "gelu", gelu_tanh = "gelu_tanh", quick_gelu = "quick_gelu", silu = "silu" }
+      finite_differences(function(x) return x[forward[kind]](x) end, fx(c, "x"), fx(c, "dy"), dx, c)
+    end)
+  end
+
+  it("swiglu", function()
+    local c = "swiglu"
+    local dg, du = grad.swiglu(fx(c, "dy"), fx(c, "g"), fx(c, "u"))
+    same(dg, c, "dg", 1)
+    same(du, c, "du", 1)
+  end)
+
+  for _, form in ipairs { "rope", "rope_interleaved" } do
+    it(form, function()
+      local pos0 = fx(form, "pos0"):item()
+      local dx = grad.rope(fx(form, "dy"), pos0, 10000, form == "rope_interleaved")
+      same(dx, form, "dx", 2)
+      finite_differences(function(x) return x:rope(pos0, 10000, form == "rope_interleaved") end, fx(form, "x"),
+        fx(form, "dy"), dx, form)
+    end)
+  end
+
+  for _, causal in ipairs { true, false } do
+    local c = causal and "attention_causal" or "attention_full"
+    it(c .. (causal and " (grouped-query heads)" or ""), function()
+      local q, k, v, dout = fx(c, "q"), fx(c, "k"), fx(c, "v"), fx(c, "dout")
+      local dq, dk, dv = grad.attention(dout, q, k, v, causal)
+      local s = k:size(1)
+      same(dq, c, "dq", s * 8, 3)
+      same(dk, c, "dk", q:size(1) * 8, 3)
+      same(dv, c, "dv", q:size(1), 3)
+      local attend = function(qq) return qq:attention(k, v, causal and s - q:size(1) or nil) end
+      finite_differences(attend, q, dout, dq, c .. " dq")
+    end)
+  end
+
+  it("embedding adds each row's gradient at its id (repeated ids sum)", function()
+    local c = "embedding"
+    local dw = grad.embedding(fx(c, "dy"), fx(c, "ids"), tensor.zeros { 11, 8 })
+    same(dw, c, "dweight", 3)
+  end)
+
+  it("cross_entropy, ignoring -100", function()
+    local c = "cross_entropy"
+    local loss, dlogits = grad.cross_entropy(fx(c, "logits"), fx(c, "targets"))
+    assert.is_true(math.abs(loss - fx(c, "loss"):item()) < 1e-5 * math.abs(fx(c, "loss"):item()), tostring(loss))
+    same(dlogits, c, "dlogits", 13)
+    local all_ignored = tensor.from({ -100, -100, -100, -100, -100, -100 }, "i64")
+    local nan, zero = grad.cross_entropy(fx(c, "logits"), all_ignored)
+    assert.is_true(nan ~= nan)
+    assert.are.equal(0, zero:abs():max():item())
+    assert.has_error(function() grad.cross_entropy(fx(c, "logits"), tensor.from({ 1, 2, 3, 4, 5, 13 }, "i64")) end,
+      "grad.cross_entropy: cross_entropy: target 13 of row 5 is outside [0, 13)")
+  end)
+
+  it("patch_conv: a vision tower's patch embedding", function()
+    local c = "patch_conv"
+    local dx, dw = grad.patch_conv(fx(c, "dy"), fx(c, "x"), fx(c, "w"))
+    same(dx, c, "dx", 5)
+    same(dw, c, "dw", 12)
+  end)
+
+  it("linear: two matmuls and a sum", function()
+    local c = "linear"
+    local acc = { db = tensor.zeros { 7 } }
+    local dx, dw, db = grad.linear(fx(c, "dy"), fx(c, "x"), fx(c, "w"), acc)
+    same(dx, c, "dx", 7)
+    same(dw, c, "dw", 12)
+    same(db, c, "db", 12)
+  end)
+end)
