@@ -254,6 +254,10 @@ int locus_embedding_backward(locus_tensor *dweight, const locus_tensor *dy, cons
  * rows not ignored); dlogits [N, V] (or NULL) its gradient */
 int locus_cross_entropy(float *loss, locus_tensor *dlogits, const locus_tensor *logits, const locus_tensor *targets,
                        int64_t ignore_index);
+/* One AdamW update of param in place (decoupled weight decay; m and v its moment estimates, zero
+ * before step 1), as torch.optim.AdamW computes it; all contiguous f32 of one size. */
+int locus_adamw_step(locus_tensor *param, const locus_tensor *grad, locus_tensor *m, locus_tensor *v, int64_t step,
+                    float lr, float beta1, float beta2, float eps, float weight_decay);
 
 /* ---- files --------------------------------------------------------------------------------- */
 /* NumPy .npy (format 1.0-3.0), C order, little-endian: f32 f16 i8 u8 i32 i64 bool; f64 is read

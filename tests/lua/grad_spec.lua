@@ -130,3 +130,56 @@ describe("locus.grad against PyTorch's autograd", function()
     same(db, c, "db", 12)
   end)
 end)
+
+describe("locus.train.llama", function()
+  it("trains through the tiny LLaMA as PyTorch does: logits, loss, every weight's gradient and the inputs'", function()
+    local llm = require "locus.llm"
+    local llama = require "locus.train.llama"
+    local m = llm.load(helper.fixtures .. "/llama/f32")
+    local net = llama.new(m.config, function(name) return m.weights:get(name) end)
+    local ids, labels = fx("llama", "ids"), fx("llama", "labels")
+    local t = ids:numel()
+    local logits, saved = net:forward(m:embed(ids))
+    helper.assert_f32(logits, fx("llama", "logits"), { k = 96, layers = 4, what = "training forward vs PyTorch" })
+    -- the same as the fused inference decoder
+    local ids_table = {}
+    for i = 0, t - 1 do ids_table[i + 1] = ids:view(t):narrow(1, i + 1, 1):item() end
+    helper.assert_f32(logits, m:logits(ids_table), { k = 96, layers = 4, what = "training forward vs inference forward" })
+    local loss, d = grad.cross_entropy(logits:narrow(1, 1, t - 1), labels:narrow(1, 2, t - 1))
+    assert.is_true(math.abs(loss - fx("llama", "loss"):item()) < 1e-4, tostring(loss))
+    local dlogits = tensor.zeros { t, logits:size(2) }
+    dlogits:narrow(1, 1, t - 1):copy(d)
+    local grads = {}
+    for _, name in ipairs(m.weights:names()) do
+      if name ~= "model.embed_tokens.weight" then grads[name] = tensor.zeros(m.weights:get(name):shape()) end
+    end
+    local dx = net:backward(saved, dlogits, grads)
+    same(dx, "llama", "dx", 96, 6)
+    local checked = 0
+    for name, g in pairs(grads) do
+      same(g, "llama", "d." .. name, t * 4, 6)
+      checked = checked + 1
+    end
+    assert.are.equal(2 * 9 + 2, checked) -- nine weights per layer, the final norm and lm_head
+  end)
+end)
+
+describe("locus.train.optim", function()
+  it("AdamW under a warmed-up cosine schedule with clipping follows torch.optim.AdamW step for step", function()
+    local optim = require "locus.train.optim"
+    local params = { p1 = fx("adamw", "p1_start"), p2 = fx("adamw", "p2_start") }
+    local grads = { p1 = tensor.zeros { 7, 5 }, p2 = tensor.zeros { 5 } }
+    local opt = optim.adamw { lr = 1e-2, weight_decay = 0.1, warmup = 2, steps = 6, clip = 1.0 }
+    local rates = {}
+    for step = 1, 6 do
+      grads.p1:copy(fx("adamw", "g1_" .. step))
+      grads.p2:copy(fx("adamw", "g2_" .. step))
+      local _, lr = opt:step(params, grads)
+      rates[step] = lr
+      assert.are.equal(0, grads.p1:abs():max():item()) -- zeroed for the next step
+    end
+    assert.are.same({ 0, 5e-3, 1e-2 }, { rates[1], rates[2], rates[3] })
+    helper.assert_f32(params.p1, fx("adamw", "p1_end"), { k = 6, layers = 6, what = "p1 after 6 steps" })
+    helper.assert_f32(params.p2, fx("adamw", "p2_end"), { k = 6, layers = 6, what = "p2 after 6 steps" })
+  end)
+end)
