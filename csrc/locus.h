@@ -302,6 +302,10 @@ int64_t locus_weights_count(const locus_weights *w);
 const locus_weight_info *locus_weights_info_at(const locus_weights *w, int64_t i); /* stored order */
 const locus_weight_info *locus_weights_find(const locus_weights *w, const char *name); /* or NULL */
 locus_tensor *locus_weights_get(const locus_weights *w, const char *name);
+/* Writes tensors as a safetensors file (whole or not at all): names[i] -> tensors[i] in that order,
+ * metadata_json (an object of strings, or NULL) as __metadata__. 0, or -1 with the error set. */
+int locus_safetensors_save(const char *path, int64_t n, const char *const *names, const locus_tensor *const *tensors,
+                          const char *metadata_json);
 /* The format's metadata as a JSON object: safetensors' __metadata__, GGUF's key/values. */
 const char *locus_weights_metadata_json(const locus_weights *w);
 

@@ -118,3 +118,73 @@ int locus_read_safetensors(locus_weights *w, const char *path) {
     cJSON_Delete(root);
     return rc;
 }
+
+/* ---- writing ---------------------------------------------------------------------------------- */
+
+static const char *dtype_tag(int type) {
+    for (size_t i = 0; i < sizeof dtypes / sizeof *dtypes; i++)
+        if (dtypes[i].type == type) return dtypes[i].name;
+    return NULL;
+}
+
+int locus_safetensors_save(const char *path, int64_t n, const char *const *names, const locus_tensor *const *tensors,
+                           const char *metadata_json) {
+    if (!path) return locus_fail("safetensors save: path is NULL");
+    cJSON *header = cJSON_CreateObject(), *meta = NULL;
+    if (!header) return locus_fail("%s: out of memory", path);
+    if (metadata_json && *metadata_json) {
+        meta = cJSON_Parse(metadata_json);
+        bool strings = meta && cJSON_IsObject(meta);
+        for (cJSON *e = meta ? meta->child : NULL; strings && e; e = e->next) strings = cJSON_IsString(e);
+        if (!strings) {
+            cJSON_Delete(meta);
+            cJSON_Delete(header);
+            return locus_fail("%s: the metadata must be a JSON object of strings", path);
+        }
+        cJSON_AddItemToObject(header, "__metadata__", meta);
+    }
+    uint64_t offset = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const locus_tensor *t = tensors[i];
+        const char *tag = t ? dtype_tag(t->type) : NULL;
+        if (!names[i] || !*names[i] || strcmp(names[i], "__metadata__") == 0 || cJSON_GetObjectItemCaseSensitive(header, names[i])) {
+            cJSON_Delete(header);
+            return locus_fail("%s: tensor name '%s' is empty, reserved or repeated", path, names[i] ? names[i] : "(null)");
+        }
+        if (!tag) {
+            cJSON_Delete(header);
+            return locus_fail("%s: safetensors cannot hold %s (tensor %s)", path, t ? locus_dtype_name(t->type) : "NULL", names[i]);
+        }
+        uint64_t bytes = (uint64_t)locus_tensor_numel(t) * locus_dtype_size(t->type);
+        cJSON *entry = cJSON_CreateObject(), *shape = cJSON_CreateArray(), *offsets = cJSON_CreateArray();
+        cJSON_AddStringToObject(entry, "dtype", tag);
+        for (int d = 0; d < t->ndim; d++) cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)t->sizes[d]));
+        cJSON_AddItemToObject(entry, "shape", shape);
+        cJSON_AddItemToArray(offsets, cJSON_CreateNumber((double)offset));
+        cJSON_AddItemToArray(offsets, cJSON_CreateNumber((double)(offset + bytes)));
+        cJSON_AddItemToObject(entry, "data_offsets", offsets);
+        cJSON_AddItemToObject(header, names[i], entry);
+        offset += bytes;
+    }
+    char *text = cJSON_PrintUnformatted(header);
+    cJSON_Delete(header);
+    if (!text) return locus_fail("%s: out of memory", path);
+    size_t len = strlen(text), padded = (len + 7) / 8 * 8; /* the data starts 8-byte aligned */
+    locus_out out;
+    int rc = locus_out_open(&out, path);
+    if (rc == 0) {
+        unsigned char size[8];
+        for (int b = 0; b < 8; b++) size[b] = (unsigned char)((uint64_t)padded >> (8 * b));
+        bool ok = fwrite(size, 1, 8, out.f) == 8 && fwrite(text, 1, len, out.f) == len;
+        for (size_t p = len; ok && p < padded; p++) ok = fputc(' ', out.f) != EOF;
+        for (int64_t i = 0; ok && i < n; i++) {
+            locus_tensor *c = locus_contiguous(tensors[i]);
+            size_t bytes = (size_t)locus_tensor_numel(tensors[i]) * locus_dtype_size(tensors[i]->type);
+            ok = c && (bytes == 0 || fwrite(locus_tensor_data(c), 1, bytes, out.f) == bytes);
+            locus_tensor_free(c);
+        }
+        rc = locus_out_finish(&out, ok ? WRITE_OK : WRITE_FAILED);
+    }
+    free(text);
+    return rc;
+}

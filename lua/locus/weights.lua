@@ -8,6 +8,7 @@
 --   w:info(name)                                        -- dtype, shape, strides, file, offset, bytes
 --   local vis = w:sub("model.vision_tower.")            -- the names under a prefix, prefix dropped
 --   w:metadata()                                        -- safetensors __metadata__ / GGUF key-values
+--   locus.weights.save("out.safetensors", {["a.weight"] = t, ...}, {format = "pt"})   -- whole or not at all
 local ffi = require "ffi"
 local core = require "locus.core"
 local tensor = require "locus.tensor"
@@ -18,6 +19,28 @@ local Weights = {}
 Weights.__index = Weights
 
 local function close_handle(h) C.locus_weights_close(h) end
+
+-- Writes tensors ({name = tensor}, in name order, or a list of {name, tensor}) as one safetensors
+-- file, metadata a table of strings; the file appears whole or not at all.
+function weights.save(path, tensors, metadata)
+  local list = {}
+  if tensors[1] then
+    list = tensors
+  else
+    for name, t in pairs(tensors) do list[#list + 1] = { name, t } end
+    table.sort(list, function(a, b) return a[1] < b[1] end)
+  end
+  local n = #list
+  local names, ts, keep = ffi.new("const char *[?]", math.max(n, 1)), ffi.new("const locus_tensor *[?]", math.max(n, 1)), {}
+  for i, e in ipairs(list) do
+    keep[#keep + 1] = e[1]
+    names[i - 1], ts[i - 1] = e[1], e[2].p
+  end
+  local meta = metadata and require("locus.json").encode(metadata) or nil
+  local rc = C.locus_safetensors_save(path, n, names, ts, meta)
+  keep = list -- the names' strings and the tensors stay alive through the call
+  core.check(rc, "weights.save")
+end
 
 -- GGUF (llama.cpp) allows tensor names of 63 bytes; a longer checkpoint name (a Q-Former's, say) is
 -- stored as its first 54 bytes, "~" and 8 hex digits of its FNV-1a hash, and the full names are
