@@ -187,7 +187,8 @@ static char *slurp(const char *path, size_t limit) {
 }
 
 /* model.safetensors.index.json / pytorch_model.bin.index.json: read every shard its weight_map
- * names, then check each listed tensor is where the index says. */
+ * names, then check each listed tensor is where the index says. Where two files hold a tensor,
+ * the one the index names is taken. */
 static int read_index(locus_weights *w, const char *dir, const char *index_path) {
     char *text = slurp(index_path, 64u << 20);
     if (!text) return -1;
@@ -218,6 +219,20 @@ static int read_index(locus_weights *w, const char *dir, const char *index_path)
         else rc = read_any(w, shard);
         free(shard);
     }
+    /* the index decides: a tensor a shard holds but the weight_map assigns to another file is not
+     * taken from that shard (a fine-tuned file overriding some tensors of the original shards) */
+    int64_t kept = 0;
+    for (int64_t i = 0; rc == 0 && i < w->n; i++) {
+        weight_entry *e = &w->entries[i];
+        cJSON *where = cJSON_GetObjectItemCaseSensitive(map, e->info.name);
+        if (cJSON_IsString(where) && !ends_with(e->info.file, where->valuestring)) {
+            free((char *)e->info.name);
+            free((char *)e->info.stored_type);
+        } else {
+            w->entries[kept++] = *e;
+        }
+    }
+    if (rc == 0) w->n = kept;
     if (rc == 0) rc = index_names(w);
     for (cJSON *it = map->child; rc == 0 && it; it = it->next) {
         const locus_weight_info *info = locus_weights_find(w, it->string);

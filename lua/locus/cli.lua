@@ -62,6 +62,13 @@ usage: locus [command] [args]
                            shards come from --shard or mpirun's / Slurm's environment (doc/eval.md)
   locus eval report RUN.jsonl... [--json OUT.json]
                            merges runs and shards: the papers' table (markdown) and JSON
+  locus train --model DIR --data train.json [--images DIR] --trainable PATTERN [--trainable ...] --steps N
+              --lr LR --out DIR [--batch B] [--save-every K] [--resume] [--warmup N] [--weight-decay W]
+              [--clip C] [--max-length L] [--seed S] [--on-bad skip|refuse] [--threads N]
+                           trains the weights whose names match PATTERN ("*" any run of characters,
+                           e.g. 'model.mm_vision_projector.*', GroundingGPT's stage 1) on GroundingGPT's
+                           training JSON with AdamW; OUT is a model directory (`ground --model OUT`)
+                           with checkpoints every K steps; --resume goes on from the last (doc/training.md)
   locus scenes DIR [--count N] [--seed S]
                            synthetic photos of coloured shapes (doc/eval.md): DIR/images/*.png,
                            DIR/train.json (GroundingGPT's training pairs), DIR/eval.jsonl (for
@@ -481,6 +488,38 @@ function commands.eval(args)
   local stats = eval.run(m, task, opts)
   io.stderr:write(("locus: %d answered (%d correct), %d already done; results in %s\n"):format(stats.done,
     stats.correct, stats.skipped, out))
+  return 0
+end
+
+function commands.train(args)
+  local spec = { ["--model"] = "string", ["--data"] = "string", ["--images"] = "string", ["--trainable"] = "list",
+    ["--steps"] = "number", ["--lr"] = "number", ["--out"] = "string", ["--batch"] = "number", ["--save-every"] = "number",
+    ["--resume"] = "flag", ["--warmup"] = "number", ["--weight-decay"] = "number", ["--clip"] = "number",
+    ["--max-length"] = "number", ["--seed"] = "number", ["--on-bad"] = "string", ["--threads"] = "number" }
+  local o = parse("train", args, spec, 0)
+  if not (o["--model"] and o["--data"] and o["--trainable"] and o["--steps"] and o["--lr"] and o["--out"]) then
+    return fail("train: need --model, --data, --trainable, --steps, --lr and --out\n" .. usage)
+  end
+  local locus = require "locus"
+  if o["--threads"] then locus.set_num_threads(o["--threads"]) end
+  local tty = require("ffi").C.isatty(2) == 1
+  local function progress(r)
+    local line = ("step %d/%d  loss %.4f  %.0f tokens/s  lr %.3g  ETA %ds"):format(r.step, r.steps, r.loss,
+      r.tokens / r.rate, r.lr, math.floor(r.eta + 0.5))
+    io.stderr:write(tty and ("\r" .. line .. "\27[K") or (line .. "\n"))
+    if tty and r.step == r.steps then io.stderr:write("\n") end
+  end
+  local tr = require("locus.train").new { model = o["--model"], data = o["--data"], images = o["--images"],
+    trainable = o["--trainable"], steps = o["--steps"], lr = o["--lr"], out = o["--out"], batch = o["--batch"],
+    save_every = o["--save-every"], resume = o["--resume"], warmup = o["--warmup"], weight_decay = o["--weight-decay"],
+    clip = o["--clip"], max_length = o["--max-length"], seed = o["--seed"], on_bad = o["--on-bad"], progress = progress }
+  if tr.step >= tr.opts.steps then
+    io.stderr:write(("locus: %s is already at step %d of %d\n"):format(o["--out"], tr.step, tr.opts.steps))
+    return 0
+  end
+  tr:run()
+  io.stderr:write(("locus: trained %d weights to step %d; the model is %s (locus ground --model %s)\n"):format(#tr.names,
+    tr.step, o["--out"], o["--out"]))
   return 0
 end
 

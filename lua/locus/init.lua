@@ -32,6 +32,8 @@ local locus = {
   pipeline = require "locus.pipeline",
   video_branch = require "locus.video_branch",
   groundinggpt = require "locus.models.groundinggpt",
+  grad = require "locus.grad",
+  train = require "locus.train",
 }
 
 -- A GroundingGPT model directory (see lua/locus/models/groundinggpt.lua): locus.load(dir, {vision_tower = DIR})

@@ -3,6 +3,7 @@
 local helper = require "helper"
 local data = require "locus.train.data"
 local npy = require "locus.npy"
+local locus = require "locus"
 
 local dir = helper.fixtures .. "/train"
 
@@ -44,6 +45,89 @@ describe("locus.train.data", function()
       assert.is_false(ok, c[1])
       assert.truthy(err:find(tmp .. "/t.json: ", 1, true) and err:find(c[2], 1, true), err)
     end
+    os.execute("rm -rf " .. tmp)
+  end)
+end)
+
+describe("locus train", function()
+  local MODEL = helper.fixtures .. "/groundinggpt/model"
+  local cmd = helper.locus_cmd
+
+  -- a folder with the samples and their photo (dog.png: the tiny model's fixture photo)
+  local function workspace(extra)
+    local tmp = helper.tmpdir()
+    os.execute(("ln -s %s/groundinggpt/photo.png %s/dog.png"):format(helper.fixtures, tmp))
+    local samples = require("locus.json").decode(io.open(dir .. "/samples.json"):read("*a"))
+    for _, s in ipairs(extra or {}) do samples[#samples + 1] = s end
+    local f = io.open(tmp .. "/train.json", "w")
+    f:write(require("locus.json").encode(samples))
+    f:close()
+    return tmp
+  end
+
+  it("computes the loss and the adapter's gradients of a sample as PyTorch does", function()
+    local tmp = workspace()
+    local train = require "locus.train"
+    local tr = train.new { model = MODEL, data = tmp .. "/train.json", images = tmp, out = tmp .. "/out",
+      trainable = { "model.mm_vision_projector.*" }, steps = 1, lr = 1e-3 }
+    assert.are.same({ "model.mm_vision_projector.0.bias", "model.mm_vision_projector.0.weight",
+      "model.mm_vision_projector.2.bias", "model.mm_vision_projector.2.weight" }, tr.names)
+    local t = data.tokenize(tr.samples[1], tr.m.tokenizer, tr.opts)
+    local loss = tr:accumulate(t, 1)
+    local want = npy.load(dir .. "/step_loss.npy"):item()
+    assert.is_true(math.abs(loss - want) < 1e-4 * want, ("loss %.7g, PyTorch %.7g"):format(loss, want))
+    for short, name in pairs { w0 = "model.mm_vision_projector.0.weight", b0 = "model.mm_vision_projector.0.bias",
+      w2 = "model.mm_vision_projector.2.weight", b2 = "model.mm_vision_projector.2.bias" } do
+      helper.assert_f32(tr.grads[name], npy.load(dir .. "/step_d" .. short .. ".npy"),
+        { k = 832, layers = 8, what = "d" .. short })
+    end
+    os.execute("rm -rf " .. tmp)
+  end)
+
+  it("writes a model directory that ground runs, and a run killed with kill -9 and resumed ends where an unbroken one does", function()
+    local tmp = workspace()
+    local args = ("train --model %s --data %s/train.json --images %s --trainable 'model.mm_vision_projector.*' --steps 24 "
+      .. "--lr 1e-3 --save-every 2 --threads 1"):format(MODEL, tmp, tmp)
+    local rc, out = helper.sh(("%s %s --out %s/straight"):format(cmd, args, tmp))
+    assert.are.equal(0, rc, out)
+    assert.truthy(out:find("step 24/24  loss ", 1, true), out)
+    rc, out = helper.sh(("%s ground --model %s/straight --image %s/dog.png --max-new-tokens 4 'Where?'"):format(cmd, tmp, tmp))
+    assert.are.equal(0, rc, out)
+    -- killed once a checkpoint is on disk, then resumed
+    rc, out = helper.sh(("(%s %s --out %s/broken >/dev/null 2>&1 & echo $! > %s/pid); for i in $(seq 6000); do "
+      .. "grep -q '\"step\":[2-9]' %s/broken/train_state.json 2>/dev/null && break; sleep 0.02; done; kill -9 $(cat %s/pid); "
+      .. "sleep 0.2; cat %s/broken/train_state.json"):format(cmd, args, tmp, tmp, tmp, tmp, tmp))
+    local at = tonumber(out:match('"step":(%d+)'))
+    assert.is_true(at ~= nil and at >= 2 and at < 24, "killed at step " .. tostring(at) .. ": " .. out)
+    rc, out = helper.sh(("%s %s --out %s/broken --resume"):format(cmd, args, tmp))
+    assert.are.equal(0, rc, out)
+    assert.truthy(out:find(("step %d/24"):format(at + 1), 1, true), out)
+    local a, b = locus.weights.open(tmp .. "/straight/trained.safetensors"), locus.weights.open(tmp .. "/broken/trained.safetensors")
+    for _, name in ipairs(a:names()) do helper.assert_equal(b:get(name), a:get(name), name) end
+    local original = locus.weights.open(MODEL)
+    local moved = (a:get("model.mm_vision_projector.2.weight") - original:get("model.mm_vision_projector.2.weight"):float()):abs():max():item()
+    assert.is_true(moved > 1e-4, "the adapter did not change")
+    os.execute("rm -rf " .. tmp)
+  end)
+
+  it("skips or refuses bad samples by id: a missing photo, a box outside [0, 1], no match for the pattern", function()
+    local tmp = workspace {
+      { id = "lost", image = "missing.png", conversations = { { from = "human", value = "<image>\nWhere?" },
+        { from = "gpt", value = "Here." } } },
+      { id = "wild", image = "dog.png", conversations = { { from = "human", value = "<image>\nWhere?" },
+        { from = "gpt", value = "At [0.1, 0.2, 1.5, 0.9]." } } },
+    }
+    local base = ("%s train --model %s --data %s/train.json --images %s --steps 6 --lr 1e-3 --out %s/out"):format(cmd, MODEL, tmp,
+      tmp, tmp)
+    local rc, out = helper.sh(base .. " --trainable 'model.mm_vision_projector.*'")
+    assert.are.equal(0, rc, out)
+    assert.truthy(out:find("skipping sample lost: its image " .. tmp .. "/missing.png is missing or unreadable", 1, true), out)
+    assert.truthy(out:find("skipping sample wild: a box outside [0, 1] in an answer: [0.1, 0.2, 1.5, 0.9]", 1, true), out)
+    rc, out = helper.sh(base .. "2 --trainable 'model.mm_vision_projector.*' --on-bad refuse")
+    assert.are.equal(1, rc, out)
+    assert.truthy(out:find("train.json: sample 4 (id lost): its image", 1, true), out)
+    rc, out = helper.sh(base .. "3 --trainable 'nothing.*'")
+    assert.truthy(rc == 1 and out:find("no weight of " .. MODEL .. " matches nothing.*", 1, true), out)
     os.execute("rm -rf " .. tmp)
   end)
 end)
