@@ -351,6 +351,16 @@ describe("bin/locus eval", function()
     os.execute("rm -rf " .. tmp)
   end)
 
+  it("survives twenty runs in a row (LuaJIT 2.1-beta3's loop optimization crashed one in five; locus.core turns it off)", function()
+    local tmp = helper.tmpdir()
+    local rc, out = helper.sh(("cd %s && for k in $(seq 20); do %s eval refcoco --model %s --data %s/REC_refcoco_unc_val.jsonl "
+      .. "--images %s/images --out r$k.jsonl --max-new-tokens 2 >/dev/null 2>&1 || echo \"run $k: exit $?\"; done")
+      :format(tmp, cmd, MODEL, E, E))
+    assert.are.equal(0, rc, out)
+    assert.are.equal("", out)
+    os.execute("rm -rf " .. tmp)
+  end)
+
   it("runs the custom task of examples/eval_pointing.lua", function()
     local tmp = helper.tmpdir()
     local f = io.open(tmp .. "/points.txt", "w")

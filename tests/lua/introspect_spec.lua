@@ -8,7 +8,7 @@ describe("introspect", function()
     { __index = _G })
 
   it("completes globals, keywords, table fields, tensor methods and model methods", function()
-    assert.are.same({ "locus.tensor", "locus.tokenizer" }, I.complete("locus.t", env))
+    assert.are.same({ "locus.tensor", "locus.tokenizer", "locus.train" }, I.complete("locus.t", env))
     assert.are.same({ "x:narrow" }, I.complete("x:narr", env))
     assert.are.same({ "print" }, I.complete("prin", env))
     assert.are.same({ "function" }, I.complete("functio", env))

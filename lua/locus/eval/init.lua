@@ -23,7 +23,7 @@ local json = require "locus.json"
 local bit = require "bit"
 local ffi = require "ffi"
 
-pcall(ffi.cdef, "int truncate(const char *path, long length); int isatty(int fd);")
+pcall(ffi.cdef, "int truncate(const char *path, long length);") -- one declaration per pcall: a failed cdef must not leave half of one behind
 
 local eval = {}
 

@@ -7,7 +7,8 @@ local json = require "locus.json"
 
 local spec = {}
 
-pcall(ffi.cdef, "char *realpath(const char *path, char *resolved); void free(void *p);")
+pcall(ffi.cdef, "char *realpath(const char *path, char *resolved);") -- one declaration per pcall (bin/locus has it)
+pcall(ffi.cdef, "void free(void *p);")
 
 local function real(path)
   local p = ffi.C.realpath(path, nil)
