@@ -183,3 +183,42 @@ describe("locus.train.optim", function()
     helper.assert_f32(params.p2, fx("adamw", "p2_end"), { k = 6, layers = 6, what = "p2 after 6 steps" })
   end)
 end)
+
+describe("locus.train.vit", function()
+  it("trains through the tiny CLIP tower as PyTorch does: GroundingGPT's features and every weight's gradient", function()
+    local vit = require "locus.train.vit"
+    local weights = require "locus.weights"
+    local dir = helper.fixtures .. "/groundinggpt/clip"
+    local cfg = require("locus.config").read_json(dir .. "/config.json")
+    local w = weights.open(dir)
+    local net = vit.new(cfg, function(name) return w:get(name) end, "vision_model.")
+    local px = npy.load(helper.fixtures .. "/groundinggpt/pixel_values.npy")
+    local feats, saved = net:forward(px, -2)
+    same(feats, "vit", "feats", 3 * 14 * 14, 4)
+    -- the same as the inference tower (the fused C layers)
+    local clip = require("locus.clip").load(dir)
+    helper.assert_f32(feats, clip:features(px, { layer = -2 }), { k = 3 * 14 * 14, layers = 4, what = "vs locus.clip" })
+    local grads, checked = {}, 0
+    for _, name in ipairs(w:names()) do grads[name] = tensor.zeros(w:get(name):shape()) end
+    net:backward(saved, fx("vit", "dy"), grads)
+    for name, g in pairs(grads) do
+      local path = ("%s/grads/vit_d.%s.npy"):format(helper.fixtures, name)
+      local f = io.open(path, "rb")
+      if f and name:match("k_proj%.bias$") then
+        -- a key bias adds the same q.b to every score of a query: softmax ignores it, so its true
+        -- gradient is zero and both sides are rounding noise
+        f:close()
+        assert.is_true(g:abs():max():item() < 1e-4 and fx("vit", "d." .. name):abs():max():item() < 1e-4, name)
+        checked = checked + 1
+      elseif f then
+        f:close()
+        same(g, "vit", "d." .. name, 577 * 4, 8)
+        checked = checked + 1
+      else -- the last layer does not reach hidden state -2: no gradient
+        assert.truthy(name:find("layers.2.", 1, true) or name:find("post_layernorm", 1, true), name)
+        assert.are.equal(0, g:abs():max():item(), name)
+      end
+    end
+    assert.is_true(checked >= 30, tostring(checked))
+  end)
+end)
