@@ -84,6 +84,42 @@ describe("locus train", function()
     os.execute("rm -rf " .. tmp)
   end)
 
+  it("trains the vision tower too: its gradients as PyTorch's, written whole beside the model", function()
+    local tmp = workspace()
+    local train = require "locus.train"
+    local tr = train.new { model = MODEL, data = tmp .. "/train.json", images = tmp, out = tmp .. "/out",
+      trainable = { "model.mm_vision_projector.*", "vision_model.*" }, steps = 1, lr = 1e-3 }
+    assert.is_true(#tr.tower_names > 30, tostring(#tr.tower_names))
+    local loss = tr:accumulate(data.tokenize(tr.samples[1], tr.m.tokenizer, tr.opts), 1)
+    local want = npy.load(dir .. "/step_loss.npy"):item()
+    assert.is_true(math.abs(loss - want) < 1e-4 * want, ("loss %.7g, PyTorch %.7g"):format(loss, want))
+    for _, name in ipairs { "vision_model.embeddings.patch_embedding.weight", "vision_model.embeddings.position_embedding.weight",
+      "vision_model.pre_layrnorm.weight", "vision_model.encoder.layers.0.self_attn.q_proj.weight",
+      "vision_model.encoder.layers.1.mlp.fc2.bias" } do
+      helper.assert_f32(tr.grads[name], npy.load(dir .. "/step_d." .. name .. ".npy"), { k = 832, layers = 12, what = name })
+    end
+    helper.assert_f32(tr.grads["model.mm_vision_projector.0.weight"], npy.load(dir .. "/step_dw0.npy"),
+      { k = 832, layers = 8, what = "dw0 with the tower training" })
+    -- two steps through the command: the tower is written whole and the model directory uses it
+    local rc, out = helper.sh(("%s train --model %s --data %s/train.json --images %s --trainable 'vision_model.encoder.*' "
+      .. "--trainable 'model.mm_vision_projector.*' --steps 2 --lr 1e-3 --out %s/t"):format(cmd, MODEL, tmp, tmp, tmp))
+    assert.are.equal(0, rc, out)
+    local cfg = require("locus.json").decode(io.open(tmp .. "/t/config.json"):read("*a"))
+    assert.are.equal("vision_tower", cfg.mm_vision_tower)
+    local tw, orig = locus.weights.open(tmp .. "/t/vision_tower"), locus.weights.open(helper.fixtures .. "/groundinggpt/clip")
+    assert.are.equal(#orig:names(), #tw:names())
+    local name = "vision_model.encoder.layers.0.mlp.fc1.weight"
+    assert.is_true((tw:get(name) - orig:get(name)):abs():max():item() > 1e-5, "the tower did not change")
+    helper.assert_equal(tw:get("vision_model.embeddings.class_embedding"), orig:get("vision_model.embeddings.class_embedding"),
+      "a frozen tower weight")
+    rc, out = helper.sh(("%s ground --model %s/t --image %s/dog.png --max-new-tokens 3 'Where?' && %s train --model %s "
+      .. "--data %s/train.json --images %s --trainable 'vision_model.encoder.*' --trainable 'model.mm_vision_projector.*' "
+      .. "--steps 3 --lr 1e-3 --out %s/t --resume"):format(cmd, tmp, tmp, cmd, MODEL, tmp, tmp, tmp))
+    assert.are.equal(0, rc, out)
+    assert.truthy(out:find("step 3/3", 1, true), out)
+    os.execute("rm -rf " .. tmp)
+  end)
+
   it("writes a model directory that ground runs, and a run killed with kill -9 and resumed ends where an unbroken one does", function()
     local tmp = workspace()
     local args = ("train --model %s --data %s/train.json --images %s --trainable 'model.mm_vision_projector.*' --steps 24 "

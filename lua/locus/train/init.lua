@@ -11,7 +11,9 @@
 -- assistant's tokens, whose gradient flows back through the decoder into the rows and the adapter.
 -- The batch's loss is the mean over all its labelled tokens (as one padded batch in transformers).
 -- Weights whose names match a `trainable` pattern ("*" any run of characters) train in f32 master
--- copies with AdamW (locus.train.optim); the rest stay frozen as stored.
+-- copies with AdamW (locus.train.optim); the rest stay frozen as stored. The vision tower's weights
+-- (vision_model.*, of the model's CLIP directory) can train too (locus.train.vit); the trained tower
+-- is written whole to OUT/vision_tower, and OUT/config.json points at it.
 --
 -- The output directory is a model directory: the original's config, tokenizer and weight files
 -- (linked), and trained.safetensors with the trained weights, under an index that points to it;
@@ -142,11 +144,35 @@ function train.new(opts)
       self.names[#self.names + 1] = name
     end
   end
+  self.llm_names = { unpack(self.names) }
+  -- the vision tower's weights (its CLIP directory) can train too: vision_model.* names
+  self.tower_names = {}
+  local tower_dir = m.tower_path and not m.tower_path:match(" %(vision_tower%)$") and m.tower_path or nil
+  local tower_w = tower_dir and weights.open(tower_dir)
+  for _, name in ipairs(tower_w and tower_w:names() or {}) do
+    if train.matches(name, opts.trainable) then
+      self.params[name] = tower_w:get(name):float():clone()
+      self.grads[name] = tensor.zeros(self.params[name]:shape())
+      self.tower_names[#self.tower_names + 1] = name
+      self.names[#self.names + 1] = name
+    end
+  end
+  if not tower_dir and train.matches("vision_model.embeddings.class_embedding", opts.trainable) then
+    error(("train: %s carries its vision tower inside; train the tower of a model with a CLIP directory"):format(opts.model), 0)
+  end
   if #self.names == 0 then error(("train: no weight of %s matches %s"):format(opts.model, table.concat(opts.trainable, ", ")), 0) end
   table.sort(self.names)
+  table.sort(self.llm_names)
+  table.sort(self.tower_names)
   local frozen = m.llm.weights
   self.get = function(name) return self.params[name] or frozen:get(name) end
   self.net = llama.new(m.llm.config, self.get)
+  if #self.tower_names > 0 then
+    self.tower_dir, self.tower_w = tower_dir, tower_w
+    self.tower_cfg = require("locus.config").read_json(tower_dir .. "/config.json")
+    self.vit = require("locus.train.vit").new(self.tower_cfg, function(name) return self.params[name] or tower_w:get(name) end,
+      "vision_model.")
+  end
   self.opt = optim.adamw { lr = opts.lr, weight_decay = opts.weight_decay or 0, clip = opts.clip == nil and 1.0 or opts.clip,
     warmup = opts.warmup or math.floor(0.03 * opts.steps + 0.5), steps = opts.steps }
   self.step, self.epoch, self.cursor, self.skipped = 0, 1, 0, {}
@@ -205,8 +231,10 @@ function Trainer:accumulate(t, scale)
   local patch_at, proj
   if t.image then
     local path = (self.opts.images or ".") .. "/" .. t.image
-    local feats = self.features[path]
-    if not feats then
+    local feats, tower_saved = self.features[path], nil
+    if self.vit then -- the tower learns: its activations are kept for its backward pass
+      feats, tower_saved = self.vit:forward((m:preprocess_image(path)), m.select_layer)
+    elseif not feats then
       feats = m:encode_image((m:preprocess_image(path)))
       self.features[path] = feats
     end
@@ -218,7 +246,7 @@ function Trainer:accumulate(t, scale)
       if id == m.tokenizer:id("<im_start>") then patch_at = i + 1 end
     end
     x:narrow(1, patch_at, rows:size(1)):copy(rows)
-    proj = { feats = feats, h1 = h1, g = g, n = rows:size(1) }
+    proj = { feats = feats, h1 = h1, g = g, n = rows:size(1), tower = tower_saved }
   end
   local logits, saved = self.net:forward(x)
   local n = #t.ids
@@ -231,7 +259,9 @@ function Trainer:accumulate(t, scale)
     local drows = dx:narrow(1, patch_at, proj.n):contiguous()
     local dg = grad.linear(drows, proj.g, get(PROJECTOR[3]), { dw = grads[PROJECTOR[3]] or false, db = grads[PROJECTOR[4]] or false })
     local dh1 = grad.activation("gelu", dg, proj.h1)
-    grad.linear(dh1, proj.feats, get(PROJECTOR[1]), { dw = grads[PROJECTOR[1]] or false, db = grads[PROJECTOR[2]] or false })
+    local dfeats = grad.linear(dh1, proj.feats, get(PROJECTOR[1]), { dw = grads[PROJECTOR[1]] or false,
+      db = grads[PROJECTOR[2]] or false })
+    if proj.tower then self.vit:backward(proj.tower, dfeats, grads) end
     dx:narrow(1, patch_at, proj.n):fill(0) -- the patch tokens' embeddings were replaced
   end
   if grads[embed_name] then grad.embedding(dx, ids, grads[embed_name]) end
@@ -260,10 +290,20 @@ local function state_path(out) return out .. "/train_state.json" end
 -- checkpoint is complete or absent)
 function Trainer:save()
   local out = self.opts.out
-  write_model_dir(out, self.opts.model, self.names)
+  write_model_dir(out, self.opts.model, self.llm_names)
+  if self.vit then -- the tower in its own layout, every tensor of it, beside the model
+    if not os.execute("mkdir -p " .. quote(out .. "/vision_tower")) then error(("train: cannot create %s/vision_tower"):format(out), 0) end
+    local tower = {}
+    for _, name in ipairs(self.tower_w:names()) do tower[#tower + 1] = { name, self.params[name] or self.tower_w:get(name) } end
+    weights.save(out .. "/vision_tower/model.safetensors", tower, { format = "pt", step = tostring(self.step) })
+    require("locus").write_text(out .. "/vision_tower/config.json", json.encode(self.tower_cfg) .. "\n")
+    local cfg = json.decode(io.open(out .. "/config.json"):read("*a"))
+    cfg.mm_vision_tower = "vision_tower"
+    require("locus").write_text(out .. "/config.json", json.encode(cfg) .. "\n")
+  end
   local trained, moments = {}, {}
+  for _, name in ipairs(self.llm_names) do trained[#trained + 1] = { name, self.params[name] } end
   for _, name in ipairs(self.names) do
-    trained[#trained + 1] = { name, self.params[name] }
     local s = self.opt.state[name]
     if s then
       moments[#moments + 1] = { "m." .. name, s.m }
@@ -287,9 +327,11 @@ function Trainer:restore()
   if tostring(w:metadata().step) ~= tostring(st.step) then
     error(("train: %s/trained.safetensors is of step %s, the state of step %s"):format(self.opts.out, tostring(w:metadata().step), st.step), 0)
   end
+  local tw = self.vit and weights.open(self.opts.out .. "/vision_tower/model.safetensors")
   for _, name in ipairs(self.names) do
-    if not w:has(name) then error(("train: the checkpoint in %s has no %s (other trainable patterns?)"):format(self.opts.out, name), 0) end
-    self.params[name]:copy(w:get(name))
+    local from = (tw and tw:has(name)) and tw or w
+    if not from:has(name) then error(("train: the checkpoint in %s has no %s (other trainable patterns?)"):format(self.opts.out, name), 0) end
+    self.params[name]:copy(from:get(name))
   end
   if st.adam_t > 0 then
     local mo = weights.open(self.opts.out .. "/optimizer.safetensors")
