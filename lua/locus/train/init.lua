@@ -56,8 +56,8 @@ local function sample_problem(s, t, opts, m)
   if s.image and not exists((opts.images or ".") .. "/" .. s.image) then
     return ("its image %s/%s is missing or unreadable"):format(opts.images or ".", s.image)
   end
-  local has_block = false
-  for _, id in ipairs(t.ids) do has_block = has_block or id == m.tokenizer:id("<im_end>") end
+  local has_block, im_end = false, m.tokenizer:id("<im_end>")
+  for _, id in ipairs(t.ids) do has_block = has_block or id == im_end end
   if s.image and not has_block then return ("longer than the context: the image does not fit in %d tokens"):format(opts.max_length) end
   local labelled = 0
   for i = 2, #t.labels do if t.labels[i] ~= data.IGNORE_INDEX then labelled = labelled + 1 end end
@@ -242,8 +242,9 @@ function Trainer:accumulate(t, scale)
     local h1 = feats:linear(w0, b0)
     local g = h1:gelu()
     local rows = g:linear(w2, b2)
+    local im_start = m.tokenizer:id("<im_start>")
     for i, id in ipairs(t.ids) do
-      if id == m.tokenizer:id("<im_start>") then patch_at = i + 1 end
+      if id == im_start then patch_at = i + 1 end
     end
     x:narrow(1, patch_at, rows:size(1)):copy(rows)
     proj = { feats = feats, h1 = h1, g = g, n = rows:size(1), tower = tower_saved }
