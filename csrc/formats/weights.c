@@ -120,6 +120,12 @@ static bool ends_with(const char *s, const char *suffix) {
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
+/* Is name (an index's file name, no '/') the last component of path? */
+static bool named(const char *path, const char *name) {
+    const char *slash = strrchr(path, '/');
+    return strcmp(slash ? slash + 1 : path, name) == 0;
+}
+
 static bool is_file(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
@@ -225,7 +231,7 @@ static int read_index(locus_weights *w, const char *dir, const char *index_path)
     for (int64_t i = 0; rc == 0 && i < w->n; i++) {
         weight_entry *e = &w->entries[i];
         cJSON *where = cJSON_GetObjectItemCaseSensitive(map, e->info.name);
-        if (cJSON_IsString(where) && !ends_with(e->info.file, where->valuestring)) {
+        if (cJSON_IsString(where) && !named(e->info.file, where->valuestring)) {
             free((char *)e->info.name);
             free((char *)e->info.stored_type);
         } else {
@@ -237,7 +243,7 @@ static int read_index(locus_weights *w, const char *dir, const char *index_path)
     for (cJSON *it = map->child; rc == 0 && it; it = it->next) {
         const locus_weight_info *info = locus_weights_find(w, it->string);
         if (!info) rc = locus_fail("%s: tensor '%s' is not in its shard '%s'", index_path, it->string, it->valuestring);
-        else if (!ends_with(info->file, it->valuestring))
+        else if (!named(info->file, it->valuestring))
             rc = locus_fail("%s: tensor '%s' is in %s, not in '%s'", index_path, it->string, info->file, it->valuestring);
     }
     cJSON_Delete(root);
