@@ -8,9 +8,11 @@
  * few lines of calculus over rows that an autograd library would only hide; the matrix products
  * of linear layers are matmuls and stay in Lua (locus.grad). */
 #include "../core/internal.h"
+#include "../kernels/gemm.h"
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* t as contiguous f32 rows of its last dim */
 typedef struct {
@@ -197,10 +199,11 @@ int locus_activation_backward(locus_tensor *dx, const locus_tensor *dy, const lo
     return rc;
 }
 
-/* out = sum_j p_j v_j with p = softmax(q k_j / sqrt(D)) over the keys a query sees. Per query:
- * dv_j += p_j dout;  dp_j = dout . v_j;  ds_j = p_j (dp_j - sum_i p_i dp_i);
- * dq = sum_j ds_j k_j / sqrt(D);  dk_j += ds_j q / sqrt(D). One kv head per thread, so that the
- * query heads that share it (GQA) add to its dk and dv without racing. */
+/* out = P v with P = softmax(q k^T / sqrt(D)) over the keys a query sees. Per query head, as
+ * matrices [T, S]: P recomputed from q and k; dV += P^T dout; dP = dout v^T;
+ * dS = P (dP - rowsum(P dP)) / sqrt(D); dq = dS k; dk += dS^T q. The products are GEMMs (the
+ * masked part of a causal P is zero, so the full products stay exact); query heads that share a
+ * kv head (GQA) add into its dk and dv one after another. */
 int locus_attention_backward(locus_tensor *dq, locus_tensor *dk, locus_tensor *dv, const locus_tensor *dout,
                              const locus_tensor *q, const locus_tensor *k, const locus_tensor *v, int causal) {
     const char *op = "attention_backward";
@@ -224,56 +227,51 @@ int locus_attention_backward(locus_tensor *dq, locus_tensor *dk, locus_tensor *d
     float *dvd = dv ? locus_tensor_data(dv) : NULL;
     if (dkd) memset(dkd, 0, (size_t)locus_tensor_numel(k) * sizeof(float));
     if (dvd) memset(dvd, 0, (size_t)locus_tensor_numel(v) * sizeof(float));
-    int64_t group = h / kvh, pos0 = causal ? s - t : 0;
-    float scale = 1.0f / sqrtf((float)d);
-    int failed = 0;
-#pragma omp parallel for schedule(dynamic) if (kvh > 1 && t * s * d > 65536)
-    for (int64_t g = 0; g < kvh; g++) {
-        float *p = malloc(2 * (size_t)(s ? s : 1) * sizeof(float)), *dp = p ? p + s : NULL;
-        if (!p) {
-#pragma omp atomic write
-            failed = 1;
-            continue;
-        }
-        for (int64_t hh = g * group; hh < (g + 1) * group; hh++)
-            for (int64_t i = 0; i < t; i++) {
-                const float *qi = qd + (i * h + hh) * d, *doi = dod + (i * h + hh) * d;
-                int64_t seen = causal ? pos0 + i + 1 : s;
-                float mx = -INFINITY;
-                for (int64_t j = 0; j < seen; j++) {
-                    const float *kj = kd + (j * kvh + g) * d;
-                    float dot = 0;
-                    for (int64_t c = 0; c < d; c++) dot += qi[c] * kj[c];
-                    p[j] = dot * scale;
-                    mx = p[j] > mx ? p[j] : mx;
-                }
-                double sum = 0;
-                for (int64_t j = 0; j < seen; j++) sum += p[j] = expf(p[j] - mx);
-                double pdp = 0;
-                for (int64_t j = 0; j < seen; j++) {
-                    p[j] = (float)(p[j] / sum);
-                    const float *vj = vd + (j * kvh + g) * d;
-                    float dot = 0;
-                    for (int64_t c = 0; c < d; c++) dot += doi[c] * vj[c];
-                    dp[j] = dot;
-                    pdp += (double)p[j] * dot;
-                }
-                float *dqi = dqd ? dqd + (i * h + hh) * d : NULL;
-                if (dqi) memset(dqi, 0, (size_t)d * sizeof(float));
-                for (int64_t j = 0; j < seen; j++) {
-                    float ds = p[j] * (dp[j] - (float)pdp) * scale;
-                    const float *kj = kd + (j * kvh + g) * d;
-                    float *dkj = dkd ? dkd + (j * kvh + g) * d : NULL, *dvj = dvd ? dvd + (j * kvh + g) * d : NULL;
-                    for (int64_t c = 0; c < d; c++) {
-                        if (dqi) dqi[c] += ds * kj[c];
-                        if (dkj) dkj[c] += ds * qi[c];
-                        if (dvj) dvj[c] += p[j] * doi[c];
-                    }
-                }
-            }
-        free(p);
+    if (t == 0 || s == 0 || d == 0) {
+        if (dqd) memset(dqd, 0, (size_t)locus_tensor_numel(q) * sizeof(float));
+        return 0;
     }
-    return failed ? locus_fail("%s: out of memory", op) : 0;
+    int64_t group = h / kvh, pos0 = causal ? s - t : 0, qs = h * d, ks = kvh * d;
+    float scale = 1.0f / sqrtf((float)d);
+    /* P and dP [T, S], and one head's dk or dv [S, D] before it is added in */
+    float *p = malloc(((size_t)2 * t * s + (size_t)s * d) * sizeof(float));
+    if (!p) return locus_fail("%s: out of memory for %lld x %lld scores", op, (long long)t, (long long)s);
+    float *dp = p + t * s, *part = dp + t * s;
+    for (int64_t hh = 0; hh < h; hh++) {
+        int64_t g = hh / group;
+        const float *qh = qd + hh * d, *doh = dod + hh * d, *kg = kd + g * d, *vg = vd + g * d;
+        locus_sgemm(false, true, t, s, d, qh, qs, kg, ks, p, s);    /* scores q k^T */
+        locus_sgemm(false, true, t, s, d, doh, qs, vg, ks, dp, s);  /* dP = dout v^T */
+#pragma omp parallel for schedule(static) if (t * s > 65536)
+        for (int64_t i = 0; i < t; i++) {
+            float *pi = p + i * s, *dpi = dp + i * s;
+            int64_t seen = causal ? pos0 + i + 1 : s;
+            float mx = -INFINITY;
+            for (int64_t j = 0; j < seen; j++) mx = pi[j] * scale > mx ? pi[j] * scale : mx;
+            double sum = 0;
+            for (int64_t j = 0; j < seen; j++) sum += pi[j] = expf(pi[j] * scale - mx);
+            double pdp = 0;
+            for (int64_t j = 0; j < seen; j++) {
+                pi[j] = (float)(pi[j] / sum);
+                pdp += (double)pi[j] * dpi[j];
+            }
+            for (int64_t j = 0; j < seen; j++) dpi[j] = pi[j] * (dpi[j] - (float)pdp) * scale; /* dS */
+            for (int64_t j = seen; j < s; j++) pi[j] = dpi[j] = 0;
+        }
+        if (dqd) locus_sgemm(false, false, t, d, s, dp, s, kg, ks, dqd + hh * d, qs); /* dq = dS k */
+        if (dkd) {                                                                  /* dk += dS^T q */
+            locus_sgemm(true, false, s, d, t, dp, s, qh, qs, part, d);
+            for (int64_t j = 0; j < s; j++)
+                for (int64_t c = 0; c < d; c++) dkd[j * ks + g * d + c] += part[j * d + c];
+        }
+        if (dvd) {                                                                  /* dv += P^T dout */
+            locus_sgemm(true, false, s, d, t, p, s, doh, qs, part, d);
+            for (int64_t j = 0; j < s; j++)
+                for (int64_t c = 0; c < d; c++) dvd[j * ks + g * d + c] += part[j * d + c];
+        }
+    }
+    free(p);
+    return 0;
 }
 
 /* out[i] = weight[ids[i]]: dweight[ids[i]] += dy[i] */

@@ -249,13 +249,14 @@ function Trainer:accumulate(t, scale)
     x:narrow(1, patch_at, rows:size(1)):copy(rows)
     proj = { feats = feats, h1 = h1, g = g, n = rows:size(1), tower = tower_saved }
   end
-  local logits, saved = self.net:forward(x)
-  local n = #t.ids
-  local labels = tensor.from(t.labels, "i64"):narrow(1, 2, n - 1)
-  local loss, d = grad.cross_entropy(logits:narrow(1, 1, n - 1), labels)
-  local dlogits = tensor.zeros(logits:shape())
-  dlogits:narrow(1, 1, n - 1):copy(d * scale)
-  local dx = self.net:backward(saved, dlogits, grads)
+  -- the logits only where a label is: position i predicts token i + 1
+  local rows, targets = {}, {}
+  for i = 2, #t.labels do
+    if t.labels[i] ~= data.IGNORE_INDEX then rows[#rows + 1], targets[#targets + 1] = i - 2, t.labels[i] end
+  end
+  local logits, saved = self.net:forward(x, tensor.from(rows, "i64"))
+  local loss, d = grad.cross_entropy(logits, tensor.from(targets, "i64"))
+  local dx = self.net:backward(saved, d * scale, grads)
   if proj then
     local drows = dx:narrow(1, patch_at, proj.n):contiguous()
     local dg = grad.linear(drows, proj.g, get(PROJECTOR[3]), { dw = grads[PROJECTOR[3]] or false, db = grads[PROJECTOR[4]] or false })

@@ -4,13 +4,18 @@
 -- at hand, one sequence at a time, positions 0 .. T-1.
 --
 --   local net = llama.new(m.config, function(name) return m.weights:get(name) end)
---   local logits, saved = net:forward(x)             -- x [T, dim]: token embeddings (images spliced in)
+--   local logits, saved = net:forward(x, rows)       -- x [T, dim]: token embeddings (images spliced in)
 --   local dx = net:backward(saved, dlogits, grads)   -- grads: {name = f32 accumulator} for what trains
+--
+-- rows (i64, 0-based positions) asks for the logits of those positions only, [#rows, vocab]: the
+-- positions a loss is taken at. At a vocabulary of 32000 the output layer over every position of
+-- a 640-token image prompt would cost more than the rest of the decoder.
 --
 -- `grads` holds an f32 tensor for each weight that trains (by its checkpoint name); weights without
 -- one are frozen, used as stored (bf16 mapped, say), and cost no weight gradient. dx is the
 -- gradient with respect to x, which flows on into whatever made x (the adapter of an image).
 local grad = require "locus.grad"
+local tensor = require "locus.tensor"
 
 local llama = {}
 local Net = {}
@@ -24,8 +29,8 @@ local function linear_backward(self, dy, x, name, grads)
   return (grad.linear(dy, x, self.get(name), { dw = grads[name] or false }))
 end
 
--- logits [T, vocab] and the activations of every layer
-function Net:forward(x)
+-- logits [T, vocab] (or [#rows, vocab]) and the activations of every layer
+function Net:forward(x, rows)
   local c, get = self.cfg, self.get
   local t, hd = x:size(1), c.dim / c.n_heads
   local saved = { layers = {} }
@@ -48,14 +53,22 @@ function Net:forward(x)
   end
   saved.x_out = x
   saved.hf = x:rms_norm(get(c.norm), c.norm_eps)
-  return saved.hf:linear(get(c.lm_head)), saved
+  saved.rows = rows
+  local hf = rows and saved.hf:embedding(rows) or saved.hf
+  saved.hf_rows = hf
+  return hf:linear(get(c.lm_head)), saved
 end
 
 -- The gradient with respect to forward's x; weight gradients added into grads[name].
 function Net:backward(saved, dlogits, grads)
   local c, get = self.cfg, self.get
   grads = grads or {}
-  local dhf = linear_backward(self, dlogits, saved.hf, c.lm_head, grads)
+  local dhf = linear_backward(self, dlogits, saved.hf_rows, c.lm_head, grads)
+  if saved.rows then
+    local rows_grad = dhf
+    dhf = tensor.zeros(saved.hf:shape())
+    grad.embedding(rows_grad, saved.rows, dhf)
+  end
   local dx = grad.rms_norm(dhf, saved.x_out, get(c.norm), c.norm_eps, { dw = grads[c.norm] or false })
   for i = #c.layers, 1, -1 do
     local l, s = c.layers[i], saved.layers[i]
