@@ -327,9 +327,15 @@ int locus_cross_entropy(float *loss, locus_tensor *dlogits, const locus_tensor *
     if (!rc) {
         double total = 0;
         float *dl = dlogits ? locus_tensor_data(dlogits) : NULL;
-        for (int64_t i = 0; i < rl.rows; i++) {
+        /* per row: the max, exp(x - max) (into the gradient row, which becomes softmax / count), and
+         * the row's loss log(sum) + max - x[target]; rows in parallel, their losses summed in order */
+        double *row_loss = malloc((size_t)(rl.rows ? rl.rows : 1) * sizeof(double));
+        if (!row_loss) rc = locus_fail("%s: out of memory", op);
+#pragma omp parallel for schedule(static) if (!rc && rl.rows * v > 65536)
+        for (int64_t i = 0; i < (rc ? 0 : rl.rows); i++) {
             const float *row = rl.data + i * v;
             float *dr = dl ? dl + i * v : NULL;
+            row_loss[i] = 0;
             if (tg[i] == ignore_index) {
                 if (dr) memset(dr, 0, (size_t)v * sizeof(float));
                 continue;
@@ -337,14 +343,19 @@ int locus_cross_entropy(float *loss, locus_tensor *dlogits, const locus_tensor *
             float mx = -INFINITY;
             for (int64_t j = 0; j < v; j++) mx = row[j] > mx ? row[j] : mx;
             double sum = 0;
-            for (int64_t j = 0; j < v; j++) sum += exp((double)row[j] - mx);
-            total += log(sum) + mx - row[tg[i]];
             if (dr) {
-                for (int64_t j = 0; j < v; j++) dr[j] = (float)(exp((double)row[j] - mx) / sum / (double)count);
+                for (int64_t j = 0; j < v; j++) sum += dr[j] = expf(row[j] - mx);
+                float scale = (float)(1.0 / (sum * (double)count));
+                for (int64_t j = 0; j < v; j++) dr[j] *= scale;
                 dr[tg[i]] -= 1.0f / (float)count;
+            } else {
+                for (int64_t j = 0; j < v; j++) sum += expf(row[j] - mx);
             }
+            row_loss[i] = log(sum) + mx - row[tg[i]];
         }
-        *loss = count ? (float)(total / (double)count) : NAN;
+        for (int64_t i = 0; !rc && i < rl.rows; i++) total += row_loss[i];
+        free(row_loss);
+        if (!rc) *loss = count ? (float)(total / (double)count) : NAN;
     }
     locus_tensor_free(rl.owned);
     return rc;

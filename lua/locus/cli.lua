@@ -56,8 +56,9 @@ usage: locus [command] [args]
   locus eval TASK --model M [--vision-tower DIR] --data PATH [--images DIR | --videos DIR | --media DIR]
              [--split S,S...] [--limit N] [--out RUN.jsonl] [--resume] [--shard I/N] [--prompt TEMPLATE]
              [--box-format xyxy|xywh] [--split-by unc|umd|google] [options of ground]
-                           scores the model on TASK (refcoco, refcoco+, refcocog, charades-sta, jsonl, or
-                           a FILE.lua returning a task) as the papers do; one JSON line per sample,
+                           scores the model on TASK (refcoco, refcoco+, refcocog, charades-sta, jsonl,
+                           scenes (the demo model's held-out scenes, drawn into --data DIR), or a
+                           FILE.lua returning a task) as the papers do; one JSON line per sample,
                            flushed as it is answered; --resume skips the samples RUN.jsonl holds;
                            shards come from --shard or mpirun's / Slurm's environment (doc/eval.md)
   locus eval report RUN.jsonl... [--json OUT.json]
@@ -65,11 +66,12 @@ usage: locus [command] [args]
   locus train --model DIR --data train.json [--images DIR] --trainable PATTERN [--trainable ...] --steps N
               --lr LR --out DIR [--batch B] [--save-every K] [--resume] [--warmup N] [--weight-decay W]
               [--clip C] [--max-length L] [--seed S] [--on-bad skip|refuse] [--threads N]
+              [--template training|inference]
                            trains the weights whose names match PATTERN ("*" any run of characters,
                            e.g. 'model.mm_vision_projector.*', GroundingGPT's stage 1) on GroundingGPT's
                            training JSON with AdamW; OUT is a model directory (`ground --model OUT`)
                            with checkpoints every K steps; --resume goes on from the last (doc/training.md)
-  locus scenes DIR [--count N] [--seed S]
+  locus scenes DIR [--count N] [--seed S] [--multi-turn]
                            synthetic photos of coloured shapes (doc/eval.md): DIR/images/*.png,
                            DIR/train.json (GroundingGPT's training pairs), DIR/eval.jsonl (for
                            `locus eval jsonl`); the same seed gives the same scenes everywhere
@@ -495,7 +497,7 @@ function commands.train(args)
   local spec = { ["--model"] = "string", ["--data"] = "string", ["--images"] = "string", ["--trainable"] = "list",
     ["--steps"] = "number", ["--lr"] = "number", ["--out"] = "string", ["--batch"] = "number", ["--save-every"] = "number",
     ["--resume"] = "flag", ["--warmup"] = "number", ["--weight-decay"] = "number", ["--clip"] = "number",
-    ["--max-length"] = "number", ["--seed"] = "number", ["--on-bad"] = "string", ["--threads"] = "number" }
+    ["--max-length"] = "number", ["--seed"] = "number", ["--on-bad"] = "string", ["--threads"] = "number", ["--template"] = "string" }
   local o = parse("train", args, spec, 0)
   if not (o["--model"] and o["--data"] and o["--trainable"] and o["--steps"] and o["--lr"] and o["--out"]) then
     return fail("train: need --model, --data, --trainable, --steps, --lr and --out\n" .. usage)
@@ -512,7 +514,8 @@ function commands.train(args)
   local tr = require("locus.train").new { model = o["--model"], data = o["--data"], images = o["--images"],
     trainable = o["--trainable"], steps = o["--steps"], lr = o["--lr"], out = o["--out"], batch = o["--batch"],
     save_every = o["--save-every"], resume = o["--resume"], warmup = o["--warmup"], weight_decay = o["--weight-decay"],
-    clip = o["--clip"], max_length = o["--max-length"], seed = o["--seed"], on_bad = o["--on-bad"], progress = progress }
+    clip = o["--clip"], max_length = o["--max-length"], seed = o["--seed"], on_bad = o["--on-bad"], template = o["--template"],
+    progress = progress }
   if tr.step >= tr.opts.steps then
     io.stderr:write(("locus: %s is already at step %d of %d\n"):format(o["--out"], tr.step, tr.opts.steps))
     return 0
@@ -524,15 +527,16 @@ function commands.train(args)
 end
 
 function commands.scenes(args)
-  local o, pos = parse("scenes", args, { ["--count"] = "number", ["--seed"] = "number" }, 1)
-  if not pos[1] then return fail("scenes: which directory? (locus scenes DIR [--count N] [--seed S])") end
+  local o, pos = parse("scenes", args, { ["--count"] = "number", ["--seed"] = "number", ["--multi-turn"] = "flag" }, 1)
+  if not pos[1] then return fail("scenes: which directory? (locus scenes DIR [--count N] [--seed S] [--multi-turn])") end
   for _, k in ipairs { "--count", "--seed" } do
     local v = o[k]
     if v and (v < (k == "--count" and 1 or 0) or v ~= math.floor(v) or v > 2 ^ 31) then
       return fail(("scenes: %s wants a whole number%s, not %s"):format(k, k == "--count" and " >= 1" or " >= 0", v))
     end
   end
-  local out = require("locus.scenes").write(pos[1], { count = o["--count"] or 100, seed = o["--seed"] or 1 })
+  local out = require("locus.scenes").write(pos[1], { count = o["--count"] or 100, seed = o["--seed"] or 1,
+    multi_turn = o["--multi-turn"] })
   local questions = 0
   for _, s in ipairs(out) do questions = questions + #s.shapes end
   print(("wrote %d scenes (%d questions) to %s: images/, train.json, eval.jsonl"):format(#out, questions, pos[1]))

@@ -16,6 +16,10 @@ local grad = {}
 grad.IGNORE_INDEX = -100 -- what Hugging Face's labels use for tokens without a loss
 
 local function zeros_like(t) return tensor.zeros(t:shape()) end
+
+-- acc += t, in place (an accumulator the size of an embedding table is not copied per sample)
+function grad.add_into(acc, t) core.check(call(C.locus_add, acc, acc, t), "grad: accumulate") end
+local add_into = grad.add_into
 local function zeros(n) return tensor.zeros { n } end
 
 -- y [..., N] = x [..., K] w[N, K]^T + b: dx = dy w; dw += dy^T x; db += sum of dy's rows.
@@ -26,9 +30,9 @@ function grad.linear(dy, x, w, acc)
   local dx = dy2:matmul(w:float()):view(x:shape())
   if acc.dw ~= false then
     local dw = dy2:transpose(1, 2):contiguous():matmul(x2)
-    if acc.dw then acc.dw:copy(acc.dw + dw) else acc.dw = dw end
+    if acc.dw then add_into(acc.dw, dw) else acc.dw = dw end
   end
-  if acc.db ~= nil and acc.db ~= false then acc.db:copy(acc.db + dy2:sum(1)) end
+  if acc.db ~= nil and acc.db ~= false then add_into(acc.db, dy2:sum(1)) end
   return dx, acc.dw, acc.db
 end
 

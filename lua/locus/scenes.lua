@@ -5,6 +5,7 @@
 --   local s = scenes.scene(42)        -- {width, height, background, image = u8 [H, W, 3],
 --                                     --  shapes = {{shape = "circle", colour = "red", box = {x0, y0, x1, y1}}, ...}}
 --   scenes.write("demo", {count = 1000, seed = 1})   -- demo/images/*.png, demo/train.json, demo/eval.jsonl
+--   scenes.write("demo", {count = 1000, seed = 1, multi_turn = true})  -- a scene's questions in one conversation
 --
 -- A scene has 1 to 4 shapes (circle, square, triangle) in six colours, no two alike, of random
 -- sizes and places that do not overlap, on a plain or a noisy background; photos are 96 to 224
@@ -140,7 +141,8 @@ local function quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
 -- Writes count scenes from seed on: DIR/images/scene_SEED.png; DIR/train.json, GroundingGPT's
 -- training pairs (one "Where is" question per shape and one description per scene, each a
--- conversation of its own); DIR/eval.jsonl, the "Where is" questions with pixel boxes, for
+-- conversation of its own; with opts.multi_turn, a scene's questions are the turns of one
+-- conversation, as LLaVA's data has them, so a training step encodes the photo once for all); DIR/eval.jsonl, the "Where is" questions with pixel boxes, for
 -- `locus eval jsonl`. Returns the scenes (without their images).
 function scenes.write(dir, opts)
   opts = opts or {}
@@ -156,13 +158,33 @@ function scenes.write(dir, opts)
     s.image = nil
     s.file = file
     out[#out + 1] = s
+    local turns = {}
     for j, shape in ipairs(s.shapes) do
-      train[#train + 1] = json.object({ id = ("%d-%d"):format(s.seed, j), image = file, conversations = json.array {
-        json.object({ from = "human", value = "<image>\n" .. scenes.question(shape) }, { "from", "value" }),
-        json.object({ from = "gpt", value = scenes.answer(shape, s.width, s.height) }, { "from", "value" }) } },
-        { "id", "image", "conversations" })
+      local q = json.object({ from = "human", value = "<image>\n" .. scenes.question(shape) }, { "from", "value" })
+      local a = json.object({ from = "gpt", value = scenes.answer(shape, s.width, s.height) }, { "from", "value" })
+      if opts.multi_turn then
+        turns[#turns + 1] = { q, a }
+      else
+        train[#train + 1] = json.object({ id = ("%d-%d"):format(s.seed, j), image = file, conversations = json.array { q, a } },
+          { "id", "image", "conversations" })
+      end
       eval[#eval + 1] = json.encode(json.object({ id = ("%d-%d"):format(s.seed, j), image = file,
-        question = scenes.question(shape), box = json.array(shape.box) }, { "id", "image", "question", "box" }))
+        question = scenes.question(shape), box = json.array(shape.box),
+        split = #s.shapes == 1 and "1 shape" or ("%d shapes"):format(#s.shapes) }, { "id", "image", "question", "box", "split" }))
+    end
+    if opts.multi_turn then -- the questions in an order of the seed's; <image> in the first turn only
+      local g = generator(s.seed + 7777)
+      for i = #turns, 2, -1 do
+        local j = g.int(1, i)
+        turns[i], turns[j] = turns[j], turns[i]
+      end
+      local conv = json.array {}
+      for i, qa in ipairs(turns) do
+        if i > 1 then qa[1].value = qa[1].value:gsub("^<image>\n", "") end
+        conv[#conv + 1], conv[#conv + 2] = qa[1], qa[2]
+      end
+      train[#train + 1] = json.object({ id = ("%d-where"):format(s.seed), image = file, conversations = conv },
+        { "id", "image", "conversations" })
     end
     train[#train + 1] = json.object({ id = ("%d-describe"):format(s.seed), image = file, conversations = json.array {
       json.object({ from = "human", value = "<image>\nDescribe the image." }, { "from", "value" }),

@@ -100,4 +100,57 @@ describe("locus.scenes", function()
     assert.are.same({ total = questions, done = questions, correct = questions, skipped = 0 }, stats)
     os.execute("rm -rf " .. tmp)
   end)
+
+  it("puts a scene's questions in one conversation with --multi-turn, the photo in its first turn only", function()
+    local tmp = helper.tmpdir()
+    local rc, out = helper.sh(("%s scenes %s --count 20 --seed 40 --multi-turn"):format(helper.locus_cmd, tmp))
+    assert.are.equal(0, rc, out)
+    local train = json.decode(io.open(tmp .. "/train.json"):read("*a"))
+    assert.are.equal(40, #train) -- one conversation of questions and one description per scene
+    local reordered = 0
+    for k = 1, 20 do
+      local s, where, describe = scenes.scene(39 + k), train[2 * k - 1], train[2 * k]
+      assert.are.equal(("%d-where"):format(s.seed), where.id)
+      assert.are.equal(("%d-describe"):format(s.seed), describe.id)
+      assert.are.equal(2 * #s.shapes, #where.conversations)
+      local asked = {}
+      for j = 1, #where.conversations, 2 do
+        local q, a = where.conversations[j], where.conversations[j + 1]
+        assert.are.equal("human", q.from)
+        assert.are.equal("gpt", a.from)
+        assert.are.equal(j == 1, q.value:find("<image>", 1, true) ~= nil, q.value)
+        asked[#asked + 1] = q.value:gsub("^<image>\n", "")
+      end
+      local want = {}
+      for _, sh in ipairs(s.shapes) do want[#want + 1] = scenes.question(sh) end
+      if table.concat(asked) ~= table.concat(want) then reordered = reordered + 1 end
+      table.sort(asked)
+      table.sort(want)
+      assert.are.same(want, asked)
+    end
+    assert.is_true(reordered > 0, "the questions always come in drawing order")
+    os.execute("rm -rf " .. tmp)
+  end)
+
+  it("is the eval harness's demo task: held-out scenes drawn into --data when missing, split by shape count", function()
+    local tmp = helper.tmpdir()
+    local task = require("locus.eval").task("scenes")
+    local samples = task.samples { data = tmp .. "/heldout" }
+    local questions, counts = 0, {}
+    for seed = task.held_out.seed, task.held_out.seed + task.held_out.count - 1 do
+      local n = #scenes.scene(seed).shapes
+      questions = questions + n
+      counts[n] = (counts[n] or 0) + n
+    end
+    assert.are.equal(questions, #samples)
+    local splits = {}
+    for _, s in ipairs(samples) do splits[s.split] = (splits[s.split] or 0) + 1 end
+    assert.are.same({ ["1 shape"] = counts[1], ["2 shapes"] = counts[2], ["3 shapes"] = counts[3], ["4 shapes"] = counts[4] }, splits)
+    -- a second run reads what the first drew
+    local f = io.open(tmp .. "/heldout/eval.jsonl", "a")
+    f:write('{"id": "extra", "image": "images/scene_000001.png", "question": "Where?", "box": [1, 2, 3, 4]}\n')
+    f:close()
+    assert.are.equal(questions + 1, #task.samples { data = tmp .. "/heldout" })
+    os.execute("rm -rf " .. tmp)
+  end)
 end)

@@ -27,6 +27,32 @@ describe("locus.train.data", function()
     end
   end)
 
+  it("tokenizes in the inference template: ground's prompt is the sample's prefix, the loss on the answers and their ###", function()
+    local m = locus.load(helper.fixtures .. "/groundinggpt/model")
+    local s = { id = "two turns", image = "dog.png", conversations = {
+      { from = "human", value = "Where is the dog?\n<image>" }, { from = "gpt", value = "At [0.1, 0.2, 0.3, 0.4]." },
+      { from = "human", value = "And the cat?" }, { from = "gpt", value = "Nowhere." } } }
+    local t = data.tokenize(s, m.tokenizer, { template = "inference" })
+    local text, plain = require("locus.prompt").build { question = "Where is the dog?", image = true }
+    local asked = m.tokenizer:encode(text, { plain = plain })
+    assert.are.same(asked, { unpack(t.ids, 1, #asked) })
+    -- the labelled tokens, read back, are the answers each followed by the template's stop
+    local runs, run = {}, nil
+    for i, l in ipairs(t.labels) do
+      if l ~= data.IGNORE_INDEX then
+        assert.are.equal(t.ids[i], l)
+        run = run or {}
+        run[#run + 1] = l
+      elseif run then
+        runs[#runs + 1], run = m.tokenizer:decode(run), nil
+      end
+    end
+    if run then runs[#runs + 1] = m.tokenizer:decode(run) end
+    assert.are.same({ "At [0.1, 0.2, 0.3, 0.4].###", "Nowhere.###" }, runs) -- decode drops the leading space
+    assert.has_error(function() data.tokenize(s, m.tokenizer, { template = "chat" }) end,
+      "train: template is training or inference, not chat")
+  end)
+
   it("refuses samples it cannot learn from, naming the file and the sample", function()
     local tmp = helper.tmpdir()
     local cases = {
@@ -165,5 +191,58 @@ describe("locus train", function()
     rc, out = helper.sh(base .. "3 --trainable 'nothing.*'")
     assert.truthy(rc == 1 and out:find("no weight of " .. MODEL .. " matches nothing.*", 1, true), out)
     os.execute("rm -rf " .. tmp)
+  end)
+end)
+
+describe("locus.train.fresh", function()
+  local fresh = require "locus.train.fresh"
+  local recipe = { tokenizer = helper.fixtures .. "/groundinggpt/model/tokenizer.model",
+    llm = { hidden = 32, intermediate = 48, layers = 2, heads = 2 }, tower = { hidden = 16, intermediate = 32, layers = 3, heads = 2 } }
+
+  it("writes a GroundingGPT in the real layout that loads, answers and trains; the same seed the same bytes", function()
+    local tmp = helper.tmpdir()
+    for _, d in ipairs { "a", "b" } do
+      local o = { out = tmp .. "/" .. d, seed = 3 }
+      for k, v in pairs(recipe) do o[k] = v end
+      fresh.groundinggpt(o)
+    end
+    local rc, out = helper.sh(("cmp %s/a/model.safetensors %s/b/model.safetensors && cmp %s/a/vision_tower/model.safetensors "
+      .. "%s/b/vision_tower/model.safetensors"):format(tmp, tmp, tmp, tmp))
+    assert.are.equal(0, rc, out)
+    -- the fixture model's LLaMA, adapter and tower names, no more and no fewer
+    local want = {}
+    for _, n in ipairs(locus.weights.open(helper.fixtures .. "/groundinggpt/model"):names()) do
+      if n:match("^model%.layers%.") or n:match("^model%.embed") or n:match("^model%.norm") or n:match("^lm_head")
+        or n:match("^model%.mm_vision_projector") then want[#want + 1] = n end
+    end
+    local got = locus.weights.open(tmp .. "/a"):names()
+    table.sort(want)
+    table.sort(got)
+    assert.are.same(want, got)
+    local clip_want, clip_got = locus.weights.open(helper.fixtures .. "/groundinggpt/clip"):names(), locus.weights.open(tmp .. "/a/vision_tower"):names()
+    table.sort(clip_want)
+    table.sort(clip_got)
+    assert.are.same(clip_want, clip_got)
+    local m = locus.load(tmp .. "/a")
+    local vocab = m.tokenizer:vocab_size()
+    for i, tok in ipairs(fresh.ADDED) do assert.are.equal(vocab - #fresh.ADDED + i - 1, m.tokenizer:id(tok)) end
+    local w = locus.weights.open(tmp .. "/a")
+    assert.are.same({ vocab, 32 }, w:get("lm_head.weight"):shape())
+    local e = w:get("model.embed_tokens.weight"):float()
+    local std = math.sqrt((e * e):mean():item())
+    assert.is_true(math.abs(std - 0.02) < 0.002, tostring(std))
+    rc, out = helper.sh(("%s ground --model %s/a --image %s/groundinggpt/photo.png --max-new-tokens 3 'Where?'"):format(
+      helper.locus_cmd, tmp, helper.fixtures))
+    assert.are.equal(0, rc, out)
+    os.execute("rm -rf " .. tmp)
+  end)
+
+  it("refuses sizes that do not make a model", function()
+    local o = { out = "/nonexistent/x" }
+    for k, v in pairs(recipe) do o[k] = v end
+    o.llm = { hidden = 30, intermediate = 48, layers = 2, heads = 4 }
+    assert.has_error(function() fresh.groundinggpt(o) end, "fresh: llm.hidden (30) must be a multiple of 4 that splits into 4 heads of an even size")
+    o.llm = { hidden = 32, intermediate = 48, layers = 0, heads = 2 }
+    assert.has_error(function() fresh.groundinggpt(o) end, "fresh: llm.layers must be a whole number >= 1")
   end)
 end)

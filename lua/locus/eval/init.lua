@@ -2,7 +2,7 @@
 --
 --   local eval = require "locus.eval"
 --   local task = eval.task("refcoco")              -- refcoco, refcoco+, refcocog, charades-sta, jsonl,
---                                                   -- or a Lua file returning a task table
+--                                                   -- scenes, or a Lua file returning a task table
 --   eval.run(model, task, {data = "refer/data/refcoco", media = "coco/train2014", out = "run.jsonl"})
 --
 -- A task is a table: name; samples(opts) -> {{id, split, text, image | video | audio (paths),
@@ -27,14 +27,15 @@ pcall(ffi.cdef, "int truncate(const char *path, long length);") -- one declarati
 
 local eval = {}
 
-local BUILTIN = { refcoco = true, ["refcoco+"] = true, refcocog = true, ["charades-sta"] = true, jsonl = true }
-eval.TASKS = { "refcoco", "refcoco+", "refcocog", "charades-sta", "jsonl" }
+local BUILTIN = { refcoco = true, ["refcoco+"] = true, refcocog = true, ["charades-sta"] = true, jsonl = true, scenes = true }
+eval.TASKS = { "refcoco", "refcoco+", "refcocog", "charades-sta", "jsonl", "scenes" }
 
 -- A task by name, or from a Lua file that returns one (a custom task: no recompiling).
 function eval.task(name)
   if name == "refcoco" or name == "refcoco+" or name == "refcocog" then return require("locus.eval.refcoco").task(name) end
   if name == "charades-sta" then return require("locus.eval.charades").task end
   if name == "jsonl" then return require("locus.eval.jsonl") end
+  if name == "scenes" then return require("locus.eval.scenes") end
   if not BUILTIN[name] and name:match("%.lua$") then
     local chunk, err = loadfile(name)
     if not chunk then error(err, 0) end

@@ -73,10 +73,52 @@ local function turns(s)
   return out
 end
 
+-- The conversation in the template GroundingGPT asks its questions in (locus.prompt's "inference":
+-- {system}###Human: {blocks}{question}###Assistant: {answer}###Human: ...), the loss on each answer
+-- and the "###" after it (what teaches the model to stop), nothing else. Positions come from
+-- encoding the text up to each boundary, and each must agree with the encoding of the whole, so
+-- that what is learned is what `ground` will ask.
+local function tokenize_inference(s, tokenizer, opts, where)
+  local ts = turns(s)
+  local pieces, marks = { prompt.SYSTEM, "###" }, {}
+  for _, t in ipairs(ts) do
+    local v = t.text:match("^### %a+: (.*)\n$")
+    if t.speaker == "human" then
+      pieces[#pieces + 1] = "Human: " .. v .. "###Assistant:"
+    else
+      marks[#marks + 1] = #pieces -- the answer begins after piece #pieces
+      pieces[#pieces + 1] = " " .. v .. "###"
+      marks[#marks + 1] = #pieces
+    end
+  end
+  local ids = tokenizer:encode(table.concat(pieces))
+  local labels = {}
+  for i = 1, #ids do labels[i] = data.IGNORE_INDEX end
+  for k = 1, #marks, 2 do
+    local from = #tokenizer:encode(table.concat(pieces, "", 1, marks[k]))
+    local upto = tokenizer:encode(table.concat(pieces, "", 1, marks[k + 1]))
+    for i, id in ipairs(upto) do
+      if ids[i] ~= id then error(("%s: the answer's tokens depend on what follows it at token %d"):format(where, i), 0) end
+      if i > from then labels[i] = id end
+    end
+  end
+  local max = opts.max_length or 2048
+  while #ids > max do ids[#ids], labels[#labels] = nil, nil end
+  return { ids = ids, labels = labels, image = s.image }
+end
+
 -- {ids, labels, image} of a sample. tokenizer: the model's (locus.tokenizer, with its added tokens);
--- opts.max_length: GroundingGPT's model_max_length (2048 in its scripts); the conversation is cut there.
+-- opts.max_length: GroundingGPT's model_max_length (2048 in its scripts); the conversation is cut
+-- there. opts.template: "training" (GroundingGPT's training text and mask, the default) or
+-- "inference" (the text `locus ground` and GroundingGPT's demo ask in; for a model too small to
+-- carry what it learns from one template over to the other, as the demo model is).
 function data.tokenize(s, tokenizer, opts)
   opts = opts or {}
+  if opts.template == "inference" then
+    return tokenize_inference(s, tokenizer, opts, ("sample %s"):format(tostring(s.id)))
+  elseif opts.template ~= nil and opts.template ~= "training" then
+    error(("train: template is training or inference, not %s"):format(tostring(opts.template)), 0)
+  end
   local header = prompt.SYSTEM .. "\n\n"
   local ts = turns(s)
   local text = { header }

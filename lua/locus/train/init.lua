@@ -119,11 +119,17 @@ Trainer.__index = Trainer
 
 -- opts: model, data, images, out, trainable (patterns), steps, lr, batch (1), warmup (3% of the
 -- steps, as GroundingGPT's scripts), weight_decay (0), clip (1.0), save_every (steps; 0: only at
--- the end), max_length (2048), seed (1), on_bad ("skip" or "refuse"), resume, progress (function)
+-- the end), max_length (2048), seed (1), on_bad ("skip" or "refuse"), template ("training", as
+-- GroundingGPT trains, or "inference", the text `ground` asks in: locus.train.data), resume,
+-- progress (function)
 function train.new(opts)
   local self = setmetatable({ opts = opts }, Trainer)
   opts.batch, opts.max_length, opts.seed = opts.batch or 1, opts.max_length or 2048, opts.seed or 1
   opts.on_bad = opts.on_bad or "skip"
+  opts.template = opts.template or "training"
+  if opts.template ~= "training" and opts.template ~= "inference" then
+    error(("train: template is training or inference, not %s"):format(tostring(opts.template)), 0)
+  end
   if opts.on_bad ~= "skip" and opts.on_bad ~= "refuse" then error("train: on_bad is skip or refuse", 0) end
   for _, k in ipairs { "steps", "batch", "max_length" } do
     local v = opts[k]

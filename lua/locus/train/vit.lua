@@ -97,11 +97,11 @@ function Net:backward(saved, dfeats, grads)
   local de = ln_back(dx, saved.embed, pre .. "pre_layrnorm")
   local pos, cls, pw = pre .. "embeddings.position_embedding.weight", pre .. "embeddings.class_embedding",
     pre .. "embeddings.patch_embedding.weight"
-  if grads[pos] then grads[pos]:copy(grads[pos] + de) end
-  if grads[cls] then grads[cls]:copy(grads[cls] + de:narrow(1, 1, 1):view(ch)) end
+  if grads[pos] then grad.add_into(grads[pos], de) end
+  if grads[cls] then grad.add_into(grads[cls], de:narrow(1, 1, 1):view(ch)) end
   if grads[pw] then
     local dw = de:narrow(1, 2, n):contiguous():transpose(1, 2):contiguous():matmul(saved.rows)
-    grads[pw]:copy(grads[pw] + dw:view(ch, 3, p, p))
+    grad.add_into(grads[pw], dw:view(ch, 3, p, p))
   end
 end
 
