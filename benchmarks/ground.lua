@@ -53,21 +53,7 @@ local function file_bytes(p)
   return n
 end
 
-if not exists(shared .. "tokenizer/tokenizer.model") then error("needs ../shared/assets for LLaMA's tokenizer", 0) end
-if not exists(model_dir .. "/config.json") then
-  io.stderr:write("writing " .. model_dir .. " (13.5 GB)\n")
-  rc.write(model_dir, rc.groundinggpt_7b(), { dtype = "bf16", config = [[{"model_type": "LEGO", "hidden_size": 4096,
- "intermediate_size": 11008, "num_attention_heads": 32, "num_hidden_layers": 32, "vocab_size": 32009,
- "rms_norm_eps": 1e-6, "max_position_embeddings": 2048, "bos_token_id": 1, "eos_token_id": 2,
- "mm_vision_tower": "../bench-clip-l336", "mm_vision_hidden_size": 1024, "mm_vision_select_layer": -2}]] })
-  os.execute(("cp %stokenizer/tokenizer.model %s/"):format(shared, model_dir))
-end
-if not exists(clip_dir .. "/config.json") then
-  io.stderr:write("writing " .. clip_dir .. " (1.2 GB)\n")
-  rc.write(clip_dir, rc.clip_l336(), { dtype = "f32", std = 0.02, config = [[{"model_type": "clip_vision_model",
- "hidden_size": 1024, "intermediate_size": 4096, "num_attention_heads": 16, "num_hidden_layers": 24,
- "patch_size": 14, "image_size": 336, "layer_norm_eps": 1e-5, "hidden_act": "quick_gelu"}]] })
-end
+rc.image_model(root)
 local base_dir = model_dir
 local branch = opts.audio and "audio" or opts.video and "video"
 if branch then

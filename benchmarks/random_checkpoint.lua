@@ -220,4 +220,29 @@ function M.write(dir, list, opts)
   end
 end
 
+-- GroundingGPT-7B's image model (bf16) and CLIP ViT-L/14-336 (f32), written once to
+-- ROOT/build/bench-groundinggpt-7b and ROOT/build/bench-clip-l336; LLaMA's tokenizer from
+-- ../shared/assets. Returns the two directories.
+function M.image_model(root)
+  local shared = root .. "/../shared/assets/"
+  local model_dir, clip_dir = root .. "/build/bench-groundinggpt-7b", root .. "/build/bench-clip-l336"
+  local function exists(p) local f = io.open(p); if f then f:close() end; return f ~= nil end
+  if not exists(shared .. "tokenizer/tokenizer.model") then error("needs ../shared/assets for LLaMA's tokenizer", 0) end
+  if not exists(model_dir .. "/config.json") then
+    io.stderr:write("writing " .. model_dir .. " (13.5 GB)\n")
+    M.write(model_dir, M.groundinggpt_7b(), { dtype = "bf16", config = [[{"model_type": "LEGO", "hidden_size": 4096,
+ "intermediate_size": 11008, "num_attention_heads": 32, "num_hidden_layers": 32, "vocab_size": 32009,
+ "rms_norm_eps": 1e-6, "max_position_embeddings": 2048, "bos_token_id": 1, "eos_token_id": 2,
+ "mm_vision_tower": "../bench-clip-l336", "mm_vision_hidden_size": 1024, "mm_vision_select_layer": -2}]] })
+    os.execute(("cp %stokenizer/tokenizer.model %s/"):format(shared, model_dir))
+  end
+  if not exists(clip_dir .. "/config.json") then
+    io.stderr:write("writing " .. clip_dir .. " (1.2 GB)\n")
+    M.write(clip_dir, M.clip_l336(), { dtype = "f32", std = 0.02, config = [[{"model_type": "clip_vision_model",
+ "hidden_size": 1024, "intermediate_size": 4096, "num_attention_heads": 16, "num_hidden_layers": 24,
+ "patch_size": 14, "image_size": 336, "layer_norm_eps": 1e-5, "hidden_act": "quick_gelu"}]] })
+  end
+  return model_dir, clip_dir
+end
+
 return M

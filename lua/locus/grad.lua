@@ -29,7 +29,7 @@ function grad.linear(dy, x, w, acc)
   local dy2, x2 = dy:contiguous():view(-1, n), x:contiguous():view(-1, k)
   local dx = dy2:matmul(w:float()):view(x:shape())
   if acc.dw ~= false then
-    local dw = dy2:transpose(1, 2):contiguous():matmul(x2)
+    local dw = dy2:transpose(1, 2):matmul(x2) -- the GEMM reads dy transposed in place
     if acc.dw then add_into(acc.dw, dw) else acc.dw = dw end
   end
   if acc.db ~= nil and acc.db ~= false then add_into(acc.db, dy2:sum(1)) end
