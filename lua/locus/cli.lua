@@ -71,10 +71,13 @@ usage: locus [command] [args]
                            e.g. 'model.mm_vision_projector.*', GroundingGPT's stage 1) on GroundingGPT's
                            training JSON with AdamW; OUT is a model directory (`ground --model OUT`)
                            with checkpoints every K steps; --resume goes on from the last (doc/training.md)
-  locus scenes DIR [--count N] [--seed S] [--multi-turn]
+  locus scenes DIR [--count N] [--seed S] [--multi-turn] [--shapes 1-4] [--size 0.15-0.4]
+             [--background plain|noisy]
                            synthetic photos of coloured shapes (doc/eval.md): DIR/images/*.png,
                            DIR/train.json (GroundingGPT's training pairs), DIR/eval.jsonl (for
-                           `locus eval jsonl`); the same seed gives the same scenes everywhere
+                           `locus eval scenes`); the same seed gives the same scenes everywhere;
+                           --shapes, --size (of the shorter side) and --background narrow them (a
+                           curriculum), --multi-turn puts a photo's questions in one conversation
   locus kernel install [--user | --prefix DIR] [--command PATH]
                            registers the Jupyter kernel "Lua (locus)" (default prefix /usr/local;
                            --user: ~/.local/share/jupyter) running this locus (or PATH); doc/notebooks.md
@@ -527,8 +530,26 @@ function commands.train(args)
 end
 
 function commands.scenes(args)
-  local o, pos = parse("scenes", args, { ["--count"] = "number", ["--seed"] = "number", ["--multi-turn"] = "flag" }, 1)
+  local o, pos = parse("scenes", args, { ["--count"] = "number", ["--seed"] = "number", ["--multi-turn"] = "flag",
+    ["--shapes"] = "string", ["--size"] = "string", ["--background"] = "string" }, 1)
   if not pos[1] then return fail("scenes: which directory? (locus scenes DIR [--count N] [--seed S] [--multi-turn])") end
+  local function range(flag, lo, hi, whole)
+    local v = o[flag]
+    if not v then return nil end
+    local a, b = v:match("^([%d.]+)%-([%d.]+)$")
+    a, b = tonumber(a), tonumber(b)
+    if not (a and b and a >= lo and b <= hi and a <= b and (not whole or (a % 1 == 0 and b % 1 == 0))) then
+      return false, fail(("scenes: %s wants MIN-MAX within %s-%s, not %s"):format(flag, lo, hi, v))
+    end
+    return { a, b }
+  end
+  local shapes, rc1 = range("--shapes", 1, 4, true)
+  if shapes == false then return rc1 end
+  local size, rc2 = range("--size", 0.05, 0.9)
+  if size == false then return rc2 end
+  if o["--background"] and o["--background"] ~= "plain" and o["--background"] ~= "noisy" then
+    return fail("scenes: --background is plain or noisy, not " .. o["--background"])
+  end
   for _, k in ipairs { "--count", "--seed" } do
     local v = o[k]
     if v and (v < (k == "--count" and 1 or 0) or v ~= math.floor(v) or v > 2 ^ 31) then
@@ -536,7 +557,7 @@ function commands.scenes(args)
     end
   end
   local out = require("locus.scenes").write(pos[1], { count = o["--count"] or 100, seed = o["--seed"] or 1,
-    multi_turn = o["--multi-turn"] })
+    multi_turn = o["--multi-turn"], shapes = shapes, size = size, background = o["--background"] })
   local questions = 0
   for _, s in ipairs(out) do questions = questions + #s.shapes end
   print(("wrote %d scenes (%d questions) to %s: images/, train.json, eval.jsonl"):format(#out, questions, pos[1]))

@@ -75,13 +75,18 @@ local function paint(p, width, shape, b, rgb)
   end
 end
 
--- The scene of a seed.
-function scenes.scene(seed)
+-- The scene of a seed. opts (for a curriculum; the defaults are the scenes above): shapes = {min,
+-- max} (1, 4), size = {min, max} (0.15, 0.4: a shape's width as a fraction of the photo's shorter
+-- side), background ("plain", "noisy", or either by default).
+function scenes.scene(seed, opts)
+  opts = opts or {}
+  local count_range, size = opts.shapes or { 1, 4 }, opts.size or { 0.15, 0.4 }
   local g = generator(seed)
   local w, h = g.int(scenes.MIN_SIDE, scenes.MAX_SIDE), g.int(scenes.MIN_SIDE, scenes.MAX_SIDE)
   local img = tensor.empty({ h, w, 3 }, "u8")
   local p = ffi.cast("uint8_t *", img:data())
   local noisy = g.uint() % 2 == 0
+  if opts.background then noisy = opts.background == "noisy" end
   local base = { g.int(200, 255), g.int(200, 255), g.int(200, 255) }
   for i = 0, w * h - 1 do
     for c = 0, 2 do
@@ -89,12 +94,12 @@ function scenes.scene(seed)
       p[3 * i + c] = v
     end
   end
-  local count, shapes, used = g.int(1, 4), {}, {}
+  local count, shapes, used = g.int(count_range[1], count_range[2]), {}, {}
   local side = math.min(w, h)
   for _ = 1, count do
     for _ = 1, 50 do -- a place that overlaps no other shape
       local shape, colour = scenes.SHAPES[g.int(1, 3)], scenes.COLOUR_NAMES[g.int(1, 6)]
-      local sw = g.int(math.floor(side * 0.15), math.floor(side * 0.4))
+      local sw = g.int(math.floor(side * size[1]), math.floor(side * size[2]))
       local sh = shape == "triangle" and g.int(math.floor(sw * 0.8), sw) or (g.uint() % 3 == 0 and sw or g.int(math.floor(sw * 0.7), sw))
       local x0, y0 = g.int(0, w - sw), g.int(0, h - sh)
       local box = { x0, y0, x0 + sw, y0 + sh }
@@ -152,7 +157,7 @@ function scenes.write(dir, opts)
   if not os.execute("mkdir -p " .. quote(dir .. "/images")) then error(("scenes: cannot create %s/images"):format(dir), 2) end
   local train, eval, out = json.array(), {}, {}
   for k = 0, count - 1 do
-    local s = scenes.scene(first + k)
+    local s = scenes.scene(first + k, opts)
     local file = ("images/scene_%06d.png"):format(s.seed)
     image.save(dir .. "/" .. file, s.image)
     s.image = nil

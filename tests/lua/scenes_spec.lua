@@ -153,4 +153,29 @@ describe("locus.scenes", function()
     assert.are.equal(questions + 1, #task.samples { data = tmp .. "/heldout" })
     os.execute("rm -rf " .. tmp)
   end)
+
+  it("narrows the scenes for a curriculum: shape count, size, background; bad ranges refused", function()
+    local tmp = helper.tmpdir()
+    local rc, out = helper.sh(("%s scenes %s --count 30 --seed 9 --shapes 1-1 --size 0.4-0.5 --background plain"):format(
+      helper.locus_cmd, tmp))
+    assert.are.equal(0, rc, out)
+    local opts = { shapes = { 1, 1 }, size = { 0.4, 0.5 }, background = "plain" }
+    for seed = 9, 38 do
+      local s = scenes.scene(seed, opts)
+      assert.are.equal(1, #s.shapes)
+      assert.are.equal("plain", s.background)
+      local b = s.shapes[1].box
+      local side = math.min(s.width, s.height)
+      assert.is_true(b[3] - b[1] >= math.floor(side * 0.4) and b[3] - b[1] <= math.floor(side * 0.5), tostring(seed))
+    end
+    local lines = 0
+    for _ in io.lines(tmp .. "/eval.jsonl") do lines = lines + 1 end
+    assert.are.equal(30, lines)
+    for _, bad in ipairs { "--shapes 0-2", "--shapes 3-2", "--size 0.5-0.95", "--shapes 1.5-2", "--background dark" } do
+      rc, out = helper.sh(("%s scenes %s/x %s"):format(helper.locus_cmd, tmp, bad))
+      assert.are_not.equal(0, rc, bad)
+      assert.truthy(out:find("scenes: ", 1, true), out)
+    end
+    os.execute("rm -rf " .. tmp)
+  end)
 end)

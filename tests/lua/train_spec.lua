@@ -196,6 +196,7 @@ end)
 
 describe("locus.train.fresh", function()
   local fresh = require "locus.train.fresh"
+  local function tensor_of(t) return require("locus.tensor").from(t, "f32") end
   local recipe = { tokenizer = helper.fixtures .. "/groundinggpt/model/tokenizer.model",
     llm = { hidden = 32, intermediate = 48, layers = 2, heads = 2 }, tower = { hidden = 16, intermediate = 32, layers = 3, heads = 2 } }
 
@@ -228,12 +229,33 @@ describe("locus.train.fresh", function()
     for i, tok in ipairs(fresh.ADDED) do assert.are.equal(vocab - #fresh.ADDED + i - 1, m.tokenizer:id(tok)) end
     local w = locus.weights.open(tmp .. "/a")
     assert.are.same({ vocab, 32 }, w:get("lm_head.weight"):shape())
-    local e = w:get("model.embed_tokens.weight"):float()
-    local std = math.sqrt((e * e):mean():item())
-    assert.is_true(math.abs(std - 0.02) < 0.002, tostring(std))
+    local function rms(t) t = t:float(); return math.sqrt((t * t):mean():item()) end
+    -- fan-in initialization: embeddings 1, a matrix 1/sqrt(fan in), a residual branch's last one
+    -- also 1/sqrt(2 layers); the CLIP positions a sine-cosine table
+    assert.is_true(math.abs(rms(w:get("model.embed_tokens.weight")) - 1) < 0.02)
+    assert.is_true(math.abs(rms(w:get("model.layers.0.self_attn.q_proj.weight")) - 1 / math.sqrt(32)) < 0.01)
+    assert.is_true(math.abs(rms(w:get("model.layers.1.mlp.down_proj.weight")) - 1 / math.sqrt(48) / 2) < 0.01)
+    local pos = locus.weights.open(tmp .. "/a/vision_tower"):get("vision_model.embeddings.position_embedding.weight")
+    helper.assert_close(pos:narrow(1, 2, 1):view(16), tensor_of { 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1 }, 0, 1e-6,
+      "patch (0, 0): sines 0, cosines 1")
+    assert.are.equal(0, pos:narrow(1, 1, 1):abs():max():item()) -- the class token's row
     rc, out = helper.sh(("%s ground --model %s/a --image %s/groundinggpt/photo.png --max-new-tokens 3 'Where?'"):format(
       helper.locus_cmd, tmp, helper.fixtures))
     assert.are.equal(0, rc, out)
+    os.execute("rm -rf " .. tmp)
+  end)
+
+  it("initializes as transformers does on request: std 0.02 everywhere", function()
+    local tmp = helper.tmpdir()
+    local o = { out = tmp .. "/t", init = "transformers" }
+    for k, v in pairs(recipe) do o[k] = v end
+    fresh.groundinggpt(o)
+    local w = locus.weights.open(tmp .. "/t")
+    for _, name in ipairs { "model.embed_tokens.weight", "model.layers.1.mlp.down_proj.weight", "lm_head.weight" } do
+      local t = w:get(name):float()
+      local std = math.sqrt((t * t):mean():item())
+      assert.is_true(math.abs(std - 0.02) < 0.002, name .. " " .. std)
+    end
     os.execute("rm -rf " .. tmp)
   end)
 

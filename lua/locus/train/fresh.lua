@@ -83,10 +83,25 @@ function fresh.groundinggpt(o)
   if not os.execute("mkdir -p " .. quote(out .. "/vision_tower")) then error(("fresh: cannot create %s"):format(out), 2) end
   local base_vocab = vocabulary(o.tokenizer)
   local V, D, F, C, CF = base_vocab + #fresh.ADDED, llm.hidden, llm.intermediate, tower.hidden, tower.intermediate
-  local P, S = 14, 336
+  local P, S = tower.patch_size or 14, tower.image_size or 336
+  if S % P ~= 0 then error(("fresh: tower.image_size (%d) must be a multiple of tower.patch_size (%d)"):format(S, P), 2) end
   local grid = (S / P) ^ 2
 
-  local function normal(name, shape) return tensor.randn(shape, { std = 0.02, seed = name_seed(seed, name) }) end
+  -- "fan_in": std 1/sqrt(fan in) for a matrix (a residual branch's last one also 1/sqrt(2 layers), as
+  -- GPT-2 scales them), 1 for embeddings; "transformers": 0.02 for every one of them
+  local init = o.init or "fan_in"
+  if init ~= "fan_in" and init ~= "transformers" then error(("fresh: init is fan_in or transformers, not %s"):format(tostring(init)), 2) end
+  local function normal(name, shape, layers)
+    local std = 0.02
+    if init == "fan_in" then
+      local fan_in = 1
+      for i = 2, #shape do fan_in = fan_in * shape[i] end
+      std = #shape == 1 and 1 or 1 / math.sqrt(fan_in) / math.sqrt(layers and 2 * layers or 1)
+      if name == "embed" then std = 1 end
+    end
+    return tensor.randn(shape, { std = std, seed = name_seed(seed, name) })
+  end
+  local RESIDUAL_OUT = { ["self_attn.out_proj"] = true, ["mlp.fc2"] = true, ["self_attn.o_proj"] = true, ["mlp.down_proj"] = true }
 
   -- the CLIP tower (CLIPVisionModel's names)
   local cw = {}
@@ -100,7 +115,7 @@ function fresh.groundinggpt(o)
     local p = ("vision_model.encoder.layers.%d."):format(i)
     for _, l in ipairs { { "self_attn.q_proj", C, C }, { "self_attn.k_proj", C, C }, { "self_attn.v_proj", C, C },
       { "self_attn.out_proj", C, C }, { "mlp.fc1", CF, C }, { "mlp.fc2", C, CF } } do
-      add(cw, p .. l[1] .. ".weight", normal(p .. l[1], { l[2], l[3] }))
+      add(cw, p .. l[1] .. ".weight", normal(p .. l[1], { l[2], l[3] }, RESIDUAL_OUT[l[1]] and tower.layers))
       add(cw, p .. l[1] .. ".bias", tensor.zeros({ l[2] }))
     end
     for _, n in ipairs { "layer_norm1", "layer_norm2" } do
@@ -126,7 +141,7 @@ function fresh.groundinggpt(o)
     add(w, p .. "input_layernorm.weight", tensor.ones({ D }))
     for _, l in ipairs { { "self_attn.q_proj", D, D }, { "self_attn.k_proj", D, D }, { "self_attn.v_proj", D, D },
       { "self_attn.o_proj", D, D }, { "mlp.gate_proj", F, D }, { "mlp.up_proj", F, D }, { "mlp.down_proj", D, F } } do
-      add(w, p .. l[1] .. ".weight", normal(p .. l[1], { l[2], l[3] }))
+      add(w, p .. l[1] .. ".weight", normal(p .. l[1], { l[2], l[3] }, RESIDUAL_OUT[l[1]] and llm.layers))
     end
     add(w, p .. "post_attention_layernorm.weight", tensor.ones({ D }))
   end
