@@ -173,7 +173,7 @@ end
 -- words (locus.prompt), for input_ids.
 function Model:prompt(opts)
   local o = { question = opts.question, history = opts.history, system = opts.system,
-    template = opts.template or self.template }
+    template = opts.template or self.template, counts = self.token_counts }
   for _, kind in ipairs(prompt.ORDER) do o[kind] = opts[kind] or (opts.media and opts.media.rows[kind] ~= nil) end
   return prompt.build(o)
 end
@@ -206,8 +206,10 @@ function Model:splice(ids, rows)
       end
       if not at then error(("splice: the prompt has no %s for the %s rows"):format(t.start, kind), 2) end
       local n = r:size(1)
-      for i = at + 1, at + n do
-        if ids[i] ~= patch then error(("splice: expected %d %s tokens after %s"):format(n, t.patch, t.start), 2) end
+      for i = at + 1, at + n + 1 do
+        if ids[i] ~= (i <= at + n and patch or self.tokenizer:id(t["end"])) then
+          error(("splice: expected %d %s tokens after %s, then %s"):format(n, t.patch, t.start, t["end"]), 2)
+        end
       end
       x:narrow(1, at + 1, n):copy(r)
     end

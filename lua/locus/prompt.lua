@@ -4,7 +4,8 @@
 --   training (lego/train/train.py):
 --     {system}\n\n### Human: {blocks}{question}\n### Assistant: {answer}\n### Human: ...\n### Assistant:
 -- blocks: the modalities of the first turn, audio, then video, then image, each as
--- <X_start> + N <X_patch> + <X_end> + "\n" (N = 8, 64, 576).
+-- <X_start> + N <X_patch> + <X_end> + "\n" (N = 8, 64, 576: GroundingGPT's sound_token_len,
+-- video_token_len and image_token_len, which a model's config.json may set otherwise).
 local prompt = {}
 
 prompt.SYSTEM = "A chat between a curious human and an artificial intelligence assistant. " ..
@@ -19,22 +20,22 @@ prompt.TOKENS = {
 -- The modalities in the order their blocks appear in a prompt.
 prompt.ORDER = { "audio", "video", "image" }
 
--- The placeholder block of one modality.
-function prompt.block(kind)
+-- The placeholder block of one modality, of count patch tokens (the default's by default).
+function prompt.block(kind, count)
   local t = prompt.TOKENS[kind]
-  return t.start .. t.patch:rep(t.count) .. t["end"] .. "\n"
+  return t.start .. t.patch:rep(count or t.count) .. t["end"] .. "\n"
 end
 
 -- opts: question, image/video/audio (truthy to include their block in the first turn),
 -- history = {{question, answer}, ...} (earlier turns; the blocks go to the first of them),
--- template = "inference" | "training", system.
+-- template = "inference" | "training", system, counts = {image = N, ...} (patch tokens per block).
 -- Returns the text and the stretches of it that are the caller's words ({{i, j}, ...}, as
 -- string.sub takes them: the questions, the answers, a given system line), which tokenizer:encode's
 -- plain option keeps from being read as added tokens; only the template's blocks are markup.
 function prompt.build(opts)
   local blocks = ""
   for _, kind in ipairs(prompt.ORDER) do
-    if opts[kind] then blocks = blocks .. prompt.block(kind) end
+    if opts[kind] then blocks = blocks .. prompt.block(kind, opts.counts and opts.counts[kind]) end
   end
   local turns = {}
   for _, qa in ipairs(opts.history or {}) do turns[#turns + 1] = { qa[1], qa[2] } end

@@ -259,6 +259,36 @@ describe("locus.train.fresh", function()
     os.execute("rm -rf " .. tmp)
   end)
 
+  it("takes GroundingGPT's image_token_len from the config: a smaller tower makes fewer image tokens", function()
+    local tmp = helper.tmpdir()
+    local o = { out = tmp .. "/small" }
+    for k, v in pairs(recipe) do o[k] = v end
+    o.tower = { hidden = 16, intermediate = 32, layers = 2, heads = 2, image_size = 168 }
+    fresh.groundinggpt(o)
+    local m = locus.load(tmp .. "/small")
+    assert.are.equal(144, m.token_counts.image)
+    local ids = m:prompt_ids { question = "Where?", image = true }
+    local patches = 0
+    for _, id in ipairs(ids) do if id == m.tokenizer:id("<im_patch>") then patches = patches + 1 end end
+    assert.are.equal(144, patches)
+    local r = m:ground { image = helper.fixtures .. "/groundinggpt/photo.png", question = "Where?", max_new_tokens = 2 }
+    assert.are.equal("string", type(r.text))
+    local t = data.tokenize({ id = "x", image = "a.png", conversations = { { from = "human", value = "<image>\nWhere?" },
+      { from = "gpt", value = "Here." } } }, m.tokenizer, { image_tokens = m.token_counts.image })
+    patches = 0
+    for _, id in ipairs(t.ids) do if id == m.tokenizer:id("<im_patch>") then patches = patches + 1 end end
+    assert.are.equal(144, patches)
+    -- a config that disagrees with its tower is refused, naming both
+    local cfg = require("locus.json").decode(io.open(tmp .. "/small/config.json"):read("*a"))
+    cfg.image_token_len = 576
+    locus.write_text(tmp .. "/small/config.json", require("locus.json").encode(cfg))
+    local ok, err = pcall(locus.load, tmp .. "/small")
+    assert.is_false(ok)
+    assert.truthy(err:find("config image_token_len is 576, but the vision tower", 1, true)
+      and err:find("makes 144 patches (168 px in 14 px patches)", 1, true), err)
+    os.execute("rm -rf " .. tmp)
+  end)
+
   it("refuses sizes that do not make a model", function()
     local o = { out = "/nonexistent/x" }
     for k, v in pairs(recipe) do o[k] = v end

@@ -94,6 +94,9 @@ local function check_config(cfg, dir)
   local where = is_file(dir) and dir .. " (config)" or dir .. "/config.json"
   if cfg.mm_vision_tower ~= nil then config.text(cfg.mm_vision_tower, where, "mm_vision_tower") end
   if cfg.mm_vision_select_layer ~= nil then config.whole(cfg.mm_vision_select_layer, where, "mm_vision_select_layer", -4096, 4096) end
+  for _, k in ipairs { "image_token_len", "video_token_len", "sound_token_len" } do
+    if cfg[k] ~= nil then config.whole(cfg[k], where, k, 1, 65536) end
+  end
   if cfg.lego_hparams == nil then return end
   config.object(cfg.lego_hparams, where, "lego_hparams")
   for section, keys in pairs(HPARAMS) do
@@ -141,6 +144,14 @@ function groundinggpt.load(dir, opts)
   -- image: CLIP's hidden state mm_vision_select_layer, then Linear -> GELU -> Linear
   self.tower_path, self.tower = load_tower(dir, w, cfg, opts)
   self.select_layer = cfg.mm_vision_select_layer or -2
+  -- the patch tokens of each block: GroundingGPT's config fields (576, 64, 8 in its release); the
+  -- image's must be what the tower makes
+  self.token_counts = { image = cfg.image_token_len or 576, video = cfg.video_token_len or 64, audio = cfg.sound_token_len or 8 }
+  local patches = math.floor(self.tower.image_size / self.tower.patch_size) ^ 2
+  if self.token_counts.image ~= patches then
+    error(("%s: config image_token_len is %d, but the vision tower %s makes %d patches (%d px in %d px patches)"):format(
+      dir, self.token_counts.image, self.tower_path, patches, self.tower.image_size, self.tower.patch_size), 2)
+  end
   self.projector = nn.Sequential(nn.Linear.load(w, "model.mm_vision_projector.0."), nn.GELU(),
     nn.Linear.load(w, "model.mm_vision_projector.2."))
   report(label, 3, 4)

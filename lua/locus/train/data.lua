@@ -58,10 +58,9 @@ function data.check(s, where)
 end
 
 -- The turns' texts as preprocess_multimodal and _add_speaker_and_signal leave them.
-local function turns(s)
+local function turns(s, count)
   local out = {}
-  local image_block = prompt.TOKENS.image.start .. prompt.TOKENS.image.patch:rep(prompt.TOKENS.image.count)
-    .. prompt.TOKENS.image["end"]
+  local image_block = prompt.block("image", count):sub(1, -2) -- without the block's "\n"
   for j, turn in ipairs(s.conversations) do
     local v = turn.value
     if s.image and v:find("<image>", 1, true) then
@@ -79,7 +78,7 @@ end
 -- encoding the text up to each boundary, and each must agree with the encoding of the whole, so
 -- that what is learned is what `ground` will ask.
 local function tokenize_inference(s, tokenizer, opts, where)
-  local ts = turns(s)
+  local ts = turns(s, opts.image_tokens)
   local pieces, marks = { prompt.SYSTEM, "###" }, {}
   for _, t in ipairs(ts) do
     local v = t.text:match("^### %a+: (.*)\n$")
@@ -109,7 +108,8 @@ end
 
 -- {ids, labels, image} of a sample. tokenizer: the model's (locus.tokenizer, with its added tokens);
 -- opts.max_length: GroundingGPT's model_max_length (2048 in its scripts); the conversation is cut
--- there. opts.template: "training" (GroundingGPT's training text and mask, the default) or
+-- there. opts.image_tokens: the patch tokens of an image block (the model's image_token_len, 576).
+-- opts.template: "training" (GroundingGPT's training text and mask, the default) or
 -- "inference" (the text `locus ground` and GroundingGPT's demo ask in; for a model too small to
 -- carry what it learns from one template over to the other, as the demo model is).
 function data.tokenize(s, tokenizer, opts)
@@ -120,7 +120,7 @@ function data.tokenize(s, tokenizer, opts)
     error(("train: template is training or inference, not %s"):format(tostring(opts.template)), 0)
   end
   local header = prompt.SYSTEM .. "\n\n"
-  local ts = turns(s)
+  local ts = turns(s, opts.image_tokens)
   local text = { header }
   for _, t in ipairs(ts) do text[#text + 1] = t.text end
   text[#text + 1] = "### "

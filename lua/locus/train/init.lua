@@ -140,6 +140,7 @@ function train.new(opts)
   local locus = require "locus"
   self.m = locus.load(opts.model, { max_context = opts.max_length })
   local m = self.m
+  opts.image_tokens = m.token_counts.image
   self.samples = data.load(opts.data)
   -- the weights that train, as f32 copies; the rest as stored
   self.params, self.grads, self.names = {}, {}, {}
