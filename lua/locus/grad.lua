@@ -27,7 +27,9 @@ function grad.linear(dy, x, w, acc)
   acc = acc or {}
   local n, k = w:size(1), w:size(2)
   local dy2, x2 = dy:contiguous():view(-1, n), x:contiguous():view(-1, k)
-  local dx = dy2:matmul(w:float()):view(x:shape())
+  local wf = w:float()
+  local dx = dy2:matmul(wf):view(x:shape())
+  if not rawequal(wf, w) then wf:release() end -- a frozen bf16 weight widened for this product only
   if acc.dw ~= false then
     local dw = dy2:transpose(1, 2):matmul(x2) -- the GEMM reads dy transposed in place
     if acc.dw then add_into(acc.dw, dw) else acc.dw = dw end

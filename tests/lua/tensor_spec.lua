@@ -162,4 +162,20 @@ describe("tensor", function()
     collectgarbage()
     assert.is_true(tonumber(C.locus_live_storages()) <= storages0 + 2, "storages leaked")
   end)
+
+  it("releases a tensor's memory at once on request, and twice is harmless", function()
+    local C = require("locus.core").C
+    local t = T.randn({ 500, 400 }, { dtype = "bf16" })
+    local before = tonumber(C.locus_live_bytes())
+    local f = t:float()
+    assert.are.equal(before + 500 * 400 * 4, tonumber(C.locus_live_bytes()))
+    f:release()
+    f:release()
+    assert.are.equal(before, tonumber(C.locus_live_bytes()))
+    local v = t:narrow(1, 1, 10) -- a view keeps the storage: releasing the tensor frees only its header
+    t:release()
+    assert.are.equal(10 * 400, v:numel())
+    assert.are.equal("bf16", v:dtype())
+  end)
 end)
+
