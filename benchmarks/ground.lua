@@ -39,12 +39,7 @@ while i <= #arg do
 end
 
 local clock = locus.clock
-local function status(key)
-  for line in io.lines("/proc/self/status") do
-    local kb = line:match("^" .. key .. ":%s+(%d+)")
-    if kb then return tonumber(kb) * 1024 end
-  end
-end
+local status = rc.proc_status
 local function exists(p) local f = io.open(p); if f then f:close() end; return f ~= nil end
 local function file_bytes(p)
   local f = io.open(p, "rb")

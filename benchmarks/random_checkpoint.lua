@@ -245,4 +245,12 @@ function M.image_model(root)
   return model_dir, clip_dir
 end
 
+-- A field of /proc/self/status in bytes (VmHWM: peak resident memory; RssFile: mapped files).
+function M.proc_status(key)
+  for line in io.lines("/proc/self/status") do
+    local kb = line:match("^" .. key .. ":%s+(%d+)")
+    if kb then return tonumber(kb) * 1024 end
+  end
+end
+
 return M

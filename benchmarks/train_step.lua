@@ -12,12 +12,7 @@ local model_dir = rc.image_model(root)
 local steps = tonumber(arg[1] or 3)
 local work = root .. "/build/bench-train"
 
-local function status(key)
-  for line in io.lines("/proc/self/status") do
-    local kb = line:match("^" .. key .. ":%s+(%d+)")
-    if kb then return tonumber(kb) * 1024 end
-  end
-end
+local status = rc.proc_status
 
 os.execute(("rm -rf '%s' && mkdir -p '%s'"):format(work, work))
 require("locus.scenes").write(work .. "/scenes", { count = steps, seed = 1 })

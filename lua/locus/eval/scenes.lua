@@ -1,9 +1,9 @@
 -- locus.eval.scenes: the demo task, "Where is the {colour} {shape}?" on synthetic scenes
 -- (locus.scenes) that a model trained on other seeds has never seen.
---   locus eval scenes --model models/demo --data heldout
--- DIR (--data) is a directory written by `locus scenes`; when it holds no eval.jsonl yet, the demo
--- model's held-out set is drawn there first: 200 scenes from seed 1 (models/demo trains on seeds
--- from 1000 on). The report splits the questions by how many shapes their photo has.
+--   locus eval scenes --model MODEL --data heldout
+-- DIR (--data) is a directory written by `locus scenes`; when it holds no eval.jsonl yet, the
+-- held-out set is drawn there first: 200 scenes from seed 1 (examples/train_scenes.lua trains on
+-- seeds from 1000 on). The report splits the questions by how many shapes their photo has.
 local jsonl = require "locus.eval.jsonl"
 local dataset = require "locus.eval.dataset"
 

@@ -1,5 +1,5 @@
 -- locus.train.fresh: a GroundingGPT image model in the real layout with fresh random weights, the
--- starting point for training one from scratch (the demo model in models/demo is made this way).
+-- starting point for training one from scratch (examples/train_scenes.lua).
 --
 --   require("locus.train.fresh").groundinggpt{out = "scratch", tokenizer = "tokenizer.model",
 --     llm = {hidden = 96, intermediate = 256, layers = 4, heads = 3},
@@ -8,12 +8,14 @@
 -- writes OUT/config.json (model_type LEGO, as GroundingGPT's), OUT/model.safetensors (LLaMA:
 -- model.embed_tokens, model.layers.*, model.norm, lm_head; the adapter model.mm_vision_projector.{0,2}),
 -- OUT/tokenizer.model with added_tokens.json (the nine modality tokens after the tokenizer's
--- vocabulary, as GroundingGPT adds them), and OUT/vision_tower/, a CLIPVisionModel directory at
--- 336 px with 14 px patches (so 576 image tokens, as GroundingGPT's prompt has).
--- Initialization is transformers': linear and embedding weights normal with std 0.02, biases zero,
--- norms one; CLIP's class embedding likewise, its position embeddings a 2-D sine-cosine table
--- (fresh.sincos_positions). Weights are f32 (they train as f32
--- master copies anyway); the same seed gives the same model on every machine.
+-- vocabulary, as GroundingGPT adds them), and OUT/vision_tower/, a CLIPVisionModel directory, by
+-- default at 336 px in 14 px patches (576 image tokens, as GroundingGPT's); tower.image_size and
+-- tower.patch_size change that, and config.json's image_token_len follows.
+-- Initialization (opts.init): "fan_in" by default, a matrix normal with std 1/sqrt(fan in) (the
+-- last of a residual branch also 1/sqrt(2 layers), as GPT-2's), embeddings std 1; "transformers",
+-- std 0.02 for all of them. Biases zero, norms one; CLIP's position embeddings a 2-D sine-cosine
+-- table (fresh.sincos_positions). Weights are f32 (they train as f32 master copies anyway); the
+-- same seed gives the same model on every machine.
 local tensor = require "locus.tensor"
 local weights = require "locus.weights"
 local json = require "locus.json"
