@@ -18,8 +18,8 @@
 -- touches plus the KV cache, and the second question's seconds.
 local root = locus.core.checkout_root
 local shared = root .. "/../shared/assets/"
-local model_dir, clip_dir = root .. "/build/bench-groundinggpt-7b", root .. "/build/bench-clip-l336"
 local rc = dofile(root .. "/benchmarks/random_checkpoint.lua")
+local model_dir, clip_dir = rc.image_model(root) -- written once
 
 local opts, image_path = { llm = "bf16" }, shared .. "media/images/dog.jpeg"
 local i = 1
@@ -48,7 +48,6 @@ local function file_bytes(p)
   return n
 end
 
-rc.image_model(root)
 local base_dir = model_dir
 local branch = opts.audio and "audio" or opts.video and "video"
 if branch then
