@@ -182,6 +182,9 @@ int locus_set(locus_tensor *t, const int64_t *index, double value);
 /* ---- ops (float32 out; see conventions) ---------------------------------------------------- */
 /* a [..., M, K] @ b [..., K, N] -> out [..., M, N]; batch dims broadcast; f32 */
 int locus_matmul(locus_tensor *out, const locus_tensor *a, const locus_tensor *b);
+/* out += a @ b, out an existing contiguous f32 tensor of the product's shape (a gradient
+ * accumulated in place) */
+int locus_matmul_acc(locus_tensor *out, const locus_tensor *a, const locus_tensor *b);
 /* out [..., N] = x [..., K] @ w[N, K]^T + bias[N]; w in f32, bf16 or f16 (used as stored),
  * x f32; bias f32/bf16/f16 or NULL */
 int locus_linear(locus_tensor *out, const locus_tensor *x, const locus_tensor *w,

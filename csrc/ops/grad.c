@@ -9,6 +9,7 @@
  * of linear layers are matmuls and stay in Lua (locus.grad). */
 #include "../core/internal.h"
 #include "../kernels/gemm.h"
+#include "../kernels/vec.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -330,6 +331,7 @@ int locus_cross_entropy(float *loss, locus_tensor *dlogits, const locus_tensor *
         /* per row: the max, exp(x - max) (into the gradient row, which becomes softmax / count), and
          * the row's loss log(sum) + max - x[target]; rows in parallel, their losses summed in order */
         double *row_loss = malloc((size_t)(rl.rows ? rl.rows : 1) * sizeof(double));
+        const locus_vec_kernels *vk = locus_vec_active();
         if (!row_loss) rc = locus_fail("%s: out of memory", op);
 #pragma omp parallel for schedule(static) if (!rc && rl.rows * v > 65536)
         for (int64_t i = 0; i < (rc ? 0 : rl.rows); i++) {
@@ -340,11 +342,11 @@ int locus_cross_entropy(float *loss, locus_tensor *dlogits, const locus_tensor *
                 if (dr) memset(dr, 0, (size_t)v * sizeof(float));
                 continue;
             }
-            float mx = -INFINITY;
-            for (int64_t j = 0; j < v; j++) mx = row[j] > mx ? row[j] : mx;
+            float mx = vk->max_f32(row, v);
             double sum = 0;
-            if (dr) {
-                for (int64_t j = 0; j < v; j++) sum += dr[j] = expf(row[j] - mx);
+            if (dr) { /* the exponentials on the CPU's vector path, into the gradient row */
+                memcpy(dr, row, (size_t)v * sizeof(float));
+                sum = vk->exp_sum(dr, v, mx, 1.0f);
                 float scale = (float)(1.0 / (sum * (double)count));
                 for (int64_t j = 0; j < v; j++) dr[j] *= scale;
                 dr[tg[i]] -= 1.0f / (float)count;

@@ -222,18 +222,19 @@ static bool gemm_layout(int64_t rows, int64_t cols, int64_t rs, int64_t cs, bool
 }
 
 static void matmul_ref(float *y, const float *a, int64_t ars, int64_t acs, const float *b, int64_t brs,
-                       int64_t bcs, int64_t m, int64_t n, int64_t k) {
+                       int64_t bcs, int64_t m, int64_t n, int64_t k, bool acc) {
 #pragma omp parallel for schedule(static) if (m * n * k > 65536)
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = 0; j < n; j++) {
             float s = 0;
             for (int64_t p = 0; p < k; p++) s += a[i * ars + p * acs] * b[p * brs + j * bcs];
-            y[i * n + j] = s;
+            y[i * n + j] = acc ? y[i * n + j] + s : s;
         }
 }
 
-int locus_matmul(locus_tensor *out, const locus_tensor *a, const locus_tensor *b) {
-    const char *op = "matmul";
+/* out = a b, or out += a b (acc) */
+static int matmul(locus_tensor *out, const locus_tensor *a, const locus_tensor *b, bool acc) {
+    const char *op = acc ? "matmul_acc" : "matmul";
     if (locus_check_tensor(a, op, "a") || locus_check_tensor(b, op, "b")) return -1;
     char as[256];
     snprintf(as, sizeof as, "%s", locus_tensor_describe(a));
@@ -283,11 +284,11 @@ int locus_matmul(locus_tensor *out, const locus_tensor *a, const locus_tensor *b
         bool ta, tb;
         int64_t lda, ldb;
         if (k == 0) {
-            memset(yp, 0, (size_t)(m * n) * sizeof(float));
+            if (!acc) memset(yp, 0, (size_t)(m * n) * sizeof(float));
         } else if (!ref && gemm_layout(m, k, ars, acs, &ta, &lda) && gemm_layout(k, n, brs, bcs, &tb, &ldb)) {
-            locus_sgemm(ta, tb, m, n, k, ap, lda, bp, ldb, yp, n);
+            (acc ? locus_sgemm_acc : locus_sgemm)(ta, tb, m, n, k, ap, lda, bp, ldb, yp, n);
         } else {
-            matmul_ref(yp, ap, ars, acs, bp, brs, bcs, m, n, k);
+            matmul_ref(yp, ap, ars, acs, bp, brs, bcs, m, n, k, acc);
         }
     }
     locus_tensor_free(ae);
@@ -295,4 +296,11 @@ int locus_matmul(locus_tensor *out, const locus_tensor *a, const locus_tensor *b
     locus_tensor_free(af);
     locus_tensor_free(bf);
     return rc;
+}
+
+int locus_matmul(locus_tensor *out, const locus_tensor *a, const locus_tensor *b) { return matmul(out, a, b, false); }
+
+int locus_matmul_acc(locus_tensor *out, const locus_tensor *a, const locus_tensor *b) {
+    if (!out) return locus_fail("matmul_acc: no out tensor (it is added into)");
+    return matmul(out, a, b, true);
 }

@@ -31,8 +31,12 @@ function grad.linear(dy, x, w, acc)
   local dx = dy2:matmul(wf):view(x:shape())
   if not rawequal(wf, w) then wf:release() end -- a frozen bf16 weight widened for this product only
   if acc.dw ~= false then
-    local dw = dy2:transpose(1, 2):matmul(x2) -- the GEMM reads dy transposed in place
-    if acc.dw then add_into(acc.dw, dw) else acc.dw = dw end
+    -- the GEMM reads dy transposed in place, and adds into the accumulator
+    if acc.dw then
+      core.check(call(C.locus_matmul_acc, acc.dw, dy2:transpose(1, 2), x2), "grad.linear")
+    else
+      acc.dw = dy2:transpose(1, 2):matmul(x2)
+    end
   end
   if acc.db ~= nil and acc.db ~= false then add_into(acc.db, dy2:sum(1)) end
   return dx, acc.dw, acc.db

@@ -20,6 +20,10 @@ describe("ops against PyTorch/numpy fixtures", function()
       f32(fx("matmul2_a"):matmul(fx "matmul2_b"), fx "matmul2_out", { k = 33, what = "matmul odd sizes" })
       local a2 = fx "matmul2_a"
       f32(strided(a2):matmul(fx "matmul2_b"), fx "matmul2_out", { k = 33, what = "matmul2 strided" })
+      -- added into an existing tensor (a gradient accumulator): out + a b, twice
+      local out = fx("matmul2_out"):clone()
+      for _ = 1, 2 do locus.core.check(locus.core.call(locus.core.C.locus_matmul_acc, out, strided(a2), fx "matmul2_b")) end
+      f32(out, fx("matmul2_out"):scale(3), { k = 33, what = "matmul_acc" })
     end)
   end)
 

@@ -28,8 +28,9 @@ end
 function optim.clip_factor(grads, max_norm)
   local total = 0
   for _, g in pairs(grads) do
-    local flat = g:contiguous():view(g:numel())
-    total = total + (flat * flat):sum(1):item()
+    local flat = g:contiguous()
+    -- the squares' sum as a 1x1 product: nothing the size of the gradient is allocated
+    total = total + flat:view(1, flat:numel()):matmul(flat:view(flat:numel(), 1)):item()
   end
   local norm = math.sqrt(total)
   if not max_norm then return norm, 1 end
@@ -65,7 +66,7 @@ function Adam:step(params, grads)
       s = { m = tensor.zeros(p:shape()), v = tensor.zeros(p:shape()) }
       self.state[name] = s
     end
-    if factor ~= 1 then g:copy(g * factor) end
+    if factor ~= 1 then core.check(call(C.locus_affine, g, g, factor, 0), "adamw: clip") end
     core.check(call(C.locus_adamw_step, p, g, s.m, s.v, self.t, lr, self.beta1, self.beta2, self.eps, self.weight_decay),
       "adamw " .. name)
     g:fill(0)
