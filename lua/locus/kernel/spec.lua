@@ -37,7 +37,7 @@ function spec.install(opts)
   local command = opts.command or real(arg[0])
   if command:sub(1, 1) ~= "/" then error(("kernel install: --command must be an absolute path, not %s"):format(command), 0) end
   local quoted = "'" .. dir:gsub("'", "'\\''") .. "'"
-  if not os.execute("mkdir -p " .. quoted) then error(("kernel install: cannot create %s"):format(dir), 0) end
+  if os.execute("mkdir -p " .. quoted) ~= 0 then error(("kernel install: cannot create %s"):format(dir), 0) end
   local path = dir .. "/kernel.json"
   local tmp = path .. ".tmp"
   local f, err = io.open(tmp, "wb")

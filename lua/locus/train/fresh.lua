@@ -82,7 +82,7 @@ function fresh.groundinggpt(o)
   local seed = whole(o.seed or 1, "seed", 0)
   if type(o.out) ~= "string" or type(o.tokenizer) ~= "string" then error("fresh: need out and tokenizer", 2) end
   local out = o.out
-  if not os.execute("mkdir -p " .. quote(out .. "/vision_tower")) then error(("fresh: cannot create %s"):format(out), 2) end
+  if os.execute("mkdir -p " .. quote(out .. "/vision_tower")) ~= 0 then error(("fresh: cannot create %s"):format(out), 2) end
   local base_vocab = vocabulary(o.tokenizer)
   local V, D, F, C, CF = base_vocab + #fresh.ADDED, llm.hidden, llm.intermediate, tower.hidden, tower.intermediate
   local P, S = tower.patch_size or 14, tower.image_size or 336

@@ -74,7 +74,7 @@ end
 
 -- The model directory `out` that points at the original's files and at trained.safetensors.
 local function write_model_dir(out, model_dir, trained_names)
-  if not os.execute("mkdir -p " .. quote(out)) then error(("train: cannot create %s"):format(out), 0) end
+  if os.execute("mkdir -p " .. quote(out)) ~= 0 then error(("train: cannot create %s"):format(out), 0) end
   local src = model_dir:sub(1, 1) == "/" and model_dir or (os.getenv("PWD") .. "/" .. model_dir)
   local index = src .. "/model.safetensors.index.json"
   local map = {}
@@ -301,7 +301,7 @@ function Trainer:save()
   local out = self.opts.out
   write_model_dir(out, self.opts.model, self.llm_names)
   if self.vit then -- the tower in its own layout, every tensor of it, beside the model
-    if not os.execute("mkdir -p " .. quote(out .. "/vision_tower")) then error(("train: cannot create %s/vision_tower"):format(out), 0) end
+    if os.execute("mkdir -p " .. quote(out .. "/vision_tower")) ~= 0 then error(("train: cannot create %s/vision_tower"):format(out), 0) end
     local tower = {}
     for _, name in ipairs(self.tower_w:names()) do tower[#tower + 1] = { name, self.params[name] or self.tower_w:get(name) } end
     weights.save(out .. "/vision_tower/model.safetensors", tower, { format = "pt", step = tostring(self.step) })
