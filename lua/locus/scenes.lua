@@ -7,9 +7,10 @@
 --   scenes.write("demo", {count = 1000, seed = 1})   -- demo/images/*.png, demo/train.json, demo/eval.jsonl
 --   scenes.write("demo", {count = 1000, seed = 1, multi_turn = true})  -- a scene's questions in one conversation
 --
--- A scene has 1 to 4 shapes (circle, square, triangle) in six colours, no two alike, of random
--- sizes and places that do not overlap, on a plain or a noisy background; photos are 96 to 224
--- pixels a side in varied aspect ratios, so the padding to GroundingGPT's square matters. Boxes are
+-- A scene has 1 to 4 shapes (circle, square, triangle) in six colours, no two of one colour (so
+-- "the red circle" names one shape; opts.colours = "any" lets colours repeat, no two alike), of
+-- random sizes and places that do not overlap, on a plain or a noisy background; photos are 128 to
+-- 224 pixels a side in varied aspect ratios, so the padding to GroundingGPT's square matters. Boxes are
 -- the shapes' pixel extents [x0, x1) x [y0, y1). Everything follows from the seed: the same seed
 -- gives the same scene on every machine.
 --
@@ -26,7 +27,7 @@ scenes.SHAPES = { "circle", "square", "triangle" }
 scenes.COLOURS = { red = { 220, 40, 40 }, green = { 40, 170, 60 }, blue = { 40, 80, 220 }, yellow = { 240, 210, 30 },
   purple = { 140, 50, 180 }, orange = { 245, 140, 30 } }
 scenes.COLOUR_NAMES = { "red", "green", "blue", "yellow", "purple", "orange" }
-scenes.MIN_SIDE, scenes.MAX_SIDE = 96, 224
+scenes.MIN_SIDE, scenes.MAX_SIDE = 128, 224
 
 -- xorshift32: a generator that is the same everywhere (math.random's is LuaJIT's own)
 local function generator(seed)
@@ -76,13 +77,15 @@ local function paint(p, width, shape, b, rgb)
 end
 
 -- The scene of a seed. opts (for a curriculum; the defaults are the scenes above): shapes = {min,
--- max} (1, 4), size = {min, max} (0.15, 0.4: a shape's width as a fraction of the photo's shorter
--- side), background ("plain", "noisy", or either by default).
+-- max} (1, 4), size = {min, max} (0.25, 0.5: a shape's width as a fraction of the photo's shorter
+-- side), background ("plain", "noisy", or either by default), colours ("distinct" or "any"), sides
+-- = {min, max} (the photo's width and height in pixels, 128 to 224).
 function scenes.scene(seed, opts)
   opts = opts or {}
-  local count_range, size = opts.shapes or { 1, 4 }, opts.size or { 0.15, 0.4 }
+  local count_range, size = opts.shapes or { 1, 4 }, opts.size or { 0.25, 0.5 }
   local g = generator(seed)
-  local w, h = g.int(scenes.MIN_SIDE, scenes.MAX_SIDE), g.int(scenes.MIN_SIDE, scenes.MAX_SIDE)
+  local sides = opts.sides or { scenes.MIN_SIDE, scenes.MAX_SIDE }
+  local w, h = g.int(sides[1], sides[2]), g.int(sides[1], sides[2])
   local img = tensor.empty({ h, w, 3 }, "u8")
   local p = ffi.cast("uint8_t *", img:data())
   local noisy = g.uint() % 2 == 0
@@ -103,10 +106,11 @@ function scenes.scene(seed, opts)
       local sh = shape == "triangle" and g.int(math.floor(sw * 0.8), sw) or (g.uint() % 3 == 0 and sw or g.int(math.floor(sw * 0.7), sw))
       local x0, y0 = g.int(0, w - sw), g.int(0, h - sh)
       local box = { x0, y0, x0 + sw, y0 + sh }
-      local free = not used[colour .. " " .. shape]
+      local kind = opts.colours == "any" and (colour .. " " .. shape) or colour
+      local free = not used[kind]
       for _, s in ipairs(shapes) do free = free and not overlaps(box, s.box, 2) end
       if free then
-        used[colour .. " " .. shape] = true
+        used[kind] = true
         paint(p, w, shape, box, scenes.COLOURS[colour])
         shapes[#shapes + 1] = { shape = shape, colour = colour, box = box }
         break
@@ -154,7 +158,7 @@ function scenes.write(dir, opts)
   local json = require "locus.json"
   local image = require "locus.image"
   local count, first = opts.count or 100, opts.seed or 1
-  if not os.execute("mkdir -p " .. quote(dir .. "/images")) then error(("scenes: cannot create %s/images"):format(dir), 2) end
+  if os.execute("mkdir -p " .. quote(dir .. "/images")) ~= 0 then error(("scenes: cannot create %s/images"):format(dir), 2) end
   local train, eval, out = json.array(), {}, {}
   for k = 0, count - 1 do
     local s = scenes.scene(first + k, opts)

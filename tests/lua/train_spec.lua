@@ -299,6 +299,48 @@ describe("locus.train.fresh", function()
   end)
 end)
 
+describe("locus.train.pack", function()
+  local pack = require "locus.train.pack"
+  it("makes a trained run self-contained, in the dtype asked for, whole or not at all", function()
+    local tmp = helper.tmpdir()
+    require("locus.train.fresh").groundinggpt { out = tmp .. "/scratch", tokenizer = helper.fixtures .. "/groundinggpt/model/tokenizer.model",
+      llm = { hidden = 32, intermediate = 48, layers = 2, heads = 2 }, tower = { hidden = 16, intermediate = 32, layers = 2, heads = 2, image_size = 56 } }
+    os.execute(("ln -s %s/groundinggpt/photo.png %s/dog.png"):format(helper.fixtures, tmp))
+    locus.train.run { model = tmp .. "/scratch", data = helper.fixtures .. "/train/samples.json", images = tmp,
+      out = tmp .. "/run", trainable = { "*" }, steps = 2, lr = 1e-3 }
+    pack(tmp .. "/run", tmp .. "/f32")
+    pack(tmp .. "/run", tmp .. "/f16", { dtype = "f16" })
+    local rc, out = helper.sh(("find %s/f32 %s/f16 -type l"):format(tmp, tmp))
+    assert.are.equal("", out) -- nothing linked
+    local run, f32, f16 = locus.weights.open(tmp .. "/run"), locus.weights.open(tmp .. "/f32"), locus.weights.open(tmp .. "/f16")
+    local names = run:names()
+    table.sort(names)
+    local got = f32:names()
+    table.sort(got)
+    assert.are.same(names, got)
+    for _, name in ipairs(names) do
+      assert.are.equal(0, (run:get(name):float() - f32:get(name):float()):abs():max():item(), name)
+      assert.are.equal("f16", f16:info(name).dtype, name)
+    end
+    local tower = locus.weights.open(tmp .. "/f16/vision_tower")
+    assert.are.equal("f16", tower:info("vision_model.embeddings.patch_embedding.weight").dtype)
+    -- the run's trained tower, not the fresh one it started from
+    local trained = locus.weights.open(tmp .. "/run/vision_tower"):get("vision_model.embeddings.patch_embedding.weight")
+    assert.are.equal(0, (trained:float() - locus.weights.open(tmp .. "/f32/vision_tower")
+      :get("vision_model.embeddings.patch_embedding.weight"):float()):abs():max():item())
+    local ask = "%s ground --model %s --image %s/groundinggpt/photo.png --max-new-tokens 4 'Where?'"
+    local _, a = helper.sh(ask:format(helper.locus_cmd, tmp .. "/run", helper.fixtures))
+    local _, b = helper.sh(ask:format(helper.locus_cmd, tmp .. "/f32", helper.fixtures))
+    assert.are.equal(a, b)
+    assert.has_error(function() pack(tmp .. "/run", tmp .. "/f16") end, ("pack: %s/f16 exists; pack into a new directory"):format(tmp))
+    assert.has_error(function() pack(tmp .. "/run", tmp .. "/x", { dtype = "q4_0" }) end, "pack: dtype is f32, f16 or bf16, not q4_0")
+    assert.has_error(function() pack(tmp .. "/nothing", tmp .. "/y") end, ("pack: %s/nothing is not a model directory (no config.json)"):format(tmp))
+    rc = helper.sh(("test -e %s/x || test -e %s/y || test -e %s/x.partial"):format(tmp, tmp, tmp))
+    assert.are_not.equal(0, rc)
+    os.execute("rm -rf " .. tmp)
+  end)
+end)
+
 describe("examples/train_scenes.lua", function()
   it("trains a model from scratch on scenes, resumes, and scores it on held-out scenes", function()
     local tmp = helper.tmpdir()
