@@ -1,19 +1,23 @@
 -- Training a small GroundingGPT from scratch on synthetic scenes, and scoring it: the whole loop
--- in Lua (doc/training.md, "From scratch").
+-- in Lua, and the recipe of the demo model in models/demo (doc/training.md, "From scratch").
 --
---   bin/locus run examples/train_scenes.lua [WORK [STEPS]]      -- defaults: build/scenes-run, 300
+--   bin/locus run examples/train_scenes.lua [WORK [STEPS [OUT]]]   -- defaults: build/scenes-run, 300
+--   bin/locus run examples/train_scenes.lua build/demo-run 12000 models/demo    -- the demo model
 --
--- 1. scenes of coloured shapes, a photo's "Where is" questions as the turns of one conversation;
+-- 1. scenes of coloured shapes (locus.scenes), a photo's "Where is" questions as the turns of one
+--    conversation;
 -- 2. a GroundingGPT in the real layout with fresh weights: LLaMA's tokenizer and the nine added
---    tokens, a 4-layer LLaMA 96 wide, the adapter, and a CLIP tower of 168 px in 14 px patches
---    (144 image tokens; config.json's image_token_len says so);
+--    tokens, a 6-layer LLaMA 96 wide, the adapter, and a CLIP tower of 112 px in 14 px patches
+--    (64 image tokens; config.json's image_token_len says so) with one encoder layer, which
+--    GroundingGPT's second-to-last-layer features skip: the LLM reads the patch embeddings and
+--    their positions directly, which is what it learns to ground from fastest;
 -- 3. every weight trained (AdamW, cosine schedule), in the template `ground` asks in;
--- 4. Acc@0.5 on 100 held-out scenes.
+-- 4. Acc@0.5 on 100 held-out scenes; with OUT, the model packed there in f16, nothing linked.
 -- Everything is resumable: run it again after a stop and it goes on.
 local locus = require "locus"
 local json = require "locus.json"
 
-local work, steps = arg[1] or (locus.core.checkout_root .. "/build/scenes-run"), tonumber(arg[2] or 300)
+local work, steps, out = arg[1] or (locus.core.checkout_root .. "/build/scenes-run"), tonumber(arg[2] or 300), arg[3]
 local function exists(p) local f = io.open(p); if f then f:close() end; return f ~= nil end
 -- LLaMA's tokenizer (../shared/assets), else the test suite's small one
 local tokenizer = locus.core.checkout_root .. "/../shared/assets/tokenizer/tokenizer.model"
@@ -21,8 +25,8 @@ if not exists(tokenizer) then tokenizer = locus.core.checkout_root .. "/tests/fi
 os.execute(("mkdir -p '%s'"):format(work))
 
 if not exists(work .. "/scenes/where.json") then
-  -- about one conversation per sample; 6000 scenes at most
-  require("locus.scenes").write(work .. "/scenes", { count = math.max(100, math.min(6000, 4 * steps)), seed = 1000, multi_turn = true })
+  -- two conversations per step at most (8000 scenes), seeds from 1000 on (1..200 are held out)
+  require("locus.scenes").write(work .. "/scenes", { count = math.max(100, math.min(8000, 2 * steps)), seed = 1000, multi_turn = true })
   local where = json.array {}
   for _, s in ipairs(json.decode(io.open(work .. "/scenes/train.json"):read("*a"))) do
     if s.id:match("%-where$") then where[#where + 1] = s end
@@ -32,21 +36,25 @@ end
 
 if not exists(work .. "/scratch/config.json") then
   require("locus.train.fresh").groundinggpt { out = work .. "/scratch", tokenizer = tokenizer, seed = 1,
-    llm = { hidden = 96, intermediate = 256, layers = 4, heads = 3 },
-    tower = { hidden = 96, intermediate = 384, layers = 4, heads = 3, image_size = 168 } }
+    llm = { hidden = 96, intermediate = 256, layers = 6, heads = 4 },
+    tower = { hidden = 96, intermediate = 384, layers = 1, heads = 3, image_size = 112 } }
 end
 
 require("locus.train").new { model = work .. "/scratch", data = work .. "/scenes/where.json", images = work .. "/scenes",
-  out = work .. "/run", trainable = { "*" }, steps = steps, batch = 4, lr = 1e-3, save_every = 100, template = "inference",
+  out = work .. "/run", trainable = { "*" }, steps = steps, batch = 4, lr = 2e-3, save_every = 200, template = "inference",
   resume = exists(work .. "/run/train_state.json"),
   progress = function(r) io.stderr:write(("\rstep %d/%d  loss %.4f  ETA %ds\27[K"):format(r.step, r.steps, r.loss, r.eta)) end }
   :run()
 io.stderr:write("\n")
 
 local eval = require "locus.eval"
-local task, out = eval.task("scenes"), work .. "/heldout.jsonl"
-os.remove(out)
-local opts = { data = work .. "/heldout", out = out, limit = 100 }
+local task, scored = eval.task("scenes"), work .. "/heldout.jsonl"
+os.remove(scored)
+local opts = { data = work .. "/heldout", out = scored, limit = 100 }
 opts.samples = eval.samples(task, opts)
 local stats = eval.run(locus.load(work .. "/run"), task, opts)
 print(("%d steps: Acc@0.5 %.3f on %d held-out questions"):format(steps, stats.correct / stats.done, stats.done))
+if out then
+  require("locus.train.pack")(work .. "/run", out, { dtype = "f16" })
+  print("packed into " .. out)
+end

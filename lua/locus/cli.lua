@@ -71,13 +71,15 @@ usage: locus [command] [args]
                            e.g. 'model.mm_vision_projector.*', GroundingGPT's stage 1) on GroundingGPT's
                            training JSON with AdamW; OUT is a model directory (`ground --model OUT`)
                            with checkpoints every K steps; --resume goes on from the last (doc/training.md)
-  locus scenes DIR [--count N] [--seed S] [--multi-turn] [--shapes 1-4] [--size 0.15-0.4]
-             [--background plain|noisy]
+  locus scenes DIR [--count N] [--seed S] [--multi-turn] [--shapes 1-4] [--size 0.25-0.5]
+             [--background plain|noisy] [--colours distinct|any]
                            synthetic photos of coloured shapes (doc/eval.md): DIR/images/*.png,
                            DIR/train.json (GroundingGPT's training pairs), DIR/eval.jsonl (for
                            `locus eval scenes`); the same seed gives the same scenes everywhere;
                            --shapes, --size (of the shorter side) and --background narrow them (a
-                           curriculum), --multi-turn puts a photo's questions in one conversation
+                           curriculum); --colours any lets a colour repeat (then only colour and
+                           shape together name a shape); --multi-turn puts a photo's questions in
+                           one conversation
   locus kernel install [--user | --prefix DIR] [--command PATH]
                            registers the Jupyter kernel "Lua (locus)" (default prefix /usr/local;
                            --user: ~/.local/share/jupyter) running this locus (or PATH); doc/notebooks.md
@@ -531,7 +533,7 @@ end
 
 function commands.scenes(args)
   local o, pos = parse("scenes", args, { ["--count"] = "number", ["--seed"] = "number", ["--multi-turn"] = "flag",
-    ["--shapes"] = "string", ["--size"] = "string", ["--background"] = "string" }, 1)
+    ["--shapes"] = "string", ["--size"] = "string", ["--background"] = "string", ["--colours"] = "string" }, 1)
   if not pos[1] then return fail("scenes: which directory? (locus scenes DIR [--count N] [--seed S] [--multi-turn])") end
   local function range(flag, lo, hi, whole)
     local v = o[flag]
@@ -550,6 +552,9 @@ function commands.scenes(args)
   if o["--background"] and o["--background"] ~= "plain" and o["--background"] ~= "noisy" then
     return fail("scenes: --background is plain or noisy, not " .. o["--background"])
   end
+  if o["--colours"] and o["--colours"] ~= "distinct" and o["--colours"] ~= "any" then
+    return fail("scenes: --colours is distinct or any, not " .. o["--colours"])
+  end
   for _, k in ipairs { "--count", "--seed" } do
     local v = o[k]
     if v and (v < (k == "--count" and 1 or 0) or v ~= math.floor(v) or v > 2 ^ 31) then
@@ -557,7 +562,7 @@ function commands.scenes(args)
     end
   end
   local out = require("locus.scenes").write(pos[1], { count = o["--count"] or 100, seed = o["--seed"] or 1,
-    multi_turn = o["--multi-turn"], shapes = shapes, size = size, background = o["--background"] })
+    multi_turn = o["--multi-turn"], shapes = shapes, size = size, background = o["--background"], colours = o["--colours"] })
   local questions = 0
   for _, s in ipairs(out) do questions = questions + #s.shapes end
   print(("wrote %d scenes (%d questions) to %s: images/, train.json, eval.jsonl"):format(#out, questions, pos[1]))

@@ -33,8 +33,10 @@ describe("locus.scenes", function()
       local seen = {}
       for i, sh in ipairs(s.shapes) do
         local key = sh.colour .. " " .. sh.shape
-        assert.is_nil(seen[key], "two " .. key .. " in scene " .. seed)
-        seen[key] = true
+        assert.is_nil(seen[sh.colour], "two " .. sh.colour .. " shapes in scene " .. seed)
+        seen[sh.colour] = true
+        local side = math.min(s.width, s.height)
+        assert.is_true(sh.box[3] - sh.box[1] >= math.floor(side * 0.25) and sh.box[3] - sh.box[1] <= math.floor(side * 0.5))
         local b = sh.box
         assert.is_true(b[1] >= 0 and b[2] >= 0 and b[3] <= s.width and b[4] <= s.height and b[3] > b[1] and b[4] > b[2])
         for j = i + 1, #s.shapes do
@@ -154,7 +156,7 @@ describe("locus.scenes", function()
     os.execute("rm -rf " .. tmp)
   end)
 
-  it("narrows the scenes for a curriculum: shape count, size, background; bad ranges refused", function()
+  it("narrows the scenes for a curriculum: shape count, size, background, colours; bad ranges refused", function()
     local tmp = helper.tmpdir()
     local rc, out = helper.sh(("%s scenes %s --count 30 --seed 9 --shapes 1-1 --size 0.4-0.5 --background plain"):format(
       helper.locus_cmd, tmp))
@@ -171,7 +173,19 @@ describe("locus.scenes", function()
     local lines = 0
     for _ in io.lines(tmp .. "/eval.jsonl") do lines = lines + 1 end
     assert.are.equal(30, lines)
-    for _, bad in ipairs { "--shapes 0-2", "--shapes 3-2", "--size 0.5-0.95", "--shapes 1.5-2", "--background dark" } do
+    -- --colours any: a colour may repeat, a colour and a shape may not
+    local repeated = 0
+    for seed = 1, 100 do
+      local colours, kinds = {}, {}
+      for _, sh in ipairs(scenes.scene(seed, { colours = "any" }).shapes) do
+        assert.is_nil(kinds[sh.colour .. " " .. sh.shape], "seed " .. seed)
+        kinds[sh.colour .. " " .. sh.shape] = true
+        if colours[sh.colour] then repeated = repeated + 1 end
+        colours[sh.colour] = true
+      end
+    end
+    assert.is_true(repeated > 5, "colours repeated in " .. repeated .. " of 100 scenes")
+    for _, bad in ipairs { "--shapes 0-2", "--shapes 3-2", "--size 0.5-0.95", "--shapes 1.5-2", "--background dark", "--colours some" } do
       rc, out = helper.sh(("%s scenes %s/x %s"):format(helper.locus_cmd, tmp, bad))
       assert.are_not.equal(0, rc, bad)
       assert.truthy(out:find("scenes: ", 1, true), out)
