@@ -341,6 +341,45 @@ describe("locus.train.pack", function()
   end)
 end)
 
+describe("locus.train.patches", function()
+  local patches = require "locus.train.patches"
+  it("labels each patch with the colour and the box (tenths, hundredths) of the shape whose box holds its centre", function()
+    -- 200 x 100 pads to 200 x 200 with 50 rows above: the box is [0.1, 0.3, 0.5, 0.6] of the square;
+    -- on a 4 x 4 grid the patch centres are at 25, 75, 125, 175 of it
+    local s = { width = 200, height = 100, shapes = { { colour = "blue", shape = "square", box = { 20, 10, 100, 70 } },
+      { colour = "red", shape = "circle", box = { 150, 0, 197, 33 } } } }
+    local l = patches.labels(s, 4)
+    assert.are.equal(9, #l)
+    local blue, red = 3, 1 -- scenes.COLOUR_NAMES order
+    local want_colour = { 0, 0, 0, 0, blue, blue, 0, red, 0, 0, 0, 0, 0, 0, 0, 0 }
+    assert.are.same(want_colour, l[1])
+    -- red's box in the square: [0.75, 0.25, 0.985, 0.415] -> hundredths 75, 25, 99 (98.5 rounds up), 42
+    local want = { [5] = { 1, 0, 3, 0, 5, 0, 6, 0 }, [6] = { 1, 0, 3, 0, 5, 0, 6, 0 }, [8] = { 7, 5, 2, 5, 9, 9, 4, 2 } }
+    for i = 1, 16 do
+      for h = 2, 9 do assert.are.equal(want[i] and want[i][h - 1] or -100, l[h][i], ("patch %d head %d"):format(i, h)) end
+    end
+  end)
+
+  it("trains the tower alone on its patches' labels and writes it back; the LLM is untouched", function()
+    local tmp = helper.tmpdir()
+    require("locus.train.fresh").groundinggpt { out = tmp .. "/m", tokenizer = helper.fixtures .. "/groundinggpt/model/tokenizer.model",
+      llm = { hidden = 32, intermediate = 48, layers = 1, heads = 2 }, tower = { hidden = 32, intermediate = 64, layers = 2, heads = 2, image_size = 56 } }
+    local list = require("locus.scenes").write(tmp .. "/scenes", { count = 4, seed = 3 })
+    local before = locus.weights.open(tmp .. "/m/vision_tower"):get("vision_model.encoder.layers.0.mlp.fc1.weight"):float():clone()
+    local llm = locus.weights.open(tmp .. "/m"):get("lm_head.weight"):float():clone()
+    local losses = {}
+    patches.run { model = tmp .. "/m", scenes = list, images = tmp .. "/scenes", steps = 40, batch = 4, lr = 1e-2,
+      progress = function(step, n, loss) losses[step] = loss end }
+    assert.are.equal(40, #losses)
+    local first, last = (losses[1] + losses[2] + losses[3]) / 3, (losses[38] + losses[39] + losses[40]) / 3
+    assert.is_true(last < 0.7 * first, ("loss %.3f -> %.3f"):format(first, last))
+    local after = locus.weights.open(tmp .. "/m/vision_tower"):get("vision_model.encoder.layers.0.mlp.fc1.weight"):float()
+    assert.is_true((after - before):abs():max():item() > 1e-3)
+    assert.are.equal(0, (locus.weights.open(tmp .. "/m"):get("lm_head.weight"):float() - llm):abs():max():item())
+    os.execute("rm -rf " .. tmp)
+  end)
+end)
+
 describe("examples/train_scenes.lua", function()
   it("trains a model from scratch on scenes, resumes, and scores it on held-out scenes", function()
     local tmp = helper.tmpdir()
