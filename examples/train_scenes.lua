@@ -1,8 +1,9 @@
 -- Training a small GroundingGPT from scratch on synthetic scenes, and scoring it: the whole loop
--- in Lua, and the recipe of the demo model in models/demo (doc/training.md, "From scratch").
+-- in Lua, and the recipe meant for the demo model (doc/training.md, "From scratch", says how far
+-- it gets: a shape alone in its photo is found, the named one among several not yet).
 --
 --   bin/locus run examples/train_scenes.lua [WORK [STEPS [OUT]]]   -- defaults: build/scenes-run, 300
---   bin/locus run examples/train_scenes.lua build/demo-run 12000 models/demo    -- the demo model
+--   bin/locus run examples/train_scenes.lua build/demo-run 12000 build/demo   -- ~50 min here
 --
 -- 1. scenes of coloured shapes (locus.scenes), a photo's "Where is" questions as the turns of one
 --    conversation;
